@@ -1,0 +1,184 @@
+"""Model files: a trained network as one ``.npz`` of plain arrays plus JSON metadata.
+
+Layout of the archive (no Python objects anywhere, so loading can never run code):
+
+=============  ==============================================================
+``W1 .. WL``   weight matrices, (n[l-1], n[l]), float32 or float64
+``b1 .. bL``   bias vectors, (n[l],)
+``metadata``   UTF-8 JSON as a uint8 array: format and version, architecture,
+               activation, training settings, history summary, data description
+=============  ==============================================================
+
+Files are read with ``allow_pickle=False`` and checked before anything is built:
+names, shapes, dtypes and finite values must all agree with the metadata.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .errors import DataError
+from .network import Network
+
+FORMAT_NAME = "digit-lab-model"
+FORMAT_VERSION = 1
+# Refuse archives that would unpack to more than this (a hostile "zip bomb").
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+
+
+class ModelFileError(DataError):
+    """A model file that is corrupt, foreign, pickled or inconsistent."""
+
+
+def model_metadata(network: Network, **extra) -> dict:
+    """The metadata dict saved beside the arrays; ``extra`` adds e.g. config, history."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "layer_sizes": list(network.layer_sizes),
+        "activation": network.activation,
+        "init": network.init,
+        "dtype": network.dtype.name,
+        **extra,
+    }
+
+
+def model_to_bytes(network: Network, **extra) -> bytes:
+    """The ``.npz`` file's bytes (for a download button)."""
+    buffer = io.BytesIO()
+    arrays = {}
+    for layer, (w, b) in enumerate(zip(network.weights, network.biases), start=1):
+        arrays[f"W{layer}"] = w
+        arrays[f"b{layer}"] = b
+    meta = json.dumps(model_metadata(network, **extra), default=_json_default).encode()
+    arrays["metadata"] = np.frombuffer(meta, dtype=np.uint8)
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def save_model(path, network: Network, **extra) -> Path:
+    """Write the model to ``path`` atomically (a temp file renamed over it)."""
+    path = Path(path)
+    data = model_to_bytes(network, **extra)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_model(source) -> tuple[Network, dict]:
+    """(network, metadata) from a path, bytes or a binary file-like object.
+
+    Raises ModelFileError saying what is wrong for anything but a valid model file.
+    """
+    label = Path(source).name if isinstance(source, (str, os.PathLike)) else "model file"
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as handle:
+                raw = handle.read()
+        else:
+            raw = source.read()
+    except OSError as error:
+        raise ModelFileError(f"{label}: cannot be read ({error.strerror or error})") from None
+    if not raw:
+        raise ModelFileError(f"{label}: file is empty")
+    if raw[:1] == b"\x80" and raw[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):  # pickle protocol 2-5
+        raise ModelFileError(f"{label}: contains a pickled Python object; such files are never "
+                             "loaded because unpickling can run arbitrary code")
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
+        raise ModelFileError(f"{label}: not a .npz model file (not a zip archive)")
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise ModelFileError(f"{label}: unpacks to {unpacked / 2**20:.0f} MiB, more than a "
+                                 f"model can be ({MAX_UNPACKED_BYTES / 2**20:.0f} MiB)")
+        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except ModelFileError:
+        raise
+    except ValueError as error:
+        if "pickle" in str(error).lower() or "object arrays" in str(error).lower():
+            raise ModelFileError(f"{label}: contains pickled Python objects; such files are "
+                                 "never loaded because unpickling can run arbitrary code") from None
+        raise ModelFileError(f"{label}: corrupt array data ({error})") from None
+    except Exception as error:  # zlib.error, BadZipFile, EOFError, OSError, ...
+        raise ModelFileError(f"{label}: corrupt .npz file ({type(error).__name__}: {error})") from None
+    return _network_from_arrays(arrays, label)
+
+
+def _network_from_arrays(arrays: dict, label: str) -> tuple[Network, dict]:
+    if "metadata" not in arrays:
+        raise ModelFileError(f"{label}: no 'metadata' entry; not a Digit Lab model file")
+    try:
+        meta = json.loads(arrays["metadata"].astype(np.uint8).tobytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ModelFileError(f"{label}: metadata is not valid JSON") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{label}: not a Digit Lab model file (format {meta.get('format')!r})"
+                             if isinstance(meta, dict) else f"{label}: metadata is not an object")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"{label}: format version {version!r} is newer than this program "
+                             f"understands ({FORMAT_VERSION})")
+    sizes = meta.get("layer_sizes")
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or not all(isinstance(n, int) and n >= 1 for n in sizes)):
+        raise ModelFileError(f"{label}: metadata layer_sizes {sizes!r} is not a list of widths")
+    activation = meta.get("activation")
+    if activation not in ACTIVATIONS:
+        raise ModelFileError(f"{label}: unknown activation {activation!r}")
+    expected = {f"W{i}" for i in range(1, len(sizes))} | {f"b{i}" for i in range(1, len(sizes))}
+    present = set(arrays) - {"metadata"}
+    if present != expected:
+        missing, extra = sorted(expected - present), sorted(present - expected)
+        raise ModelFileError(f"{label}: arrays do not match layer_sizes {sizes}"
+                             + (f"; missing {missing}" if missing else "")
+                             + (f"; unexpected {extra}" if extra else ""))
+    weights, biases = [], []
+    dtypes = set()
+    for layer in range(1, len(sizes)):
+        w, b = arrays[f"W{layer}"], arrays[f"b{layer}"]
+        for name, array, shape in ((f"W{layer}", w, (sizes[layer - 1], sizes[layer])),
+                                   (f"b{layer}", b, (sizes[layer],))):
+            if array.shape != shape:
+                raise ModelFileError(f"{label}: {name} has shape {array.shape}, expected {shape}")
+            if array.dtype not in (np.float32, np.float64):
+                raise ModelFileError(f"{label}: {name} has dtype {array.dtype}, expected float32/64")
+            if not np.isfinite(array).all():
+                raise ModelFileError(f"{label}: {name} contains NaN or infinite values")
+            dtypes.add(array.dtype)
+        weights.append(w)
+        biases.append(b)
+    if len(dtypes) != 1:
+        raise ModelFileError(f"{label}: layers mix float types {sorted(map(str, dtypes))}")
+    network = Network.from_arrays(weights, biases, activation, meta.get("init"))
+    return network, meta
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in model metadata")

@@ -1,0 +1,300 @@
+"""A fully connected feedforward network, from scratch in NumPy.
+
+The network maps a batch of images to class probabilities through ``L`` dense
+layers. With ``A[0] = X`` (shape ``(m, 784)``: m images, one per row)::
+
+    Z[l] = A[l-1] @ W[l] + b[l]          W[l]: (n[l-1], n[l]),  b[l]: (n[l],)
+    A[l] = f(Z[l])                       f = relu / leaky_relu / sigmoid / tanh
+    A[L] = softmax(Z[L])                 (m, 10): one probability per class
+
+and is trained to minimise the mean cross-entropy ``J = -1/m sum_i log A[L][i, y_i]``.
+
+Backpropagation is the chain rule applied layer by layer, from the output back.
+Softmax and cross-entropy together have the famously simple gradient::
+
+    dJ/dZ[L] = (A[L] - Y) / m            Y: one-hot labels, (m, 10)
+
+and for every layer, given ``delta[l] = dJ/dZ[l]`` of shape ``(m, n[l])``::
+
+    dJ/dW[l]     = A[l-1].T @ delta[l]                   (n[l-1], n[l])
+    dJ/db[l]     = delta[l].sum(axis=0)                  (n[l],)
+    dJ/dA[l-1]   = delta[l] @ W[l].T                     (m, n[l-1])
+    delta[l-1]   = dJ/dA[l-1] * f'(Z[l-1])
+
+The last line's first factor, taken at ``l = 1``, is ``dJ/dX``: how much each pixel
+of each input image pushes the loss up or down (a 28x28 "saliency" map per image).
+
+Weights are stored as ``(inputs, outputs)`` so a batch is pushed through with one
+matrix multiply per layer, ``A @ W``, with examples as rows: this is the layout BLAS
+is fastest on and the one the data arrives in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import ACTIVATIONS, DEFAULT_INIT, DERIVATIVES, softmax
+
+N_INPUTS = 784
+N_CLASSES = 10
+
+
+@dataclass
+class ForwardPass:
+    """What one forward pass computed.
+
+    activations: ``[X, A[1], ..., A[L]]``; the last entry holds the probabilities.
+    pre_activations: ``[Z[1], ..., Z[L]]`` (``Z[L]`` = the logits) when recorded, else None.
+    loss: mean cross-entropy when labels were given, else None.
+    """
+
+    activations: list[np.ndarray]
+    pre_activations: list[np.ndarray] | None = None
+    loss: float | None = None
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """(m, n_classes) softmax outputs."""
+        return self.activations[-1]
+
+
+@dataclass
+class Gradients:
+    """dJ/dW[l] and dJ/db[l] for every layer, and dJ/dX when it was asked for."""
+
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    inputs: np.ndarray | None = None
+
+
+@dataclass
+class Workspace:
+    """Reusable arrays for training steps, so a step allocates (almost) nothing.
+
+    Allocating fresh arrays each step costs little per array but adds up over
+    thousands of steps; the buffers for the last two batch sizes seen are kept
+    (an epoch's final batch is usually smaller).
+    """
+
+    network: Network
+    grad_weights: list[np.ndarray] = field(init=False)
+    grad_biases: list[np.ndarray] = field(init=False)
+    _by_batch_size: dict = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.grad_weights = [np.empty_like(w) for w in self.network.weights]
+        self.grad_biases = [np.empty_like(b) for b in self.network.biases]
+
+    def buffers(self, batch_size: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(layer outputs, back-propagated errors) for a batch of ``batch_size``."""
+        found = self._by_batch_size.get(batch_size)
+        if found is None:
+            if len(self._by_batch_size) >= 2:
+                self._by_batch_size.pop(next(iter(self._by_batch_size)))
+            dtype = self.network.dtype
+            outputs = [np.empty((batch_size, w.shape[1]), dtype) for w in self.network.weights]
+            # errors[l] holds dJ/dA[l] for the hidden layers (l = 1 .. L-1) and delta[L].
+            errors = [np.empty((batch_size, w.shape[0]), dtype) for w in self.network.weights[1:]]
+            errors.append(np.empty((batch_size, self.network.weights[-1].shape[1]), dtype))
+            found = self._by_batch_size[batch_size] = (outputs, errors)
+        return found
+
+
+class Network:
+    """A dense feedforward classifier: ``layer_sizes[0]`` inputs, ``layer_sizes[-1]`` classes.
+
+    >>> net = Network([784, 128, 10], activation="relu", seed=0)
+    >>> net.hidden_sizes
+    (128,)
+    """
+
+    def __init__(
+        self,
+        layer_sizes=(N_INPUTS, 10, N_CLASSES),
+        activation: str = "relu",
+        *,
+        init: str | None = None,
+        seed: int | None = 0,
+        dtype=np.float32,
+    ) -> None:
+        layer_sizes = tuple(int(n) for n in layer_sizes)
+        if len(layer_sizes) < 2 or min(layer_sizes) < 1:
+            raise ValueError(f"layer sizes must be at least two positive numbers, got {layer_sizes}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
+        init = init or DEFAULT_INIT[activation]
+        if init not in ("he", "xavier"):
+            raise ValueError(f"unknown initialisation {init!r}; choose 'he' or 'xavier'")
+        self.activation = activation
+        self.init = init
+        self.dtype = np.dtype(dtype)
+        rng = np.random.default_rng(seed)
+        self.weights: list[np.ndarray] = []
+        self.biases: list[np.ndarray] = []
+        for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+            # He: Var(w) = 2 / fan_in keeps ReLU activations from shrinking or growing
+            # layer by layer; Xavier: 2 / (fan_in + fan_out) does the same for tanh/sigmoid.
+            variance = 2.0 / fan_in if init == "he" else 2.0 / (fan_in + fan_out)
+            # Drawn in float64 then cast, so float32 and float64 nets share one seed's numbers.
+            w = rng.normal(0.0, np.sqrt(variance), size=(fan_in, fan_out))
+            self.weights.append(w.astype(self.dtype))
+            self.biases.append(np.zeros(fan_out, dtype=self.dtype))
+
+    @classmethod
+    def from_arrays(cls, weights, biases, activation="relu", init=None) -> Network:
+        """A network holding the given arrays (used when loading a model file)."""
+        weights = [np.ascontiguousarray(w) for w in weights]
+        biases = [np.ascontiguousarray(b) for b in biases]
+        net = cls.__new__(cls)
+        net.activation = activation
+        net.init = init or DEFAULT_INIT[activation]
+        net.dtype = weights[0].dtype
+        net.weights, net.biases = weights, biases
+        return net
+
+    # -- shape ----------------------------------------------------------------
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        return (self.weights[0].shape[0],) + tuple(w.shape[1] for w in self.weights)
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        return self.layer_sizes[1:-1]
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
+
+    def describe(self) -> str:
+        """e.g. '784 → 128 relu → 10 softmax'."""
+        sizes = self.layer_sizes
+        hidden = " → ".join(f"{n} {self.activation}" for n in sizes[1:-1])
+        return " → ".join(filter(None, [str(sizes[0]), hidden, f"{sizes[-1]} softmax"]))
+
+    def copy(self, dtype=None) -> Network:
+        """A deep copy, optionally converted to another float type."""
+        dtype = np.dtype(dtype or self.dtype)
+        return Network.from_arrays(
+            [w.astype(dtype, copy=True) for w in self.weights],
+            [b.astype(dtype, copy=True) for b in self.biases],
+            self.activation,
+            self.init,
+        )
+
+    # -- forward --------------------------------------------------------------
+    def forward(self, inputs, labels=None, *, record=False, workspace=None) -> ForwardPass:
+        """Push ``inputs`` (m, n_inputs) through the network.
+
+        labels: (m,) integer classes; when given, the mean cross-entropy is computed
+            from the logits with the log-sum-exp trick (exact even when a
+            probability underflows to 0).
+        record: also keep each layer's pre-activations ``Z[l]``.
+        workspace: reuse its arrays instead of allocating (training hot path).
+        """
+        inputs = np.asarray(inputs)
+        if inputs.ndim != 2 or inputs.shape[1] != self.weights[0].shape[0]:
+            raise ValueError(
+                f"expected inputs of shape (m, {self.weights[0].shape[0]}), got {inputs.shape}"
+            )
+        outputs = workspace.buffers(len(inputs))[0] if workspace is not None else None
+        activations = [inputs]
+        pre_activations = [] if record else None
+        loss = None
+        hidden_activation = ACTIVATIONS[self.activation]
+        last = len(self.weights) - 1
+        a = inputs
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+            z = np.matmul(a, w, out=None if outputs is None else outputs[layer])
+            z += b
+            if record:
+                pre_activations.append(z.copy())
+            if layer < last:
+                a = hidden_activation(z)
+            elif labels is None:
+                a = softmax(z)
+            else:
+                a, loss = _softmax_cross_entropy(z, labels)
+            activations.append(a)
+        return ForwardPass(activations, pre_activations, loss)
+
+    def predict_proba(self, inputs) -> np.ndarray:
+        """(m, n_classes) class probabilities for float inputs in [0, 1]."""
+        return self.forward(inputs).probabilities
+
+    def predict(self, inputs) -> np.ndarray:
+        """(m,) most likely class of each input."""
+        return self.predict_proba(inputs).argmax(axis=1)
+
+    # -- backward -------------------------------------------------------------
+    def backward(
+        self, forward: ForwardPass, labels, *, input_gradient=False, workspace=None
+    ) -> Gradients:
+        """Gradients of the mean cross-entropy for the batch of ``forward``.
+
+        labels: (m,) integer classes of that batch.
+        input_gradient: also return dJ/dX, shape (m, n_inputs).
+        workspace: write into its arrays; the returned Gradients then alias them
+            and are overwritten by the next step.
+        """
+        activations = forward.activations
+        probabilities = activations[-1]
+        m = len(probabilities)
+        labels = np.asarray(labels)
+        n_layers = len(self.weights)
+        derivative = DERIVATIVES[self.activation]
+        if workspace is not None:
+            errors = workspace.buffers(m)[1]
+            grad_weights, grad_biases = workspace.grad_weights, workspace.grad_biases
+            delta = errors[-1]
+            np.copyto(delta, probabilities)
+        else:
+            errors = [None] * n_layers
+            grad_weights = [None] * n_layers
+            grad_biases = [None] * n_layers
+            delta = probabilities.copy()
+        # Softmax + cross-entropy: dJ/dZ[L] = (P - Y) / m, without building Y.
+        delta[np.arange(m), labels] -= 1
+        delta *= self.dtype.type(1.0 / m)
+        input_grad = None
+        for layer in range(n_layers - 1, -1, -1):
+            a_prev = activations[layer]
+            grad_weights[layer] = np.matmul(a_prev.T, delta, out=grad_weights[layer])
+            grad_biases[layer] = np.sum(delta, axis=0, out=grad_biases[layer])
+            if layer == 0 and not input_gradient:
+                break
+            out = errors[layer - 1] if (workspace is not None and layer > 0) else None
+            grad_a_prev = np.matmul(delta, self.weights[layer].T, out=out)
+            if layer == 0:
+                input_grad = grad_a_prev
+            else:
+                derivative(a_prev, grad_a_prev)
+                delta = grad_a_prev
+        return Gradients(grad_weights, grad_biases, input_grad)
+
+    def gradients(self, inputs, labels, *, input_gradient=False) -> tuple[float, Gradients]:
+        """(loss, gradients) for one batch: a forward then a backward pass."""
+        forward = self.forward(inputs, labels)
+        return forward.loss, self.backward(forward, labels, input_gradient=input_gradient)
+
+    def loss(self, inputs, labels) -> float:
+        """Mean cross-entropy on a batch."""
+        return self.forward(inputs, labels).loss
+
+
+def _softmax_cross_entropy(logits: np.ndarray, labels) -> tuple[np.ndarray, float]:
+    """Turn ``logits`` (m, k) into probabilities in place and return the mean loss.
+
+    With ``s = z - max(z)``:  ``-log softmax(z)_y = log(sum_j e^{s_j}) - s_y``.
+    Both terms stay finite however confident the network is, unlike ``-log(p_y)``.
+    A NaN or infinite logit (a diverged network) yields a non-finite loss, on purpose.
+    """
+    m = len(logits)
+    logits -= logits.max(axis=1, keepdims=True)
+    shifted_true = logits[np.arange(m), labels]  # fancy indexing: a copy, (m,)
+    np.exp(logits, out=logits)
+    sums = logits.sum(axis=1, keepdims=True)
+    logits /= sums
+    loss = float(np.mean(np.log(sums[:, 0]) - shifted_true, dtype=np.float64))
+    return logits, loss

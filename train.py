@@ -1,0 +1,296 @@
+"""Train a digit classifier from the command line.
+
+With no arguments this is the classic exercise: 784 → 10 ReLU → 10 softmax, trained
+by full-batch gradient descent on the bundled 5,000 MNIST images::
+
+    python train.py
+    python train.py --hidden 128 --optimizer adam --lr 0.001 --batch-size 128 --epochs 10
+    python train.py --data train.csv --save model.npz
+    python train.py --load model.npz --predict test.csv --submission submission.csv
+
+Bad arguments or bad data print one line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nn.activations import ACTIVATIONS
+from nn.data import (
+    Dataset,
+    download_mnist,
+    load_data,
+    load_idx_dir,
+    load_kaggle_csv,
+    load_mnist_test_set,
+    stratified_split,
+)
+from nn.errors import DataError
+from nn.model_io import load_model, save_model
+from nn.optimizers import SCHEDULES
+from nn.training import TrainConfig, build_network, evaluate, predict_proba, train
+
+DEFAULTS = TrainConfig()
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but errors are one line on stderr (exit code 2), no usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def hidden_widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected widths like 128 or 256,128, got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"widths must be positive integers, got {text!r}")
+    return widths
+
+
+def batch_size(text: str) -> int | None:
+    if text.lower() == "full":
+        return None
+    try:
+        return positive_int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'full' or a positive integer, got {text!r}") from None
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="train.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="bundled",
+                   help="'bundled' (5,000 MNIST images, offline), a Kaggle train.csv, "
+                        "a folder of MNIST IDX files, or 'mnist' to download all 70,000")
+    p.add_argument("--test", default="auto",
+                   help="labelled test set to report accuracy on: a Kaggle-format CSV with "
+                        "labels, an IDX folder (t10k files), 'auto' (the real MNIST test set in "
+                        "../shared/data/mnist when present) or 'none'")
+    p.add_argument("--hidden", type=hidden_widths, default=DEFAULTS.hidden_sizes,
+                   help="hidden layer widths, e.g. 10 or 256,128 (default: 10)")
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default=DEFAULTS.activation)
+    p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "rmsprop", "adam"],
+                   default=DEFAULTS.optimizer)
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help=f"learning rate (default: {DEFAULTS.learning_rate} for sgd, "
+                        "0.001 for adam/rmsprop, 0.05 for momentum)")
+    p.add_argument("--epochs", type=non_negative_int, default=None,
+                   help=f"passes over the data (default: {DEFAULTS.epochs}; 0 with --load)")
+    p.add_argument("--batch-size", type=batch_size, default=DEFAULTS.batch_size,
+                   help="'full' (batch gradient descent, default) or N (1 = stochastic)")
+    p.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 weight decay")
+    p.add_argument("--momentum", type=fraction, default=DEFAULTS.momentum)
+    p.add_argument("--schedule", choices=SCHEDULES, default="constant")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validation", type=fraction, default=DEFAULTS.validation_fraction,
+                   help="fraction held out for validation (default 0.1)")
+    p.add_argument("--save", type=Path, help="write the trained model to this .npz")
+    p.add_argument("--load", type=Path, help="start from this .npz model")
+    p.add_argument("--predict", type=Path, help="Kaggle test.csv to predict")
+    p.add_argument("--submission", type=Path, help="where to write the Kaggle submission CSV")
+    p.add_argument("--quiet", action="store_true", help="only print the final results")
+    return p
+
+
+def default_learning_rate(optimizer: str) -> float:
+    return {"adam": 0.001, "rmsprop": 0.001, "momentum": 0.05, "nesterov": 0.05}.get(
+        optimizer, DEFAULTS.learning_rate)
+
+
+def load_training_data(spec: str, quiet: bool) -> Dataset:
+    if spec != "mnist":
+        return load_data(spec)
+
+    def show(file_name, done, total):
+        if not quiet:
+            size = f"{done / 2**20:.1f}/{total / 2**20:.1f} MiB" if total else f"{done / 2**20:.1f} MiB"
+            print(f"\rdownloading {file_name}: {size}", end="", file=sys.stderr, flush=True)
+
+    train_set, _ = download_mnist(progress=show)
+    if not quiet:
+        print(file=sys.stderr)
+    return train_set
+
+
+def load_test_data(spec: str) -> Dataset | None:
+    if spec == "none":
+        return None
+    if spec == "auto":
+        return load_mnist_test_set()
+    path = Path(spec)
+    if path.is_dir():
+        return load_idx_dir(path, split="t10k")
+    dataset = load_kaggle_csv(path)
+    if dataset.labels is None:
+        raise DataError(f"{spec}: a test set for --test needs a label column")
+    return dataset
+
+
+def write_submission(path: Path, labels: np.ndarray) -> None:
+    """Kaggle's format: header ImageId,Label; ImageId counts from 1."""
+    temp = path.with_name(f".{path.name}.part")
+    with open(temp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ImageId", "Label"])
+        writer.writerows(zip(range(1, len(labels) + 1), labels.tolist()))
+    temp.replace(path)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.submission and not args.predict:
+        parser.error("--submission needs --predict test.csv")
+    try:
+        return run(args)
+    except DataError as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"train.py: error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        return 2
+
+
+def run(args) -> int:
+    say = (lambda *a, **k: None) if args.quiet else print
+    dataset = load_training_data(args.data, args.quiet)
+    if dataset.labels is None:
+        raise DataError(f"{args.data}: training data needs a label column")
+    test_set = load_test_data(args.test)
+
+    metadata = {}
+    if args.load:
+        network, metadata = load_model(args.load)
+        epochs = args.epochs if args.epochs is not None else 0
+        say(f"loaded {args.load}: {network.describe()}")
+    else:
+        epochs = args.epochs if args.epochs is not None else DEFAULTS.epochs
+        network = None
+    config = TrainConfig(
+        hidden_sizes=network.hidden_sizes if network else args.hidden,
+        activation=network.activation if network else args.activation,
+        optimizer=args.optimizer,
+        learning_rate=args.lr or default_learning_rate(args.optimizer),
+        epochs=epochs, batch_size=args.batch_size, l2=args.l2, momentum=args.momentum,
+        schedule=args.schedule, seed=args.seed, validation_fraction=args.validation,
+        snapshot_every=0, dtype=network.dtype.name if network else "float32",
+    )
+    if network is not None and network.layer_sizes[0] != dataset.images.shape[1]:
+        raise DataError(f"{args.load}: model expects {network.layer_sizes[0]} inputs")
+    network = network or build_network(config, n_classes=dataset.n_classes)
+
+    train_idx, val_idx = stratified_split(dataset.labels, config.validation_fraction, config.seed)
+    train_images, train_labels = dataset.images[train_idx], dataset.labels[train_idx]
+    val_images, val_labels = dataset.images[val_idx], dataset.labels[val_idx]
+    batch = "full batch" if config.batch_size is None else f"batch {config.batch_size}"
+    say(f"data: {dataset.name}: {len(train_idx)} training, {len(val_idx)} validation images")
+    say(f"model: {network.describe()}, {config.optimizer} lr={config.learning_rate:g}, {batch}, "
+        f"{config.epochs} epochs")
+
+    stop = threading.Event()
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    every = max(1, config.epochs // 20)
+
+    def show(progress):
+        if progress.epoch == int(progress.epoch) and (
+                int(progress.epoch) % every == 0 or progress.epoch == progress.epochs):
+            history = progress.history
+            val = history.validation_accuracy[-1] if history.validation_accuracy else float("nan")
+            say(f"epoch {int(progress.epoch):4d}/{progress.epochs}  loss {progress.loss:.4f}  "
+                f"train acc {progress.accuracy:.4f}  val acc {val:.4f}  "
+                f"[{progress.elapsed:.1f} s, ~{progress.eta or 0:.1f} s left]")
+
+    started = time.perf_counter()
+    try:
+        result = train(network, train_images, train_labels, config,
+                       validation=(val_images, val_labels), progress=show, stop=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    seconds = time.perf_counter() - started
+    history = result.history
+    if result.status != "completed":
+        print(f"train.py: {result.status}: {result.message}", file=sys.stderr)
+
+    train_loss, train_acc = evaluate(network, train_images, train_labels)
+    say()
+    print(f"train accuracy      {train_acc:.4f}  (loss {train_loss:.4f}, {len(train_labels)} images)")
+    if len(val_labels):
+        val_loss, val_acc = evaluate(network, val_images, val_labels)
+        print(f"validation accuracy {val_acc:.4f}  (loss {val_loss:.4f}, {len(val_labels)} images)")
+    test_summary = None
+    if test_set is not None:
+        test_loss, test_acc = evaluate(network, test_set.images, test_set.labels)
+        test_summary = {"test_accuracy": test_acc, "test_loss": test_loss, "test_set": test_set.name}
+        print(f"test accuracy       {test_acc:.4f}  (loss {test_loss:.4f}, {test_set.name})")
+    if history.epoch_seconds:
+        per_epoch = float(np.median(history.epoch_seconds))
+        print(f"time per epoch      {per_epoch * 1000:.1f} ms (median of {len(history.epoch_seconds)}; "
+              f"{seconds:.2f} s in all)")
+
+    if args.save:
+        save_model(args.save, network, config=config.to_dict(), status=result.status,
+                   history=history.summary(), test=test_summary,
+                   data={"name": dataset.name, "n_samples": dataset.n_samples,
+                         "class_names": list(dataset.class_names)},
+                   trained_before=metadata.get("history"))
+        say(f"saved {args.save}")
+    if args.predict:
+        unlabelled = load_kaggle_csv(args.predict)
+        predictions = predict_proba(network, unlabelled.images).argmax(axis=1)
+        if args.submission:
+            write_submission(args.submission, predictions)
+            say(f"wrote {len(predictions)} predictions to {args.submission}")
+        else:
+            print("ImageId,Label")
+            for image_id, label in enumerate(predictions.tolist(), start=1):
+                print(f"{image_id},{label}")
+    return 0 if result.status != "diverged" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
