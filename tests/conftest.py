@@ -1,0 +1,21 @@
+"""Shared test setup: make the repo importable and find the real MNIST test set."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # so plain `pytest` finds the `nn` package too
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+@pytest.fixture(scope="session")
+def mnist_test_set():
+    """The real 10,000-image MNIST test set; skips the test where ../shared is absent."""
+    from nn.data import SHARED_MNIST_DIR, load_mnist_test_set
+
+    dataset = load_mnist_test_set()
+    if dataset is None:
+        pytest.skip(f"real MNIST test set not found in {SHARED_MNIST_DIR}")
+    return dataset
