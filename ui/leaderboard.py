@@ -1,0 +1,172 @@
+"""The room leaderboard: finished runs that participants chose to share.
+
+Stored in an embedded SQLite database so it is shared by every session of the
+server, survives a restart and is safe under concurrent writers (each write is one
+transaction; SQLite's WAL journal lets readers go on while one session writes).
+
+Only what the leaderboard shows is stored: a display name the participant typed,
+the challenge (if any), the test accuracy, the run's settings and a run id (so a run
+is submitted once). Names are kept as plain text; pages must show them as text
+(never as Markdown/HTML). No Streamlit in here, so it is tested directly.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import os
+import sqlite3
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from nn.data import default_cache_dir
+
+MAX_NAME_LENGTH = 40
+MAX_SETTINGS_BYTES = 2000
+MAX_ENTRIES = 2000  # oldest-and-worst entries beyond this are dropped
+DB_ENV = "DIGIT_LAB_LEADERBOARD_DB"
+TOKEN_ENV = "DIGIT_LAB_LEADERBOARD_TOKEN"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id      TEXT    NOT NULL UNIQUE,
+    name        TEXT    NOT NULL,
+    challenge   TEXT    NOT NULL DEFAULT '',
+    accuracy    REAL    NOT NULL,
+    settings    TEXT    NOT NULL,
+    created     REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_by_challenge ON entries (challenge, accuracy DESC);
+"""
+
+
+class LeaderboardError(ValueError):
+    """A submission or request the leaderboard refuses, with a message for the user."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    rank: int
+    name: str
+    challenge: str
+    accuracy: float
+    settings: dict
+    created: float
+
+
+def default_path() -> Path:
+    """``$DIGIT_LAB_LEADERBOARD_DB`` or ``<cache dir>/leaderboard.sqlite3``."""
+    return Path(os.environ.get(DB_ENV) or default_cache_dir() / "leaderboard.sqlite3")
+
+
+def clean_name(name: str) -> str:
+    """A display name: trimmed, no control characters, 1-40 characters."""
+    if not isinstance(name, str):
+        raise LeaderboardError("the display name must be text")
+    name = unicodedata.normalize("NFC", name).strip()
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    if not name:
+        raise LeaderboardError("choose a display name first")
+    if len(name) > MAX_NAME_LENGTH:
+        raise LeaderboardError(f"the display name is longer than {MAX_NAME_LENGTH} characters")
+    return name
+
+
+class Leaderboard:
+    """A leaderboard in one SQLite file (created on first use)."""
+
+    def __init__(self, path: str | os.PathLike | None = None, max_entries: int = MAX_ENTRIES):
+        self.path = Path(path) if path is not None else default_path()
+        self.max_entries = max_entries
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        # A connection per call: sqlite3 connections must not be shared across threads,
+        # and opening one is cheap next to a human pressing a button.
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA busy_timeout = 30000")
+        return _Closing(db)
+
+    def submit(self, run_id: str, name: str, accuracy: float, settings: dict,
+               challenge: str = "") -> None:
+        """Add one run; a run already submitted raises LeaderboardError."""
+        name = clean_name(name)
+        if not (isinstance(accuracy, (int, float)) and math.isfinite(accuracy) and 0 <= accuracy <= 1):
+            raise LeaderboardError(f"accuracy must be between 0 and 1, got {accuracy!r}")
+        settings_json = json.dumps(settings, sort_keys=True, default=str)
+        if len(settings_json.encode()) > MAX_SETTINGS_BYTES:
+            raise LeaderboardError("the run's settings are too large to submit")
+        with self._connect() as db:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(
+                    "INSERT INTO entries (run_id, name, challenge, accuracy, settings, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (str(run_id), name, str(challenge or ""), float(accuracy), settings_json, time.time()),
+                )
+                # Bounded size: beyond max_entries, drop the lowest accuracies (oldest first).
+                db.execute(
+                    "DELETE FROM entries WHERE id IN (SELECT id FROM entries "
+                    "ORDER BY accuracy DESC, created ASC LIMIT -1 OFFSET ?)", (self.max_entries,))
+                db.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                db.execute("ROLLBACK")
+                raise LeaderboardError("this run is already on the leaderboard") from None
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    def entries(self, challenge: str | None = None, limit: int = 100) -> list[Entry]:
+        """Best first; ``challenge=None`` lists all, ``""`` only free runs."""
+        query = "SELECT name, challenge, accuracy, settings, created FROM entries"
+        params: tuple = ()
+        if challenge is not None:
+            query += " WHERE challenge = ?"
+            params = (challenge,)
+        query += " ORDER BY accuracy DESC, created ASC LIMIT ?"
+        with self._connect() as db:
+            rows = db.execute(query, (*params, int(limit))).fetchall()
+        return [Entry(rank, name, ch, acc, json.loads(settings), created)
+                for rank, (name, ch, acc, settings, created) in enumerate(rows, start=1)]
+
+    def challenges(self) -> list[str]:
+        """The challenges that have entries (for a filter)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT DISTINCT challenge FROM entries ORDER BY challenge").fetchall()
+        return [row[0] for row in rows]
+
+    def count(self) -> int:
+        with self._connect() as db:
+            return db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+
+    def clear(self, token: str, expected_token: str | None = None) -> int:
+        """Delete every entry, if ``token`` matches the server's; returns how many went."""
+        expected = expected_token if expected_token is not None else os.environ.get(TOKEN_ENV, "")
+        if not expected:
+            raise LeaderboardError("clearing is disabled: the server has no leaderboard token set "
+                                   f"(environment variable {TOKEN_ENV})")
+        if not hmac.compare_digest(str(token).encode(), expected.encode()):
+            raise LeaderboardError("wrong facilitator token")
+        with self._connect() as db:
+            return db.execute("DELETE FROM entries").rowcount
+
+
+class _Closing:
+    """``with`` support that closes the sqlite3 connection (its own ``with`` does not)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.db
+
+    def __exit__(self, *exc) -> None:
+        self.db.close()
