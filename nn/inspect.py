@@ -1,0 +1,652 @@
+"""Looking inside a trained network: pure NumPy analysis behind the Weights, Gradients
+and Activations pages (the figures are drawn by ``ui/inside_figures.py``).
+
+Shapes follow ``nn/network.py``: ``W[l]`` is ``(n[l-1], n[l])`` (inputs x units), so
+column ``j`` of ``W[1]`` holds the 784 incoming weights of first-layer unit ``j``, a
+28 x 28 picture of what that unit looks for.
+
+What is here, by page:
+
+- Weights: :func:`unit_order` / :func:`unit_scores` (sort units by index, weight norm
+  or how strongly they drive a digit), :func:`unit_drive`, :func:`linear_templates`
+  (each digit's "template" seen through the hidden layers), :func:`top_exciting_images`,
+  :func:`tile_grid` / :class:`GridLayout` (many 28 x 28 tiles in one array, with the
+  map back from a grid cell to a unit), :func:`symmetric_zmax` / :func:`replay_zmax`
+  (one colour range for a figure, or for a whole epoch replay).
+- Gradients: :func:`classify_gradient_norm` and :func:`gradient_health` (vanishing /
+  healthy / exploding, thresholds :data:`VANISHING_GRADIENT` and
+  :data:`EXPLODING_GRADIENT`), :func:`value_histogram` / :func:`layer_histograms`,
+  :func:`stats_arrays` (a training ``History``'s per-layer lists as arrays),
+  :func:`saliency` (dJ/dX for one image).
+- Activations: :func:`trace_image` (every layer's ``z`` and ``a`` for one image) and
+  :func:`unit_contributions` (activation x outgoing weight of each last-hidden unit:
+  they add up, with the bias, to the logit).
+
+This module never imports Plotly or Streamlit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .network import Network
+
+IMAGE_SIDE = 28
+TILE_GAP = 1
+
+# Gradient-norm thresholds for ||dJ/dW[l]|| (Frobenius norm of a whole layer's gradient,
+# mean cross-entropy loss). Healthy training on MNIST sits around 1e-3 .. 10.
+VANISHING_GRADIENT = 1e-6
+EXPLODING_GRADIENT = 1e2
+# A step should change a layer's weights by roughly a thousandth of their size.
+HEALTHY_UPDATE_RATIO = 1e-3
+
+GRADIENT_EXPLANATIONS = {
+    "vanishing": (
+        f"Vanishing (< {VANISHING_GRADIENT:g}): the error signal has all but died out on its way "
+        "back, so this layer has stopped learning (saturated sigmoid/tanh units, dead ReLUs or "
+        "too many layers multiply it by numbers below 1)."
+    ),
+    "exploding": (
+        f"Exploding (> {EXPLODING_GRADIENT:g} or not finite): each step would jump far, so the "
+        "loss jumps around or becomes NaN; the learning rate is probably too high."
+    ),
+    "healthy": (
+        f"Healthy ({VANISHING_GRADIENT:g} to {EXPLODING_GRADIENT:g}): the error signal reaches "
+        "this layer with a usable size."
+    ),
+}
+
+TEMPLATE_NOTE_EXACT = "Exact: with no hidden layer the output layer's weights are the templates."
+TEMPLATE_NOTE_APPROXIMATE = (
+    "Approximation: W1 @ W2 @ ... @ WL treats every hidden layer as linear (no {activation}, "
+    "no biases). It is exact only for a linear network; it shows the broad strokes each digit "
+    "responds to, not what the network computes for a given image."
+)
+
+
+# ---------------------------------------------------------------------------
+# Small shared helpers
+# ---------------------------------------------------------------------------
+
+
+def _weights_of(network_or_weights) -> list[np.ndarray]:
+    """``[W1, ..., WL]`` from a Network or a sequence of weight matrices."""
+    weights = getattr(network_or_weights, "weights", network_or_weights)
+    weights = [np.asarray(w) for w in weights]
+    if not weights or any(w.ndim != 2 for w in weights):
+        raise ValueError("expected a Network or a non-empty list of 2-D weight matrices")
+    for upper, lower in zip(weights[:-1], weights[1:]):
+        if upper.shape[1] != lower.shape[0]:
+            raise ValueError(f"weight shapes {upper.shape} and {lower.shape} do not chain")
+    return weights
+
+
+def as_float_image(image, dtype=np.float32) -> np.ndarray:
+    """One image as a flat ``(784,)`` float array in [0, 1].
+
+    Accepts ``(784,)`` or ``(28, 28)``; uint8 pixels (0-255) are divided by 255,
+    float pixels are taken to be in [0, 1] already.
+    """
+    image = np.asarray(image)
+    if image.size != IMAGE_SIDE * IMAGE_SIDE:
+        raise ValueError(f"expected one 28x28 image (784 values), got shape {image.shape}")
+    flat = image.reshape(-1)
+    if flat.dtype == np.uint8:
+        return flat.astype(dtype) / dtype(255)
+    return flat.astype(dtype, copy=True)
+
+
+def _float_batches(images, dtype, batch_size: int):
+    """Yield (start, (m, n_inputs) float batch in [0, 1]) for uint8 or float images."""
+    images = np.asarray(images)
+    if images.ndim != 2:
+        raise ValueError(f"expected images of shape (n, 784), got {images.shape}")
+    scale = dtype(1 / 255)
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        yield start, (chunk * scale if chunk.dtype == np.uint8 else chunk.astype(dtype, copy=False))
+
+
+def symmetric_zmax(values, percentile: float = 99.5) -> float:
+    """A colour limit ``zmax`` for a range ``[-zmax, zmax]`` centred on 0.
+
+    The ``percentile`` of ``|values|`` (finite ones): a few outliers then saturate
+    instead of washing every other value out to white. ``percentile=100`` gives the
+    exact maximum. Never 0 (an all-zero array gets 1.0), so the range is valid.
+    ``values`` may be one array or a list of arrays (e.g. all epochs of a replay).
+    """
+    if isinstance(values, np.ndarray):
+        arrays = [values]
+    else:
+        arrays = [np.asarray(v) for v in values]
+    flat = np.concatenate([np.abs(a, dtype=np.float64).reshape(-1) for a in arrays]) if arrays \
+        else np.zeros(0)
+    flat = flat[np.isfinite(flat)]
+    if flat.size == 0:
+        return 1.0
+    zmax = float(np.percentile(flat, percentile)) if percentile < 100 else float(flat.max())
+    if not zmax > 0:
+        zmax = float(flat.max())
+    return zmax if zmax > 0 else 1.0
+
+
+def replay_zmax(snapshots, layer: int = 0, percentile: float = 99.5) -> float:
+    """One colour limit for every snapshot of layer ``layer`` (0 = first weight matrix).
+
+    ``snapshots``: ``History.snapshots`` (objects with ``.weights``). With this fixed
+    range, replaying epochs shows the weights growing instead of each frame being
+    stretched to its own range.
+    """
+    arrays = [s.weights[layer] for s in snapshots]
+    if not arrays:
+        raise ValueError("no snapshots to replay")
+    # Subsample big layers: a percentile over a few hundred thousand values is plenty.
+    step = max(1, sum(a.size for a in arrays) // 2_000_000)
+    return symmetric_zmax([a.reshape(-1)[::step] for a in arrays], percentile)
+
+
+# ---------------------------------------------------------------------------
+# Tiling many 28 x 28 pictures into one grid
+# ---------------------------------------------------------------------------
+
+
+def default_columns(n_tiles: int, aspect: float = 1.6) -> int:
+    """Columns for ``n_tiles`` tiles: about ``aspect`` times wider than tall.
+
+    Among column counts within a third of the ideal, the one leaving the fewest empty
+    slots wins (ties: closest to the ideal), so 128 tiles make 16 x 8, 512 make 32 x 16,
+    10 make 5 x 2.
+    """
+    if n_tiles <= 0:
+        return 1
+    ideal = math.sqrt(n_tiles * aspect)
+    low, high = max(1, math.floor(ideal * 0.75)), min(n_tiles, math.ceil(ideal * 4 / 3))
+    candidates = range(low, max(low, high) + 1)
+    return min(candidates, key=lambda c: (-(-n_tiles // c) * c - n_tiles, abs(c - ideal)))
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """Where each tile sits in a tiled grid, and which unit a grid cell belongs to.
+
+    Tiles are ``tile x tile`` pixels, ``gap`` pixels apart, filled row by row:
+    slot ``k`` is at tile-row ``k // columns``, tile-column ``k % columns`` and shows
+    unit ``order[k]``. The grid array has shape :attr:`shape` =
+    ``(rows * (tile + gap) - gap, columns * (tile + gap) - gap)``; gap cells and empty
+    slots (after the last tile) hold NaN.
+
+    Grid coordinates: ``x`` = column index, ``y`` = row index (row 0 at the top),
+    which is what a figure built from the grid reports on hover and click.
+    """
+
+    order: np.ndarray = field(compare=False)  # (n_tiles,) unit shown in each slot
+    columns: int
+    tile: int = IMAGE_SIDE
+    gap: int = TILE_GAP
+
+    @property
+    def n_tiles(self) -> int:
+        return len(self.order)
+
+    @property
+    def rows(self) -> int:
+        return max(1, -(-self.n_tiles // self.columns))
+
+    @property
+    def pitch(self) -> int:
+        return self.tile + self.gap
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows * self.pitch - self.gap, self.columns * self.pitch - self.gap)
+
+    def slot_origin(self, slot: int) -> tuple[int, int]:
+        """(row, col) of the top-left pixel of ``slot`` in the grid."""
+        tile_row, tile_col = divmod(int(slot), self.columns)
+        return tile_row * self.pitch, tile_col * self.pitch
+
+    def slot_of_unit(self, unit: int) -> int | None:
+        """The slot showing ``unit``, or None when it is not in the grid."""
+        found = np.flatnonzero(self.order == unit)
+        return int(found[0]) if found.size else None
+
+    def locate(self, x, y) -> tuple[int, int, int] | None:
+        """``(unit, pixel_row, pixel_col)`` under grid cell (x, y), or None on a gap.
+
+        x, y may be floats (e.g. a click's coordinates); they are rounded to the cell.
+        """
+        col, row = int(round(float(x))), int(round(float(y)))
+        height, width = self.shape
+        if not (0 <= row < height and 0 <= col < width):
+            return None
+        tile_row, pixel_row = divmod(row, self.pitch)
+        tile_col, pixel_col = divmod(col, self.pitch)
+        if pixel_row >= self.tile or pixel_col >= self.tile:
+            return None
+        slot = tile_row * self.columns + tile_col
+        if slot >= self.n_tiles:
+            return None
+        return int(self.order[slot]), pixel_row, pixel_col
+
+    def unit_at(self, x, y) -> int | None:
+        """The unit whose tile contains grid cell (x, y); None on gaps and empty slots."""
+        found = self.locate(x, y)
+        return None if found is None else found[0]
+
+    def to_dict(self) -> dict:
+        """JSON-friendly description (stored in a figure's ``layout.meta``)."""
+        return {"order": [int(u) for u in self.order], "columns": self.columns,
+                "tile": self.tile, "gap": self.gap}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GridLayout:
+        return cls(np.asarray(d["order"], dtype=np.intp), int(d["columns"]),
+                   int(d.get("tile", IMAGE_SIDE)), int(d.get("gap", TILE_GAP)))
+
+
+def tile_grid(values, order=None, columns: int | None = None, *, tile: int = IMAGE_SIDE,
+              gap: int = TILE_GAP, dtype=np.float32) -> tuple[np.ndarray, GridLayout]:
+    """Lay out the columns of ``values`` as square tiles in one 2-D array.
+
+    values: ``(tile * tile, n)``, one picture per column (e.g. ``W1`` (784, n_units),
+        its gradient, or ``images.T``); each column is reshaped row-major to
+        ``(tile, tile)``, the same way an MNIST row becomes a 28 x 28 image.
+    order: which columns to show, in slot order (default: all, by index). May be a
+        subset.
+    columns: tiles per row (default :func:`default_columns`).
+
+    Returns ``(grid, layout)``: ``grid`` has shape ``layout.shape``, NaN in the gaps.
+    Vectorised: 512 tiles take a few milliseconds.
+    """
+    values = np.asarray(values)
+    if values.ndim != 2 or values.shape[0] != tile * tile:
+        raise ValueError(f"expected values of shape ({tile * tile}, n), got {values.shape}")
+    order = np.arange(values.shape[1]) if order is None else np.asarray(order, dtype=np.intp)
+    if order.ndim != 1 or (order.size and (order.min() < 0 or order.max() >= values.shape[1])):
+        raise ValueError(f"order must list column indices below {values.shape[1]}")
+    columns = int(columns) if columns else default_columns(len(order))
+    columns = max(1, min(columns, max(1, len(order))))
+    layout = GridLayout(order, columns, tile, gap)
+    rows, pitch = layout.rows, layout.pitch
+    padded = np.full((rows * columns, pitch, pitch), np.nan, dtype=dtype)
+    padded[: len(order), :tile, :tile] = values[:, order].T.reshape(len(order), tile, tile)
+    grid = padded.reshape(rows, columns, pitch, pitch).transpose(0, 2, 1, 3)
+    grid = grid.reshape(rows * pitch, columns * pitch)[: rows * pitch - gap, : columns * pitch - gap]
+    return np.ascontiguousarray(grid), layout
+
+
+def untile_grid(grid, layout: GridLayout) -> np.ndarray:
+    """Inverse of :func:`tile_grid`: ``(tile * tile, n_tiles)``, column ``k`` = slot ``k``."""
+    grid = np.asarray(grid)
+    out = np.empty((layout.tile * layout.tile, layout.n_tiles), dtype=grid.dtype)
+    for slot in range(layout.n_tiles):
+        r, c = layout.slot_origin(slot)
+        out[:, slot] = grid[r : r + layout.tile, c : c + layout.tile].reshape(-1)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Weights page
+# ---------------------------------------------------------------------------
+
+
+def unit_drive(network_or_weights) -> np.ndarray:
+    """How strongly each first-layer unit drives each output class: ``(n_units, n_classes)``.
+
+    For one hidden layer this is ``W2`` itself (the outgoing weight to class k). For
+    deeper nets it is the linear composition ``W2 @ W3 @ ... @ WL``: the path sum that
+    would be exact if the hidden layers were linear (an approximation otherwise).
+    With no hidden layer the "units" are the classes, so it is the identity.
+    """
+    weights = _weights_of(network_or_weights)
+    drive = np.eye(weights[0].shape[1])
+    for w in weights[1:]:
+        drive = drive @ w.astype(np.float64)
+    return drive
+
+
+def _parse_order(by: str) -> tuple[str, int | None]:
+    if by in ("index", "norm"):
+        return by, None
+    if isinstance(by, str) and by.startswith("digit:"):
+        try:
+            return "digit", int(by.split(":", 1)[1])
+        except ValueError:
+            pass
+    raise ValueError(f"unknown unit ordering {by!r}; use 'index', 'norm' or 'digit:K'")
+
+
+def unit_scores(network_or_weights, by: str = "norm") -> np.ndarray:
+    """The number each first-layer unit is sorted by: ``(n_units,)`` float64.
+
+    by: ``"index"`` (the unit's index), ``"norm"`` (L2 norm of its 784 incoming
+        weights) or ``"digit:K"`` (its drive towards class K, see :func:`unit_drive`).
+    """
+    weights = _weights_of(network_or_weights)
+    kind, digit = _parse_order(by)
+    if kind == "index":
+        return np.arange(weights[0].shape[1], dtype=np.float64)
+    if kind == "norm":
+        return np.linalg.norm(weights[0].astype(np.float64), axis=0)
+    drive = unit_drive(weights)
+    if not 0 <= digit < drive.shape[1]:
+        raise ValueError(f"digit {digit} is outside 0..{drive.shape[1] - 1}")
+    return drive[:, digit]
+
+
+def unit_order(network_or_weights, by: str = "index") -> np.ndarray:
+    """First-layer unit indices in display order, ``(n_units,)`` intp.
+
+    network_or_weights: a Network or ``[W1, ..., WL]``.
+    by: ``"index"`` (0, 1, 2, ...), ``"norm"`` (largest incoming-weight norm first) or
+        ``"digit:K"`` (units pushing class K up most first; most negative last).
+    Ties keep index order.
+    """
+    kind, _ = _parse_order(by)
+    scores = unit_scores(network_or_weights, by)
+    if kind == "index":
+        return np.arange(len(scores))
+    return np.argsort(-scores, kind="stable")
+
+
+@dataclass
+class LinearTemplates:
+    """Each class's 28 x 28 "template": the output layer seen through the hidden layers.
+
+    templates: ``(n_classes, 784)``; row k = column k of ``W1 @ W2 @ ... @ WL``.
+    approximate: True when there are hidden layers (their nonlinearity and biases are
+        ignored); then ``note`` says so in one sentence for the page.
+    """
+
+    templates: np.ndarray
+    approximate: bool
+    note: str
+
+
+def linear_templates(network: Network) -> LinearTemplates:
+    """``(W1 @ ... @ WL).T`` with a flag saying whether that is exact.
+
+    The product is what a purely linear network would compute: logits = x @ product +
+    (composed biases). With a ReLU/sigmoid/tanh hidden layer it is an approximation,
+    exact only for a linear network.
+    """
+    weights = _weights_of(network)
+    product = weights[0].astype(np.float64)
+    for w in weights[1:]:
+        product = product @ w.astype(np.float64)
+    approximate = len(weights) > 1
+    activation = getattr(network, "activation", "nonlinearity")
+    note = TEMPLATE_NOTE_APPROXIMATE.format(activation=activation) if approximate \
+        else TEMPLATE_NOTE_EXACT
+    return LinearTemplates(product.T.copy(), approximate, note)
+
+
+@dataclass
+class ExcitingImages:
+    """The images that make one unit respond most, strongest first.
+
+    indices: ``(k,)`` rows of the image array; pre_activations / activations: ``(k,)``
+    the unit's ``z`` and ``a = f(z)`` for each of them.
+    """
+
+    indices: np.ndarray
+    pre_activations: np.ndarray
+    activations: np.ndarray
+
+
+def top_exciting_images(network: Network, images, unit: int, k: int = 9, *, layer: int = 1,
+                        batch_size: int = 4096) -> ExcitingImages:
+    """The ``k`` images with the largest pre-activation ``z`` of ``unit`` in hidden ``layer``.
+
+    images: ``(n, 784)`` uint8 (0-255) or float (0-1).
+    layer: 1 = first hidden layer (computed as ``x @ W1[:, unit] + b1[unit]`` only, no
+        full forward pass); deeper layers run the network in batches.
+    Every activation here is increasing in ``z``, so the ranking by ``a`` is the same
+    (ReLU ties at 0 aside).
+    """
+    n_layers = len(network.weights)
+    if not 1 <= layer <= n_layers:
+        raise ValueError(f"layer must be 1..{n_layers}, got {layer}")
+    n_units = network.weights[layer - 1].shape[1]
+    if not 0 <= unit < n_units:
+        raise ValueError(f"unit must be 0..{n_units - 1}, got {unit}")
+    images = np.asarray(images)
+    dtype = network.dtype.type
+    z = np.empty(len(images), dtype=np.float64)
+    for start, batch in _float_batches(images, dtype, batch_size):
+        if layer == 1:
+            column = network.weights[0][:, unit]
+            z[start : start + len(batch)] = batch @ column + network.biases[0][unit]
+        else:
+            forward = network.forward(batch, record=True)
+            z[start : start + len(batch)] = forward.pre_activations[layer - 1][:, unit]
+    k = max(0, min(int(k), len(z)))
+    top = np.argpartition(-z, k - 1)[:k] if 0 < k < len(z) else np.arange(len(z))[:k]
+    top = top[np.argsort(-z[top], kind="stable")]
+    pre = z[top]
+    if layer == n_layers:
+        act = pre.copy()  # output layer: logits (softmax couples the units)
+    else:
+        act = ACTIVATIONS[network.activation](pre.copy())
+    return ExcitingImages(top.astype(np.intp), pre, act)
+
+
+# ---------------------------------------------------------------------------
+# Activations page
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class ImageTrace:
+    """One image pushed through the network, layer by layer.
+
+    pre_activations: ``[z1, ..., zL]``, each ``(n[l],)``; ``zL`` are the logits.
+    activations: ``[a1, ..., a(L-1)]`` hidden-layer outputs, each ``(n[l],)``.
+    probabilities: ``(n_classes,)``; predicted: the most likely class.
+    """
+
+    image: np.ndarray
+    pre_activations: list[np.ndarray]
+    activations: list[np.ndarray]
+    probabilities: np.ndarray
+    predicted: int
+
+
+def trace_image(network: Network, image) -> ImageTrace:
+    """Forward one image (``(784,)`` or ``(28, 28)``, uint8 or float) and keep every layer."""
+    x = as_float_image(image, network.dtype.type)
+    forward = network.forward(x[None, :], record=True)
+    pre = [z[0].copy() for z in forward.pre_activations]
+    hidden = [a[0].copy() for a in forward.activations[1:-1]]
+    probabilities = forward.probabilities[0].copy()
+    return ImageTrace(x, pre, hidden, probabilities, int(probabilities.argmax()))
+
+
+def saliency(network: Network, image, label: int | None = None) -> np.ndarray:
+    """``dJ/dX`` for one image, ``(784,)``: how the loss for ``label`` changes per pixel.
+
+    label: the class the loss is taken for (default: the predicted class).
+    Positive values: brightening that pixel *raises* the loss, i.e. lowers the
+    probability of ``label``; negative values push the prediction towards ``label``.
+    This is exactly ``Gradients.inputs`` of the backward pass.
+    """
+    x = as_float_image(image, network.dtype.type)[None, :]
+    forward = network.forward(x)
+    if label is None:
+        label = int(forward.probabilities[0].argmax())
+    labels = np.array([int(label)])
+    grads = network.backward(forward, labels, input_gradient=True)
+    return grads.inputs[0].copy()
+
+
+@dataclass
+class Contributions:
+    """How the last hidden layer builds one class's logit.
+
+    ``contribution[j] = a[j] * W_L[j, target_class]``; ``contributions.sum() + bias ==
+    logit`` exactly (the output layer is linear before the softmax). Sorted by
+    contribution, largest (most in favour of the class) first.
+
+    units: ``(n,)`` hidden-unit indices in that order; contributions, activations,
+    weights: ``(n,)`` aligned with ``units``; bias: ``b_L[target_class]``;
+    logit: ``z_L[target_class]``; layer: which hidden layer (1-based).
+    """
+
+    target_class: int
+    layer: int
+    units: np.ndarray
+    contributions: np.ndarray
+    activations: np.ndarray
+    weights: np.ndarray
+    bias: float
+    logit: float
+
+    def top(self, k: int) -> Contributions:
+        """The ``k`` largest contributions (the rest are dropped: the sum no longer holds)."""
+        s = slice(0, k)
+        return Contributions(self.target_class, self.layer, self.units[s], self.contributions[s],
+                             self.activations[s], self.weights[s], self.bias, self.logit)
+
+
+def unit_contributions(network: Network, image, target_class: int | None = None) -> Contributions:
+    """Each last-hidden unit's ``activation x outgoing weight`` to ``target_class``.
+
+    target_class: default the predicted class. Needs at least one hidden layer.
+    """
+    if len(network.weights) < 2:
+        raise ValueError("the network has no hidden layer: its logits come straight from pixels")
+    trace = trace_image(network, image)
+    if target_class is None:
+        target_class = trace.predicted
+    target_class = int(target_class)
+    w_out = network.weights[-1][:, target_class].astype(np.float64)
+    a = trace.activations[-1].astype(np.float64)
+    contributions = a * w_out
+    order = np.argsort(-contributions, kind="stable")
+    return Contributions(
+        target_class=target_class,
+        layer=len(network.weights) - 1,
+        units=order.astype(np.intp),
+        contributions=contributions[order],
+        activations=a[order],
+        weights=w_out[order],
+        bias=float(network.biases[-1][target_class]),
+        logit=float(trace.pre_activations[-1][target_class]),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Gradients page
+# ---------------------------------------------------------------------------
+
+
+def classify_gradient_norm(norm: float) -> str:
+    """"vanishing" (< 1e-6), "exploding" (> 1e2, NaN or infinite) or "healthy"."""
+    norm = float(norm)
+    if not math.isfinite(norm) or norm > EXPLODING_GRADIENT:
+        return "exploding"
+    if norm < VANISHING_GRADIENT:
+        return "vanishing"
+    return "healthy"
+
+
+@dataclass
+class GradientHealth:
+    """One layer's latest gradient norm, its class and the one-line explanation."""
+
+    layer: str
+    norm: float
+    status: str
+    explanation: str
+
+
+def gradient_health(norms, layer_names: Sequence[str] | None = None) -> list[GradientHealth]:
+    """Classify each layer's gradient norm (e.g. ``history.layer_grad_norm[-1]``)."""
+    norms = [float(n) for n in norms]
+    names = list(layer_names) if layer_names is not None else layer_labels(len(norms))
+    out = []
+    for name, norm in zip(names, norms):
+        status = classify_gradient_norm(norm)
+        out.append(GradientHealth(name, norm, status, GRADIENT_EXPLANATIONS[status]))
+    return out
+
+
+def layer_labels(n_layers: int, layer_sizes: Sequence[int] | None = None) -> list[str]:
+    """``["W1", "W2", ...]``, or ``["W1 784→128", ...]`` when the sizes are given."""
+    if layer_sizes is None:
+        return [f"W{i}" for i in range(1, n_layers + 1)]
+    return [f"W{i} {a}→{b}" for i, (a, b) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:]), 1)]
+
+
+@dataclass
+class StatsArrays:
+    """A History's per-layer statistics as arrays, one row per stats record.
+
+    steps: ``(n,)``; grad_norm, weight_norm, update_ratio: ``(n, L)``;
+    dead_fraction: ``(n, L - 1)`` (hidden layers; fraction of units that output 0 for
+    the whole batch).
+    """
+
+    steps: np.ndarray
+    grad_norm: np.ndarray
+    weight_norm: np.ndarray
+    update_ratio: np.ndarray
+    dead_fraction: np.ndarray
+
+
+def stats_arrays(history) -> StatsArrays:
+    """Snapshot ``history``'s per-layer lists as arrays (safe while training appends).
+
+    Each list is read up to the shortest length, so a record being appended by the
+    training thread is either fully in or left out.
+    """
+    lists = [history.stats_step, history.layer_grad_norm, history.layer_weight_norm,
+             history.layer_update_ratio, history.layer_dead_fraction]
+    n = min(len(x) for x in lists)
+    steps = np.asarray(history.stats_step[:n], dtype=np.int64)
+
+    def matrix(rows, width=None):
+        rows = rows[:n]
+        if not rows:
+            return np.zeros((0, width or 0))
+        return np.asarray(rows, dtype=np.float64).reshape(n, -1)
+
+    grad = matrix(history.layer_grad_norm)
+    n_layers = grad.shape[1]
+    return StatsArrays(steps, grad, matrix(history.layer_weight_norm, n_layers),
+                       matrix(history.layer_update_ratio, n_layers),
+                       matrix(history.layer_dead_fraction, max(0, n_layers - 1)))
+
+
+def value_histogram(values, bins: int = 61, limit: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram of ``values`` on bins symmetric around 0: ``(counts (bins,), edges (bins+1,))``.
+
+    limit: the edges span ``[-limit, limit]`` (default: the largest finite ``|value|``);
+        values beyond are counted in the outermost bins. An odd ``bins`` puts 0 in the
+        middle of a bin. Non-finite values are left out. Binning here (rather than in the
+        browser) keeps a 400,000-value layer down to a few dozen numbers.
+    """
+    flat = np.asarray(values, dtype=np.float64).reshape(-1)
+    flat = flat[np.isfinite(flat)]
+    if limit is None:
+        limit = float(np.abs(flat).max()) if flat.size else 1.0
+    limit = limit if limit > 0 else 1.0
+    edges = np.linspace(-limit, limit, int(bins) + 1)
+    counts, _ = np.histogram(np.clip(flat, -limit, limit), bins=edges)
+    return counts, edges
+
+
+def layer_histograms(arrays, bins: int = 61, percentile: float = 99.9):
+    """:func:`value_histogram` per layer (e.g. ``history.last_grad_weights``).
+
+    Each layer gets its own symmetric range (its ``percentile`` of ``|values|``),
+    since layers' gradients differ by orders of magnitude.
+    Returns a list of ``(counts, edges)``.
+    """
+    return [value_histogram(a, bins, symmetric_zmax(a, percentile)) for a in arrays]
