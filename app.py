@@ -1,0 +1,22 @@
+"""Digit Lab: `streamlit run app.py`. This script only declares the pages and the sidebar."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from ui import sidebar, state
+
+st.set_page_config(page_title="Digit Lab", page_icon=":material/neurology:", layout="wide")
+st.logo(str(Path(__file__).parent / "assets" / "logo.svg"), size="large")
+state.configure_process()
+state.init()
+state.sync()
+
+page = st.navigation([
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    # Next pages go here: Weights, Gradients, Activations, Draw, Evaluate, Data.
+])
+sidebar.render()
+state.mark_entry_script()
+page.run()

@@ -1,0 +1,24 @@
+import streamlit as st
+
+from ui import state
+
+state.require_entry_script()
+
+st.title("Digit Lab")
+st.markdown(
+    "Watch a neural network learn to read handwritten digits. The network is written from "
+    "scratch in NumPy, small enough to read, and it trains here, in front of you, on 5,000 "
+    "real MNIST images that ship with the app (no internet needed)."
+)
+st.markdown(
+    "**How to start:** press the button below to train a good default network "
+    "(784 → 128 ReLU → 10, Adam, a few seconds), or open **Train** to choose the settings "
+    "yourself: epochs, learning rate, width, optimiser… Everything you train stays in "
+    "your own session."
+)
+st.button("Train a good default model", type="primary", icon=":material/play_arrow:",
+          on_click=state.train_default_model, disabled=state.job_pending(), key="train_default")
+if state.job_pending():
+    st.caption("A run is in progress: follow it on the Train page.")
+if st.session_state.pop(state.GO_TO_TRAIN, False):
+    st.switch_page("pages/train.py")

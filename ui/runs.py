@@ -1,0 +1,112 @@
+"""Finished training runs: the current model and the session's run history (no Streamlit)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from nn.network import Network
+from nn.training import History, TrainConfig
+
+from .jobs import FAILED, TrainingJob
+from .settings import ACTIVATION_LABELS, OPTIMIZER_LABELS
+
+STATUS_LABELS = {"completed": "completed", "stopped": "stopped by you", "diverged": "diverged",
+                 "failed": "failed"}
+
+
+@dataclass
+class Run:
+    """One finished run: its settings, outcome, curves and network."""
+
+    number: int  # 1, 2, ... within the session
+    config: TrainConfig
+    status: str  # completed | stopped | diverged | failed
+    message: str
+    network: Network | None  # None when nothing was trained
+    history: History
+    dataset: str
+    seconds: float
+    test_accuracy: float | None = None
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history.epoch)
+
+    @property
+    def train_accuracy(self) -> float | None:
+        return _last(self.history.train_accuracy)
+
+    @property
+    def validation_accuracy(self) -> float | None:
+        return _last(self.history.validation_accuracy)
+
+    @property
+    def architecture(self) -> str:
+        """E.g. ``784-128-10 ReLU``."""
+        sizes = self.network.layer_sizes if self.network is not None else \
+            (784, *self.config.hidden_sizes, 10)
+        label = ACTIVATION_LABELS.get(self.config.activation, self.config.activation)
+        return "-".join(map(str, sizes)) + f" {label}"
+
+    def for_history(self) -> Run:
+        """A copy to keep in the run history: its own network, no weight snapshots."""
+        light = dataclasses.replace(self.history, snapshots=[], last_grad_weights=None)
+        network = self.network.copy() if self.network is not None else None
+        return dataclasses.replace(self, network=network, history=light)
+
+
+def _last(values) -> float | None:
+    if not values:
+        return None
+    value = float(values[-1])
+    return value if math.isfinite(value) else None
+
+
+def run_from_job(job: TrainingJob, number: int, dataset: str) -> Run:
+    """The Run a finished job produced (its network is the job's trained network)."""
+    snapshot = job.snapshot()
+    network = job.network if snapshot.status != FAILED else None
+    if network is not None and not job.history.step_loss:
+        network = None  # stopped or diverged before its first step: nothing was trained
+    return Run(
+        number=number,
+        config=job.config,
+        status=snapshot.status,
+        message=snapshot.message,
+        network=network,
+        history=job.history,
+        dataset=dataset,
+        seconds=snapshot.elapsed,
+        test_accuracy=job.test_accuracy if network is not None else None,
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.1f}%"
+
+
+def runs_table(runs: list[Run]):
+    """The run history as a DataFrame, newest first."""
+    import pandas as pd
+
+    rows = []
+    for run in reversed(runs):
+        config = run.config
+        rows.append({
+            "run": run.number,
+            "status": STATUS_LABELS.get(run.status, run.status),
+            "network": run.architecture,
+            "optimizer": OPTIMIZER_LABELS.get(config.optimizer, config.optimizer),
+            "learning rate": f"{config.learning_rate:g}",
+            "batch": "full" if config.batch_size is None else str(config.batch_size),
+            "L2": f"{config.l2:g}",
+            "seed": config.seed,
+            "epochs": f"{run.epochs_done}/{config.epochs}",
+            "train acc.": _percent(run.train_accuracy),
+            "validation acc.": _percent(run.validation_accuracy),
+            "test acc.": _percent(run.test_accuracy),
+            "seconds": round(run.seconds, 1),
+        })
+    return pd.DataFrame(rows)

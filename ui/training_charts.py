@@ -1,0 +1,100 @@
+"""Loss and accuracy curves as Plotly figures: plain functions of arrays, no Streamlit.
+
+The x axis is always *epochs*: per-epoch values sit at 1, 2, ...; per-step losses at
+``step / steps_per_epoch`` so they line up with the epoch points while an epoch is
+still running.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+TRAIN_COLOR = "#1f77b4"
+VALIDATION_COLOR = "#ff7f0e"
+STEP_COLOR = "rgba(31, 119, 180, 0.25)"
+MAX_STEP_POINTS = 1500
+
+
+def downsample(values, max_points: int = MAX_STEP_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, values) with at most ``max_points`` points: means of equal bins.
+
+    Positions are the 1-based index of each bin's centre in the original sequence,
+    so a value recorded after step ``k`` keeps x = k.
+    """
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n <= max_points:
+        return np.arange(1, n + 1, dtype=float), values
+    edges = np.linspace(0, n, max_points + 1).astype(int)
+    sums = np.add.reduceat(values, edges[:-1])
+    counts = np.diff(edges)
+    positions = (edges[:-1] + edges[1:] + 1) / 2
+    return positions, sums / counts
+
+
+def _layout(figure: go.Figure, title: str, y_title: str, height: int) -> go.Figure:
+    figure.update_layout(
+        title=dict(text=title, x=0, xanchor="left"),
+        xaxis_title="epoch",
+        yaxis_title=y_title,
+        height=height,
+        margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
+        hovermode="x unified",
+        uirevision="keep",  # keep the user's zoom while the curve grows
+    )
+    return figure
+
+
+def _has_values(values) -> bool:
+    values = np.asarray(values, dtype=float)
+    return values.size > 0 and bool(np.isfinite(values).any())
+
+
+def loss_figure(
+    epochs,
+    train_loss,
+    validation_loss=None,
+    step_loss=None,
+    steps_per_epoch: int = 1,
+    *,
+    max_step_points: int = MAX_STEP_POINTS,
+    height: int = 300,
+) -> go.Figure:
+    """Cross-entropy loss: per step (faint), per epoch on training and validation data."""
+    figure = go.Figure()
+    if step_loss is not None and len(step_loss):
+        positions, values = downsample(step_loss, max_step_points)
+        figure.add_trace(go.Scatter(
+            x=positions / max(steps_per_epoch, 1), y=values, name="train (per step)",
+            mode="lines", line=dict(color=STEP_COLOR, width=1), hoverinfo="skip",
+        ))
+    epochs = np.asarray(epochs, dtype=float)
+    figure.add_trace(go.Scatter(
+        x=epochs, y=np.asarray(train_loss, dtype=float), name="train",
+        mode="lines+markers", line=dict(color=TRAIN_COLOR),
+    ))
+    if validation_loss is not None and _has_values(validation_loss):
+        figure.add_trace(go.Scatter(
+            x=epochs, y=np.asarray(validation_loss, dtype=float), name="validation",
+            mode="lines+markers", line=dict(color=VALIDATION_COLOR),
+        ))
+    return _layout(figure, "Loss", "cross-entropy", height)
+
+
+def accuracy_figure(epochs, train_accuracy, validation_accuracy=None, *, height: int = 300) -> go.Figure:
+    """Accuracy after every epoch on training and validation data, in percent."""
+    figure = go.Figure()
+    epochs = np.asarray(epochs, dtype=float)
+    figure.add_trace(go.Scatter(
+        x=epochs, y=100 * np.asarray(train_accuracy, dtype=float), name="train",
+        mode="lines+markers", line=dict(color=TRAIN_COLOR),
+    ))
+    if validation_accuracy is not None and _has_values(validation_accuracy):
+        figure.add_trace(go.Scatter(
+            x=epochs, y=100 * np.asarray(validation_accuracy, dtype=float), name="validation",
+            mode="lines+markers", line=dict(color=VALIDATION_COLOR),
+        ))
+    figure.update_yaxes(ticksuffix="%")
+    return _layout(figure, "Accuracy", "accuracy", height)
