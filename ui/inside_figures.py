@@ -77,7 +77,7 @@ GAP_COLOR = "#8c8c8c"  # tile gaps and empty slots
 VANISHING_FILL = "rgba(86, 180, 233, 0.18)"
 EXPLODING_FILL = "rgba(213, 94, 0, 0.15)"
 
-IMAGE_LEVELS = (255, 127, 63, 31, 15)  # colours tried for the PNG grid, finest first
+IMAGE_LEVELS = (255, 191, 127, 95, 63, 47, 31, 23, 15)  # colours tried for a PNG, finest first
 
 
 def payload_budget(n_units: int) -> int:
@@ -318,11 +318,27 @@ def _fit_image(fig: go.Figure, trace: int, grid: np.ndarray, zmax: float, colors
     :data:`IMAGE_LEVELS`) whose whole figure stays within ``budget`` bytes of JSON, measured
     on the real ``to_json()`` (Plotly writes each "/" of base64 as 6 characters, so
     estimates run short). Returns the levels used; the coarsest if none fits."""
-    for levels in IMAGE_LEVELS:
-        fig.data[trace].source = _grid_png_uri(grid, zmax, levels, colorscale)
-        if levels == IMAGE_LEVELS[-1] or len(fig.to_json()) + 64 <= budget:
-            return levels
-    return IMAGE_LEVELS[-1]
+    uris: dict[int, str] = {}
+
+    def fits(levels: int) -> bool:
+        uris[levels] = _grid_png_uri(grid, zmax, levels, colorscale)
+        fig.data[trace].source = uris[levels]
+        return len(fig.to_json()) + 64 <= budget
+
+    # The size grows with the levels: binary search for the finest that fits.
+    if fits(IMAGE_LEVELS[0]):
+        return IMAGE_LEVELS[0]
+    best, low, high = IMAGE_LEVELS[-1], 1, len(IMAGE_LEVELS) - 1  # indices into IMAGE_LEVELS
+    while low <= high:
+        middle = (low + high) // 2
+        if fits(IMAGE_LEVELS[middle]):
+            best, high = IMAGE_LEVELS[middle], middle - 1
+        else:
+            low = middle + 1
+    if best not in uris:
+        uris[best] = _grid_png_uri(grid, zmax, best, colorscale)
+    fig.data[trace].source = uris[best]
+    return best
 
 
 def _layout_grid(fig: go.Figure, shape, title, font, height) -> None:
