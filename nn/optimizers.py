@@ -24,39 +24,86 @@ import math
 
 import numpy as np
 
+from .network import joined, one_block
+
 
 class Optimizer:
-    """Base class: keeps per-parameter state and applies updates in place."""
+    """Base class: keeps per-parameter state and applies updates in place.
+
+    ``state`` names the optimiser's per-parameter arrays (e.g. ``velocities``), each a
+    list with one array per parameter, zeros at the start.
+    """
 
     name = "base"
+    state: tuple[str, ...] = ()
 
     def __init__(self, weight_decay: float = 0.0) -> None:
         self.weight_decay = float(weight_decay)
         self.step_count = 0
         self.last_updates: list[np.ndarray] = []
+        self._blocks: tuple[np.ndarray, ...] | None = None  # (updates, *state) as single arrays
+        self._joined_for: tuple = ()  # the parameters and gradients of the last step ...
+        self._joined: tuple | None = None  # ... and their single arrays, if they have them
 
     def step(self, weights, biases, grad_weights, grad_biases, learning_rate: float) -> None:
         """Update every weight and bias array in place from its gradient.
 
         Gradients of the weights are modified in place when weight decay is on.
         """
+        params = (*weights, *biases)
+        grads = (*grad_weights, *grad_biases)
         if not self.last_updates:
-            self.last_updates = [np.empty_like(p) for p in (*weights, *biases)]
-            self._init_state(self.last_updates)
+            self._allocate(params)
         self.step_count += 1
         if self.weight_decay:
             for w, g in zip(weights, grad_weights):
                 g += w.dtype.type(self.weight_decay) * w
-        params = (*weights, *biases)
-        grads = (*grad_weights, *grad_biases)
+        # Speed: parameters and gradients that are views of one array each (as Network and
+        # Workspace arrange) are updated as that array: one NumPy call per operation.
+        together = self._as_single_arrays(params, grads)
+        if together is not None:
+            param, grad = together
+            update, *state = self._blocks
+            self._compute_update(state, grad, update, param.dtype.type(learning_rate))
+            param -= update
+            return
         for index, (param, grad, update) in enumerate(zip(params, grads, self.last_updates)):
-            self._compute_update(index, grad, update, param.dtype.type(learning_rate))
+            state = [getattr(self, name)[index] for name in self.state]
+            self._compute_update(state, grad, update, param.dtype.type(learning_rate))
             param -= update
 
-    def _init_state(self, shapes_like: list[np.ndarray]) -> None:
-        """Create the optimiser's state arrays (zeros) shaped like the parameters."""
+    def _allocate(self, params) -> None:
+        """The update arrays and the state arrays (zeros), shaped like the parameters.
 
-    def _compute_update(self, index, grad, update, learning_rate) -> None:
+        With one float type, each kind lives in one array (the per-parameter arrays are
+        views of it), so that it can be updated in one go.
+        """
+        kinds = 1 + len(self.state)
+        if all(p.dtype == params[0].dtype for p in params):
+            self._blocks, views = zip(*(one_block(params, params[0].dtype, copy=False)
+                                        for _ in range(kinds)))
+            for block in self._blocks[1:]:
+                block[...] = 0
+        else:
+            views = [[np.zeros_like(p) for p in params] for _ in range(kinds)]
+        self.last_updates = list(views[0])
+        for name, arrays in zip(self.state, views[1:]):
+            setattr(self, name, list(arrays))
+
+    def _as_single_arrays(self, params, grads) -> tuple[np.ndarray, np.ndarray] | None:
+        """(all parameters, all gradients) as two 1-D arrays, or None when they are not
+        consecutive views of one array each. Checked once per new set of arrays."""
+        arrays = (*params, *grads)
+        if len(arrays) != len(self._joined_for) or any(a is not b for a, b in zip(arrays, self._joined_for)):
+            param, grad = joined(params), joined(grads)
+            fits = self._blocks is not None and param is not None and grad is not None and \
+                param.shape == grad.shape == self._blocks[0].shape and param.dtype == grad.dtype
+            self._joined_for, self._joined = arrays, ((param, grad) if fits else None)
+        return self._joined
+
+    def _compute_update(self, state, grad, update, learning_rate) -> None:
+        """Write the update for ``grad`` into ``update``, advancing this parameter's
+        ``state`` arrays (in the order of ``self.state``)."""
         raise NotImplementedError
 
 
@@ -65,7 +112,7 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def _compute_update(self, index, grad, update, learning_rate) -> None:
+    def _compute_update(self, state, grad, update, learning_rate) -> None:
         np.multiply(grad, learning_rate, out=update)
 
 
@@ -78,17 +125,15 @@ class Momentum(Optimizer):
     """
 
     name = "momentum"
+    state = ("velocities",)
 
     def __init__(self, momentum: float = 0.9, nesterov: bool = False, weight_decay: float = 0.0):
         super().__init__(weight_decay)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
 
-    def _init_state(self, like) -> None:
-        self.velocities = [np.zeros_like(p) for p in like]
-
-    def _compute_update(self, index, grad, update, learning_rate) -> None:
-        velocity = self.velocities[index]
+    def _compute_update(self, state, grad, update, learning_rate) -> None:
+        (velocity,) = state
         velocity *= velocity.dtype.type(self.momentum)
         velocity += grad
         if self.nesterov:
@@ -107,16 +152,14 @@ class RMSprop(Optimizer):
     """
 
     name = "rmsprop"
+    state = ("mean_squares",)
 
     def __init__(self, rho: float = 0.9, eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(weight_decay)
         self.rho, self.eps = float(rho), float(eps)
 
-    def _init_state(self, like) -> None:
-        self.mean_squares = [np.zeros_like(p) for p in like]
-
-    def _compute_update(self, index, grad, update, learning_rate) -> None:
-        mean_square = self.mean_squares[index]
+    def _compute_update(self, state, grad, update, learning_rate) -> None:
+        (mean_square,) = state
         kind = mean_square.dtype.type
         mean_square *= kind(self.rho)
         np.multiply(grad, grad, out=update)
@@ -133,36 +176,37 @@ class Adam(Optimizer):
 
     ``m`` estimates the gradient's mean, ``v`` its uncentred variance; both start at
     zero, so early on they are divided by ``1 - beta^t`` to remove that bias.
+
+    Stored as ``first_moments = m / (1 - beta1)`` and ``second_moments = v / (1 - beta2)``
+    (see ``_compute_update``).
     """
 
     name = "adam"
+    state = ("first_moments", "second_moments")
 
     def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay: float = 0.0):
         super().__init__(weight_decay)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
-    def _init_state(self, like) -> None:
-        self.first_moments = [np.zeros_like(p) for p in like]
-        self.second_moments = [np.zeros_like(p) for p in like]
-
-    def _compute_update(self, index, grad, update, learning_rate) -> None:
-        m, v = self.first_moments[index], self.second_moments[index]
+    def _compute_update(self, state, grad, update, learning_rate) -> None:
+        m, v = state
         kind = m.dtype.type
-        t = self.step_count
-        m *= kind(self.beta1)
-        np.multiply(grad, kind(1 - self.beta1), out=update)
-        m += update
-        v *= kind(self.beta2)
+        t, b1, b2 = self.step_count, self.beta1, self.beta2
+        # Speed: m <- b1 m + (1-b1) g and v <- b2 v + (1-b2) g^2 are kept divided by (1-b1)
+        # and (1-b2), i.e. m' <- b1 m' + g, v' <- b2 v' + g^2: three array passes fewer.
+        m *= kind(b1)
+        m += grad
+        v *= kind(b2)
         np.multiply(grad, grad, out=update)
-        update *= kind(1 - self.beta2)
         v += update
-        # The bias corrections folded into two scalars (same maths, fewer array passes):
-        # u = (lr / (1-b1^t)) m / (sqrt(v) / sqrt(1-b2^t) + eps)
+        # u = lr m_hat / (sqrt(v_hat) + eps), m_hat = m / (1-b1^t), v_hat = v / (1-b2^t), is
+        # (lr (1-b1) / ((1-b1^t) c)) m' / (sqrt(v') + eps / c) with c = sqrt((1-b2) / (1-b2^t)):
+        # the corrections and factors folded into two scalars (fewer array passes).
+        c = math.sqrt((1 - b2) / (1 - b2**t))
         np.sqrt(v, out=update)
-        update *= kind(1 / math.sqrt(1 - self.beta2**t))
-        update += kind(self.eps)
+        update += kind(self.eps / c)
         np.divide(m, update, out=update)
-        update *= kind(learning_rate / (1 - self.beta1**t))
+        update *= kind(learning_rate * (1 - b1) / ((1 - b1**t) * c))
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "rmsprop": RMSprop, "adam": Adam}
