@@ -1,0 +1,172 @@
+"""One function per engine: train a few epochs, return each epoch's wall time.
+
+Every function gets the same uint8 images (n, 784), labels (n,), layer sizes,
+optimiser name, batch size (None = full batch) and number of epochs, and returns a
+list of seconds, one per epoch. The caller drops the first epoch (warm-up: buffers,
+optimiser state, caches) and sets the BLAS thread count around the call.
+
+Learning rates are the same everywhere (SGD 0.1, Adam 0.001); they do not change the
+work done per step.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from nn.training import TrainConfig, build_network, train
+
+LEARNING_RATES = {"sgd": 0.1, "adam": 1e-3}
+
+
+def tile_bundled(images: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` rows of the bundled images repeated as often as needed."""
+    repeats = -(-n // len(images))
+    return np.tile(images, (repeats, 1))[:n].copy(), np.tile(labels, repeats)[:n].copy()
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """float32 pixels in [0, 1], what scikit-learn and PyTorch are given."""
+    return np.multiply(images, np.float32(1 / 255), dtype=np.float32)
+
+
+def batch_sizes(n: int, batch_size: int | None) -> list[int]:
+    """Sizes of the batches of one epoch (the last one may be smaller)."""
+    size = n if batch_size is None else min(batch_size, n)
+    return [min(size, n - start) for start in range(0, n, size)]
+
+
+# -- the NumPy engine ----------------------------------------------------------
+def time_ours(images, labels, layer_sizes, optimizer, batch_size, epochs, *, history=True):
+    """``nn.training.train`` as the app calls it.
+
+    history=True: the dashboard's history at its defaults (weight snapshot every
+    epoch, per-layer stats about 20 times per epoch). history=False: no snapshots and
+    stats only at the first step, to measure what recording costs.
+    """
+    extra = {} if history else {"snapshot_every": 0, "stats_every": 10**9}
+    config = TrainConfig(hidden_sizes=tuple(layer_sizes[1:-1]), optimizer=optimizer,
+                         learning_rate=LEARNING_RATES[optimizer], batch_size=batch_size,
+                         epochs=epochs, seed=0, **extra)
+    network = build_network(config, n_inputs=layer_sizes[0], n_classes=layer_sizes[-1])
+    stamps = [time.perf_counter()]
+    # The progress callback runs at the end of every epoch (and never in between).
+    train(network, images, labels, config,
+          progress=lambda _: stamps.append(time.perf_counter()), progress_interval=float("inf"))
+    return list(np.diff(stamps))
+
+
+# -- the BLAS floor ------------------------------------------------------------
+def time_matmuls(images, labels, layer_sizes, optimizer, batch_size, epochs):
+    """Only the matrix products of training, into preallocated arrays: the BLAS floor.
+
+    Per step, as in ``Network.forward`` and ``Network.backward``: ``A[l-1] @ W[l]``
+    for every layer, then from the last layer down ``A[l-1].T @ delta[l]`` and, above
+    the first layer, ``delta[l] @ W[l].T``. The optimiser is irrelevant here.
+    """
+    rng = np.random.default_rng(0)
+    weights = [(rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32)
+               for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
+    grads = [np.empty_like(w) for w in weights]
+    sizes = batch_sizes(len(images), batch_size)
+    inputs = to_float(images[: sizes[0]])  # one real batch, reused every step
+    buffers = {}
+    for m in set(sizes):
+        outputs = [np.empty((m, w.shape[1]), np.float32) for w in weights]
+        errors = [np.empty((m, w.shape[0]), np.float32) for w in weights[1:]]
+        buffers[m] = (outputs, errors)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        for m in sizes:
+            outputs, errors = buffers[m]
+            activations = [inputs[:m], *outputs]
+            for layer, w in enumerate(weights):
+                np.matmul(activations[layer], w, out=outputs[layer])
+            delta = outputs[-1]
+            for layer in range(len(weights) - 1, -1, -1):
+                np.matmul(activations[layer].T, delta, out=grads[layer])
+                if layer > 0:
+                    delta = np.matmul(delta, weights[layer].T, out=errors[layer - 1])
+        times.append(time.perf_counter() - start)
+    return times
+
+
+# -- scikit-learn ----------------------------------------------------------------
+def time_sklearn(images, labels, layer_sizes, optimizer, batch_size, epochs, *, float_images=None):
+    """``MLPClassifier.partial_fit``: exactly one epoch per call, float32 input.
+
+    Plain SGD (momentum 0) or Adam, no L2 (alpha=0), shuffled every epoch like ours.
+    Input validation's finiteness scan is switched off (``assume_finite``) so only
+    training is timed.
+    """
+    import sklearn
+    from sklearn.neural_network import MLPClassifier
+
+    x = to_float(images) if float_images is None else float_images
+    model = MLPClassifier(
+        hidden_layer_sizes=tuple(layer_sizes[1:-1]), activation="relu", solver=optimizer,
+        alpha=0.0, batch_size=len(x) if batch_size is None else batch_size,
+        learning_rate_init=LEARNING_RATES[optimizer], momentum=0.0, nesterovs_momentum=False,
+        shuffle=True, random_state=0, max_iter=1,
+    )
+    classes = np.arange(layer_sizes[-1])
+    times = []
+    with sklearn.config_context(assume_finite=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(epochs):
+            start = time.perf_counter()
+            model.partial_fit(x, labels, classes=classes)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+# -- PyTorch -------------------------------------------------------------------
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def time_torch(images, labels, layer_sizes, optimizer, batch_size, epochs, *, threads=1,
+               float_images=None):
+    """The plain PyTorch loop: float32 tensors in memory, randperm, index, step.
+
+    No DataLoader (it would only add overhead) and no logging: the fastest ordinary
+    way to write it, so the comparison is against PyTorch at its best.
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    x = torch.from_numpy(to_float(images) if float_images is None else float_images)
+    y = torch.from_numpy(labels.astype(np.int64))
+    layers = []
+    for a, b in zip(layer_sizes[:-1], layer_sizes[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    loss_fn = torch.nn.CrossEntropyLoss()
+    make = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
+    opt = make(model.parameters(), lr=LEARNING_RATES[optimizer])
+    n = len(x)
+    size = n if batch_size is None else min(batch_size, n)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        if size == n:
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x), y).backward()
+            opt.step()
+        else:
+            order = torch.randperm(n)
+            for first in range(0, n, size):
+                index = order[first : first + size]
+                opt.zero_grad(set_to_none=True)
+                loss_fn(model(x[index]), y[index]).backward()
+                opt.step()
+        times.append(time.perf_counter() - start)
+    return times
