@@ -271,7 +271,8 @@ class Network:
             raise ValueError(
                 f"expected inputs of shape (m, {self.weights[0].shape[0]}), got {inputs.shape}"
             )
-        outputs = workspace.buffers(len(inputs))[0] if workspace is not None else None
+        outputs, _, scratch = workspace._for_batch_size(len(inputs)) if workspace is not None \
+            else (None, None, None)
         activations = [inputs]
         pre_activations = [] if record else None
         loss = n_correct = None
@@ -280,7 +281,7 @@ class Network:
         a = inputs
         for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
             z = np.matmul(a, w, out=None if outputs is None else outputs[layer])
-            z += b
+            _add_bias(z, b)
             if record:
                 pre_activations.append(z.copy())
             if layer < last:
@@ -288,8 +289,7 @@ class Network:
             elif labels is None:
                 a = softmax(z)
             else:
-                scratch = workspace.scratch(len(z)) if workspace is not None else \
-                    _Scratch(len(z), z.shape[1], z.dtype)
+                scratch = scratch or _Scratch(len(z), z.shape[1], z.dtype)
                 a, loss, n_correct = _softmax_cross_entropy(z, np.asarray(labels), scratch)
             activations.append(a)
         return ForwardPass(activations, pre_activations, loss, n_correct)
@@ -320,8 +320,7 @@ class Network:
         n_layers = len(self.weights)
         derivative = DERIVATIVES[self.activation]
         if workspace is not None:
-            errors = workspace.buffers(m)[1]
-            scratch = workspace.scratch(m)
+            _, errors, scratch = workspace._for_batch_size(m)
             grad_weights, grad_biases = workspace.grad_weights, workspace.grad_biases
             delta = errors[-1]
             np.copyto(delta, probabilities)
@@ -364,6 +363,24 @@ class Network:
     def loss(self, inputs, labels) -> float:
         """Mean cross-entropy on a batch."""
         return self.forward(inputs, labels).loss
+
+
+def _add_bias(z: np.ndarray, b: np.ndarray) -> None:
+    """``z += b`` on every row of ``z`` (m, n).
+
+    Speed: NumPy's broadcasting loop is slow on short rows (a 10-unit layer), so for a
+    big batch k consecutive rows are viewed as one row of about 1024 numbers and ``b``
+    repeated k times is added to that (2-4x faster on 42,000 x 10; the same sums).
+    """
+    m, n = z.shape
+    k = 1024 // n
+    if z.size < 1 << 16 or k < 2 or not z.flags.c_contiguous:
+        z += b
+        return
+    rows = m - m % k
+    blocks = z[:rows].reshape(rows // k, k * n)
+    blocks += np.tile(b, k)
+    z[rows:] += b
 
 
 def _softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, scratch: _Scratch):

@@ -21,6 +21,7 @@ gradient of the penalty ``l2/2 ||W||^2``: it pulls weights towards zero.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class Optimizer:
         """(all parameters, all gradients) as two 1-D arrays, or None when they are not
         consecutive views of one array each. Checked once per new set of arrays."""
         arrays = (*params, *grads)
-        if len(arrays) != len(self._joined_for) or any(a is not b for a, b in zip(arrays, self._joined_for)):
+        if len(arrays) != len(self._joined_for) or not all(map(operator.is_, arrays, self._joined_for)):
             param, grad = joined(params), joined(grads)
             fits = self._blocks is not None and param is not None and grad is not None and \
                 param.shape == grad.shape == self._blocks[0].shape and param.dtype == grad.dtype
