@@ -156,6 +156,7 @@ class _Scratch:
         self.sums = np.empty(m, dtype)
         self.true_logit = np.empty(m, dtype)  # shifted logit of each row's label
         self.index = np.empty(m, np.intp)
+        self.m = np.intp(m)
         self.rows = np.arange(m, dtype=np.intp)
         self.ones = np.ones(m, dtype)
 
@@ -399,9 +400,9 @@ def _softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, scratch: _Scr
     np.maximum.reduce(s, axis=0, out=scratch.row_max)
     s -= scratch.row_max
     # s_y of each row: element (y_i, i) of s, at y_i * m + i in the flattened array.
-    index = np.multiply(labels, np.intp(m), out=scratch.index)
+    index = np.multiply(labels, scratch.m, out=scratch.index)
     index += scratch.rows
-    true_logit = np.take(s.reshape(-1), index, out=scratch.true_logit)
+    true_logit = s.take(index, out=scratch.true_logit)  # take() without an axis: flat
     # Right answers without argmax (slow on rows of 10): a row's maximum is now exactly 0,
     # so the row is right when s_y == 0, unless another class ties for the maximum.
     n_correct = int(np.count_nonzero(true_logit == 0))
