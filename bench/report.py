@@ -98,13 +98,23 @@ def describe_environment(use_torch: bool) -> list[str]:
     for pool in threadpool_info():
         if pool.get("user_api") == "blas":
             path = pool.get("filepath", "")
-            user = "numpy" if f"numpy{os.sep}" in path or "numpy.libs" in path else \
-                "scipy (scikit-learn)" if "scipy" in path else "torch" if "torch" in path else "other"
+            if f"numpy{os.sep}" in path or "numpy.libs" in path:
+                user = "numpy"
+            elif "scipy" in path:
+                user = "scipy (MLPClassifier multiplies with numpy's)"
+            else:
+                user = "torch" if "torch" in path else "another library"
             lines.append(
                 f"BLAS used by {user}: {pool.get('internal_api')} {pool.get('version')}, kernel "
                 f"{pool.get('architecture', '?')}, {pool.get('num_threads')} threads by default "
                 f"({os.path.basename(pool.get('filepath', ''))})"
             )
+    if use_torch:
+        import torch
+
+        blas = "MKL" if torch.backends.mkl.is_available() else "its own BLAS"
+        lines.append(f"BLAS used by torch: {blas} (linked in), threads set per configuration "
+                     "with torch.set_num_threads")
     tuning = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                                          "OMP_NUM_THREADS") if k in os.environ}
     lines.append("environment: " + (", ".join(f"{k}={v}" for k, v in tuning.items()) or
