@@ -4,6 +4,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_limits
+
+# One BLAS thread for the whole suite: on 2 busy cores, OpenBLAS threads spin against
+# each other (a 0.4 s training took 11 s with two threads while other tests ran).
+# Benchmarks that compare thread counts run in their own processes.
+threadpool_limits(1)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # so plain `pytest` finds the `nn` package too
