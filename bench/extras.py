@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,9 +33,17 @@ def write_kaggle_csv(path: Path, images: np.ndarray, labels: np.ndarray, rows: i
         handle.write("".join(lines[:rest]))
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _memory_bytes(field: str) -> int:
+    """VmRSS (now) or VmHWM (peak) of this process, from /proc/self/status.
+
+    (Not getrusage's ru_maxrss: on Linux a child started by fork/vfork + exec inherits the
+    parent's peak there, so a big parent would inflate the child's number.)
+    """
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"no {field} in /proc/self/status")
 
 
 def memory_child(csv_path: str) -> None:
@@ -48,9 +55,9 @@ def memory_child(csv_path: str) -> None:
     from nn.data import load_kaggle_csv, stratified_split
     from nn.training import TrainConfig, build_network, evaluate, train
 
-    baseline = _rss_bytes()
+    baseline = _memory_bytes("VmRSS")
     dataset = load_kaggle_csv(csv_path)
-    after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    after_load = _memory_bytes("VmHWM")
     config = TrainConfig(epochs=1, snapshot_every=0)  # train.py's default: full batch, 784-10-10
     train_idx, val_idx = stratified_split(dataset.labels, config.validation_fraction, config.seed)
     x, y = dataset.images[train_idx], dataset.labels[train_idx]
@@ -58,7 +65,7 @@ def memory_child(csv_path: str) -> None:
     network = build_network(config)
     train(network, x, y, config, validation=(xv, yv))
     evaluate(network, x, y)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _memory_bytes("VmHWM")
     print(json.dumps({"rows": len(dataset.labels), "load_peak": after_load - baseline,
                       "peak": peak - baseline, "process_peak": peak}))
 
