@@ -9,7 +9,8 @@ What is here, by page:
 
 - Weights: :func:`unit_order` / :func:`unit_scores` (sort units by index, weight norm
   or how strongly they drive a digit), :func:`unit_drive`, :func:`linear_templates`
-  (each digit's "template" seen through the hidden layers), :func:`top_exciting_images`,
+  (each digit's "template" seen through the hidden layers), :func:`composed_input_weights`
+  (a deeper unit's linear 28 x 28 view), :func:`top_exciting_images`,
   :func:`tile_grid` / :class:`GridLayout` (many 28 x 28 tiles in one array, with the
   map back from a grid cell to a unit), :func:`symmetric_zmax` / :func:`replay_zmax`
   (one colour range for a figure, or for a whole epoch replay).
@@ -353,6 +354,24 @@ def unit_order(network_or_weights, by: str = "index") -> np.ndarray:
     if kind == "index":
         return np.arange(len(scores))
     return np.argsort(-scores, kind="stable")
+
+
+def composed_input_weights(network_or_weights, layer: int = 1) -> np.ndarray:
+    """Each unit of hidden ``layer`` seen as a 28 x 28 map: ``W1 @ ... @ W[layer]``, ``(784, n)``.
+
+    layer 1: the units' own incoming weights (exact, a copy of ``W1``). Deeper layers:
+    the linear composition of the weights below, which ignores the hidden layers'
+    nonlinearity and biases (an approximation, like :func:`linear_templates`).
+    """
+    weights = _weights_of(network_or_weights)
+    if not 1 <= layer <= len(weights):
+        raise ValueError(f"layer must be 1..{len(weights)}, got {layer}")
+    if layer == 1:
+        return weights[0].copy()
+    product = weights[0].astype(np.float64)
+    for w in weights[1:layer]:
+        product = product @ w.astype(np.float64)
+    return product
 
 
 @dataclass

@@ -391,6 +391,52 @@ def grid_values_of(fig: go.Figure) -> np.ndarray:
     return dequantize(raw[:, 1:], grid["zmax"], grid["levels"])
 
 
+CLICK_TRACE_NAME = "click targets"
+
+
+def add_click_targets(fig: go.Figure, *, norms=None, unit_name: str = "unit",
+                      value_name: str = "w") -> go.Figure:
+    """Make every tile of a :func:`weight_grid_figure` clickable (Streamlit ``on_select``).
+
+    Plotly selects only point-like traces: a click on a heatmap or an image selects
+    nothing. This adds one invisible marker at the centre of each tile; with
+    ``hovermode="closest"`` the marker nearest to the pointer, i.e. the tile under it,
+    gets the hover and the click, and the selected point's ``x, y`` map back to the unit
+    with ``grid_layout_of(fig).unit_at(x, y)`` (its ``customdata`` is the unit too).
+    norms: per slot (the figure's order), shown on hover. The axes are fixed so a
+    drag cannot pan the grid away. Returns ``fig``, changed in place.
+    """
+    layout = grid_layout_of(fig)
+    slots = np.arange(layout.n_tiles)
+    tile_rows, tile_cols = np.divmod(slots, layout.columns)
+    centre = layout.tile // 2  # a whole pixel keeps the coordinates small integers
+    custom = layout.order.astype(np.float64)[:, None]
+    hover = f"{unit_name} %{{customdata[0]}}"
+    if norms is not None:
+        custom = np.column_stack([custom, np.asarray(norms, dtype=np.float64).reshape(-1)])
+        hover += f"<br>‖{value_name}‖ = %{{customdata[1]:.3g}}"
+    fig.add_trace(go.Scatter(
+        x=(tile_cols * layout.pitch + centre).astype(np.int32),
+        y=(tile_rows * layout.pitch + centre).astype(np.int32),
+        customdata=custom.astype(np.float32), mode="markers", name=CLICK_TRACE_NAME,
+        showlegend=False, marker=dict(size=12, opacity=0, color="#000000"),
+        selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
+        hovertemplate=hover + "<br>click to see it large<extra></extra>",
+    ))
+    # Beyond the markers' own radius, "closest" hover reaches this far (pixels): a whole
+    # tile of a wide grid (~80 px), while neighbouring centres still split the grid fairly.
+    fig.update_layout(hovermode="closest", hoverdistance=60, clickmode="event+select")
+    fig.update_xaxes(fixedrange=True)
+    fig.update_yaxes(fixedrange=True)
+    return fig
+
+
+def click_targets_bytes(n_units: int) -> int:
+    """A generous estimate of the JSON :func:`add_click_targets` adds for ``n_units`` tiles
+    (to reserve it from the grid's payload budget)."""
+    return int(n_units * 16 * 4 / 3 * 1.1) + 2 * KIB
+
+
 def unit_detail_figure(
     unit_weights,
     bias: float,
@@ -446,6 +492,41 @@ def unit_detail_figure(
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10), font=font,
                       plot_bgcolor="#ffffff")
     fig.update_annotations(font=dict(size=font["size"] + 1))
+    return fig
+
+
+def outgoing_weights_figure(
+    outgoing,
+    output_names: Sequence[str] | None = None,
+    *,
+    unit: int | None = None,
+    title: str = "outgoing weights",
+    projector: bool = False,
+    height: int = 340,
+) -> go.Figure:
+    """The right half of :func:`unit_detail_figure` on its own: one unit's outgoing weights
+    as bars (to the 10 digits or to the next layer's units), coloured on a symmetric range.
+
+    For pages that put the unit's picture and its bars in separate columns, which stack
+    on narrow windows.
+    """
+    outgoing = np.asarray(outgoing, dtype=np.float64).reshape(-1)
+    names = _class_names(len(outgoing), output_names)
+    out_max = symmetric_zmax(outgoing, 100)
+    label = f"unit {unit}" if unit is not None else "unit"
+    fig = go.Figure(go.Bar(
+        x=names, y=outgoing, showlegend=False,
+        marker=dict(color=outgoing, colorscale=_diverging(projector), cmin=-out_max, cmax=out_max,
+                    line=dict(color="#444444", width=0.5)),
+        hovertemplate=f"{label} → %{{x}}<br>weight = %{{y:.4g}}<extra></extra>",
+    ))
+    fig.update_layout(
+        title=dict(text=title, x=0, xanchor="left"), height=height, font=_fonts(projector),
+        plot_bgcolor="#ffffff", margin=dict(l=10, r=10, t=50, b=10),
+        xaxis=dict(type="category", title="to"),
+        yaxis=dict(title="weight", zeroline=True, zerolinecolor="#444444", showgrid=True,
+                   gridcolor="#eeeeee"),
+    )
     return fig
 
 
@@ -505,6 +586,8 @@ def matrix_heatmap_figure(
     )
     if fig.data[0].type == "heatmap":
         fig.update_yaxes(autorange="reversed")
+        if output_names is not None:  # names like "0".."9" would otherwise read as numbers
+            fig.update_xaxes(type="category")
     else:
         levels = _fit_image(fig, 0, weights.astype(np.float64), zmax, colorscale, max_bytes)
         fig.update_layout(meta={"matrix": {"zmax": zmax, "levels": levels}})
@@ -520,16 +603,19 @@ def templates_figure(
     zmax: float | None = None,
     columns: int | None = None,
     projector: bool = False,
+    title_prefix: str = "What each digit responds to: ",
 ) -> go.Figure:
     """Each digit's 28 x 28 template (``nn.inspect.linear_templates``), labelled.
 
     templates: ``(n_classes, 784)``. When ``approximate`` the title says
     "linear approximation" and ``note`` (one sentence) goes underneath.
+    title_prefix: what precedes "linear approximation" / "output weights" in the title
+    (a shorter one keeps the title whole on a narrow window).
     """
     templates = np.asarray(templates)
     n = templates.shape[0]
     names = _class_names(n, class_names)
-    title = "What each digit responds to: " + (
+    title = title_prefix + (
         "linear approximation (W1 @ … @ WL)" if approximate else "output weights (exact)")
     fig = weight_grid_figure(
         templates.T, columns=columns or (n if n <= 5 else math.ceil(n / 2)), zmax=zmax,
@@ -615,6 +701,7 @@ def norms_over_steps_figure(
     exploding: float = EXPLODING_GRADIENT,
     update_guide: float = HEALTHY_UPDATE_RATIO,
     stacked: bool = False,
+    panels: Sequence[int] = (0, 1, 2),
     projector: bool = False,
     height: int | None = None,
 ) -> go.Figure:
@@ -626,25 +713,31 @@ def norms_over_steps_figure(
     one-line label; the ratio panel has a dotted guide at ``update_guide`` (~1e-3, a
     rule of thumb for a healthy step). Zeros are drawn at the axis floor (hover shows 0).
     stacked: panels one above the other (narrow windows) instead of side by side.
+    panels: which of them to draw (0 gradient, 1 weight, 2 update ratio), e.g. ``(0,)``
+        for one panel per figure, so that a page's columns can stack on narrow windows.
     """
     steps = np.asarray(steps, dtype=np.float64)
-    panels = [np.asarray(a, dtype=np.float64).reshape(len(steps), -1)
-              for a in (layer_grad_norm, layer_weight_norm, layer_update_ratio)]
-    n_layers = panels[0].shape[1]
+    panels_values = [np.asarray(a, dtype=np.float64).reshape(len(steps), -1)
+                     for a in (layer_grad_norm, layer_weight_norm, layer_update_ratio)]
+    n_layers = panels_values[0].shape[1]
     names = list(layer_names) if layer_names is not None else layer_labels(n_layers)
     titles = ("gradient norm ‖dJ/dW‖", "weight norm ‖W‖", "update / weight ‖ΔW‖ / ‖W‖")
-    rows, cols = (3, 1) if stacked else (1, 3)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
+    shown = [int(p) for p in panels]
+    if not shown or any(p not in (0, 1, 2) for p in shown):
+        raise ValueError(f"panels must list some of 0, 1, 2, got {panels!r}")
+    rows, cols = (len(shown), 1) if stacked else (1, len(shown))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[titles[p] for p in shown],
                         horizontal_spacing=0.07, vertical_spacing=0.1)
     font = _fonts(projector)
-    for p, values in enumerate(panels):
-        row, col = (p + 1, 1) if stacked else (1, p + 1)
+    for position, p in enumerate(shown):
+        values = panels_values[p]
+        row, col = (position + 1, 1) if stacked else (1, position + 1)
         includes = (vanishing / 10, exploding * 10) if p == 0 else ((update_guide,) if p == 2 else ())
         low, high = _log_range(values, includes)
         for layer in range(n_layers):
             fig.add_trace(go.Scatter(
                 x=steps, y=_positive_for_log(values[:, layer], low), customdata=values[:, layer],
-                mode="lines", name=names[layer], legendgroup=names[layer], showlegend=(p == 0),
+                mode="lines", name=names[layer], legendgroup=names[layer], showlegend=(position == 0),
                 line=dict(color=LAYER_COLORS[layer % len(LAYER_COLORS)], width=3 if projector else 2),
                 hovertemplate=f"{names[layer]}<br>step %{{x}}<br>%{{customdata:.3g}}<extra></extra>",
             ), row=row, col=col)
@@ -674,7 +767,7 @@ def norms_over_steps_figure(
                                xanchor="left", yanchor="bottom",
                                font=dict(size=font["size"] - 2, color="#333333"))
     fig.update_layout(
-        height=height or (900 if stacked else 380), font=font, plot_bgcolor="#ffffff",
+        height=height or (300 * len(shown) if stacked else 380), font=font, plot_bgcolor="#ffffff",
         margin=dict(l=10, r=10, t=80, b=10), hovermode="closest", uirevision="keep",
         legend=dict(orientation="h", yanchor="bottom", y=1.12 if not stacked else 1.04, xanchor="left", x=0),
     )
