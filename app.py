@@ -15,7 +15,10 @@ state.sync()
 page = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    # Next pages go here: Weights, Gradients, Activations, Draw, Evaluate, Data.
+    st.Page("pages/weights.py", title="Weights", icon=":material/grid_on:"),
+    st.Page("pages/gradients.py", title="Gradients", icon=":material/trending_down:"),
+    st.Page("pages/activations.py", title="Activations", icon=":material/bolt:"),
+    # Next pages go here: Draw, Evaluate, Data.
 ])
 sidebar.render(job_progress=page.url_path != "train")  # Train shows the job itself
 state.mark_entry_script()
