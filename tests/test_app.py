@@ -313,6 +313,17 @@ def test_settings_make_a_config():
             S.to_config({**S.GOOD_DEFAULT, **bad})
 
 
+def test_weight_snapshots_stay_within_budget():
+    for epochs in (1, 15, 100, 500):
+        for hidden in ((10,), (128,), (512,) * 4):
+            interval = S.snapshot_interval(epochs, hidden)
+            kept = epochs // interval + 1  # plus the one before training
+            assert kept <= S.MAX_SNAPSHOTS + 1
+            assert kept <= 3 or (kept - 1) * 4 * S.n_parameters(hidden) <= S.SNAPSHOT_BUDGET_BYTES
+    assert S.snapshot_interval(15, (128,)) == 1  # the default run keeps every epoch
+    assert S.to_config({**S.GOOD_DEFAULT, "epochs": 500, "width": 512, "layers": 4}).snapshot_every > 10
+
+
 def test_runs_table_lists_runs_newest_first():
     config = S.to_config(S.GOOD_DEFAULT)
     history = History(epoch=[1, 2], train_accuracy=[0.5, 0.9], validation_accuracy=[0.4, 0.8])

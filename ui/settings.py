@@ -47,9 +47,20 @@ GOOD_DEFAULT = {
 DEFAULT_SETTINGS = dict(GOOD_DEFAULT)
 
 
-def snapshot_interval(epochs: int) -> int:
-    """Keep a weight snapshot every this many epochs: about 50 per run at most."""
-    return max(1, -(-epochs // 50))
+SNAPSHOT_BUDGET_BYTES = 32 * 2**20  # weight snapshots kept per run (the Weights page replays them)
+MAX_SNAPSHOTS = 50
+
+
+def n_parameters(hidden_sizes, n_inputs: int = 784, n_classes: int = 10) -> int:
+    sizes = (n_inputs, *hidden_sizes, n_classes)
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+
+def snapshot_interval(epochs: int, hidden_sizes=(10,)) -> int:
+    """Epochs between weight snapshots: at most 50 per run, and at most 32 MB of them."""
+    bytes_per_snapshot = 4 * n_parameters(hidden_sizes)  # float32
+    keep = max(2, min(MAX_SNAPSHOTS, SNAPSHOT_BUDGET_BYTES // bytes_per_snapshot))
+    return max(1, -(-epochs // keep))
 
 
 def to_config(settings: dict) -> TrainConfig:
@@ -69,7 +80,7 @@ def to_config(settings: dict) -> TrainConfig:
             l2=float(settings["l2"]),
             seed=int(settings["seed"]),
             validation_fraction=VALIDATION_FRACTION,
-            snapshot_every=snapshot_interval(epochs),
+            snapshot_every=snapshot_interval(epochs, (width,) * layers),
         )
     except KeyError as missing:
         raise ValueError(f"missing setting {missing}") from None
