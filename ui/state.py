@@ -7,6 +7,7 @@ Per session (``st.session_state``):
 * ``job``      -- the session's latest :class:`~ui.jobs.TrainingJob` (running or finished)
 * ``model``    -- the current model, a :class:`~ui.runs.Run` (None after Reset)
 * ``runs``     -- the run history: every finished run, oldest first
+* ``session_dataset`` -- a dataset this session loaded on the Data page (else None)
 
 Process-wide (``st.cache_resource``, shared by *every* user, so read-only or user-free):
 the split dataset, the real MNIST test set, the job scheduler, the BLAS thread limit.
@@ -33,6 +34,7 @@ from .runs import Run, run_from_job
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5  # how often a page refreshes a running job's progress
+PRELOAD_DELAY_SECONDS = 1.5
 
 DATASET, SETTINGS, JOB, COLLECTED, MODEL, RUNS, NEXT_RUN, NOTICE = (
     "dataset", "settings", "job", "job_collected", "model", "runs", "next_run", "notice")
@@ -117,7 +119,7 @@ def split_data(key: str) -> SplitData:
 
 
 @st.cache_resource(show_spinner=False)
-def preload_data() -> threading.Thread:
+def preload_data() -> threading.Timer:
     """Once per process, after the first page is drawn: read the images in the background.
 
     Parsing the bundled CSV (and importing pandas for it) takes about a second; doing
@@ -131,7 +133,9 @@ def preload_data() -> threading.Thread:
         except Exception:  # reported again, with a message, when the data is used
             logger.exception("preloading the data failed")
 
-    thread = threading.Thread(target=load, name="preload-data", daemon=True)
+    # Wait a moment first: the first page is still on its way to the browser.
+    thread = threading.Timer(PRELOAD_DELAY_SECONDS, load)
+    thread.name, thread.daemon = "preload-data", True
     thread.start()
     return thread
 
@@ -206,12 +210,19 @@ def init() -> None:
 
 
 def dataset() -> SplitData:
-    """The session's dataset, loaded and split (cached for the whole server)."""
+    """The session's dataset, loaded and split (cached for the whole server), or the one
+    this session loaded on the Data page (see use_dataset)."""
+    own = st.session_state.get(SESSION_DATA)
+    if own is not None:
+        return own
     return split_data(st.session_state.get(DATASET, DEFAULT_DATASET))
 
 
 def dataset_info() -> DatasetInfo:
     """Name and size of the session's dataset, without loading it."""
+    own = st.session_state.get(SESSION_DATA)
+    if own is not None:
+        return DatasetInfo(own.name, own.n_train + own.n_validation)
     return DATASETS[st.session_state.get(DATASET, DEFAULT_DATASET)]
 
 
@@ -320,3 +331,39 @@ def train_default_model() -> None:
         del st.session_state[key]  # the Train page's widgets re-read the new settings
     start_training()
     st.session_state[GO_TO_TRAIN] = True
+
+
+# ---------------------------------------------------------------------------------
+# This session's own data and uploaded models (Data and Models pages, issue 6)
+# ---------------------------------------------------------------------------------
+
+# A SplitData this session loaded itself (an upload, the downloaded MNIST, the bundled
+# subset with another validation share), or None for the shared default. Kept in the
+# session only: one user's upload is never seen by another.
+SESSION_DATA = "session_dataset"
+
+
+def use_dataset(data: SplitData | None) -> bool:
+    """Make ``data`` this session's dataset (None: back to the shared default).
+
+    The current model and the run history stay. Refused (False) while a run is pending,
+    so that every run in the history is labelled with the data it trained on.
+    """
+    if job_pending():
+        return False
+    st.session_state[SESSION_DATA] = data
+    return True
+
+
+def install_model(run: Run) -> bool:
+    """Make an uploaded model (a Run numbered ``st.session_state[NEXT_RUN]``) the current
+    model; it joins the run history. Refused (False) while a run is pending, whose number
+    is already taken."""
+    init()
+    if job_pending():
+        return False
+    state = st.session_state
+    state[MODEL] = run
+    state[RUNS] = [*state[RUNS], run.for_history()]
+    state[NEXT_RUN] = run.number + 1
+    return True
