@@ -477,3 +477,11 @@ def test_outgoing_weights_figure_and_single_norm_panels():
 def test_matrix_with_digit_names_labels_every_digit():
     fig = figs.matrix_heatmap_figure(np.ones((4, 10)), output_names=[str(d) for d in range(10)])
     assert fig.layout.xaxis.type == "category"
+
+
+def test_gradcheck_guide_labels_sit_on_their_lines():
+    fig = figs.gradcheck_figure({"W1": 1e-8, "X": 1e-9})
+    labels = {a.text: a.y for a in fig.layout.annotations}
+    # Log axis: annotation positions are log10 of the value, like the axis range.
+    assert labels == {"1e-6: below is right": -6, "1e-4: above is a bug": -4}
+    assert fig.layout.yaxis.range[0] < -6 < -4 < fig.layout.yaxis.range[1]

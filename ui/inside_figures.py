@@ -931,8 +931,11 @@ def gradcheck_figure(
     ))
     for level, text, dash in ((good, f"{_num(good)}: below is right", "dash"),
                               (bad, f"{_num(bad)}: above is a bug", "dot")):
-        fig.add_hline(y=level, line=dict(color="#555555", width=1, dash=dash),
-                      annotation_text=text, annotation_position="top left")
+        fig.add_hline(y=level, line=dict(color="#555555", width=1, dash=dash))
+        # On a log axis an annotation's y is in log10 units (add_hline's own label is not).
+        fig.add_annotation(x=0, xref="x domain", y=math.log10(level), yref="y", text=text,
+                           showarrow=False, xanchor="left", yanchor="bottom",
+                           font=dict(size=11, color="#333333"))
     fig.update_yaxes(type="log", range=[math.log10(low), math.log10(high)], exponentformat="power",
                      title="relative error", showgrid=True, gridcolor="#eeeeee")
     fig.update_layout(title=dict(text="gradient check: backprop vs finite differences", x=0,
