@@ -1,9 +1,10 @@
 """One function per engine: train a few epochs, return each epoch's wall time.
 
 Every function gets the same uint8 images (n, 784), labels (n,), layer sizes,
-optimiser name, batch size (None = full batch) and number of epochs, and returns a
-list of seconds, one per epoch. The caller drops the first epoch (warm-up: buffers,
-optimiser state, caches) and sets the BLAS thread count around the call.
+optimiser name, batch size (None = full batch) and number of epochs, and returns one
+``(wall seconds, CPU seconds)`` pair per epoch (CPU time of the whole process: on a busy
+machine it is the steadier measure for single-threaded runs). The caller drops the
+first epoch (warm-up: buffers, optimiser state, caches) and sets the BLAS thread count.
 
 Learning rates are the same everywhere (SGD 0.1, Adam 0.001); they do not change the
 work done per step.
@@ -19,6 +20,16 @@ import numpy as np
 from nn.training import TrainConfig, build_network, train
 
 LEARNING_RATES = {"sgd": 0.1, "adam": 1e-3}
+
+
+def clock() -> tuple[float, float]:
+    """(wall, process CPU) seconds now."""
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = clock()
+    return wall - start[0], cpu - start[1]
 
 
 def tile_bundled(images: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,11 +62,11 @@ def time_ours(images, labels, layer_sizes, optimizer, batch_size, epochs, *, his
                          learning_rate=LEARNING_RATES[optimizer], batch_size=batch_size,
                          epochs=epochs, seed=0, **extra)
     network = build_network(config, n_inputs=layer_sizes[0], n_classes=layer_sizes[-1])
-    stamps = [time.perf_counter()]
+    stamps = [clock()]
     # The progress callback runs at the end of every epoch (and never in between).
     train(network, images, labels, config,
-          progress=lambda _: stamps.append(time.perf_counter()), progress_interval=float("inf"))
-    return list(np.diff(stamps))
+          progress=lambda _: stamps.append(clock()), progress_interval=float("inf"))
+    return [(b[0] - a[0], b[1] - a[1]) for a, b in zip(stamps, stamps[1:])]
 
 
 # -- the BLAS floor ------------------------------------------------------------
@@ -79,7 +90,7 @@ def time_matmuls(images, labels, layer_sizes, optimizer, batch_size, epochs):
         buffers[m] = (outputs, errors)
     times = []
     for _ in range(epochs):
-        start = time.perf_counter()
+        start = clock()
         for m in sizes:
             outputs, errors = buffers[m]
             activations = [inputs[:m], *outputs]
@@ -90,7 +101,7 @@ def time_matmuls(images, labels, layer_sizes, optimizer, batch_size, epochs):
                 np.matmul(activations[layer].T, delta, out=grads[layer])
                 if layer > 0:
                     delta = np.matmul(delta, weights[layer].T, out=errors[layer - 1])
-        times.append(time.perf_counter() - start)
+        times.append(since(start))
     return times
 
 
@@ -117,9 +128,9 @@ def time_sklearn(images, labels, layer_sizes, optimizer, batch_size, epochs, *, 
     with sklearn.config_context(assume_finite=True), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(epochs):
-            start = time.perf_counter()
+            start = clock()
             model.partial_fit(x, labels, classes=classes)
-            times.append(time.perf_counter() - start)
+            times.append(since(start))
     return times
 
 
@@ -156,7 +167,7 @@ def time_torch(images, labels, layer_sizes, optimizer, batch_size, epochs, *, th
     size = n if batch_size is None else min(batch_size, n)
     times = []
     for _ in range(epochs):
-        start = time.perf_counter()
+        start = clock()
         if size == n:
             opt.zero_grad(set_to_none=True)
             loss_fn(model(x), y).backward()
@@ -168,5 +179,5 @@ def time_torch(images, labels, layer_sizes, optimizer, batch_size, epochs, *, th
                 opt.zero_grad(set_to_none=True)
                 loss_fn(model(x[index]), y[index]).backward()
                 opt.step()
-        times.append(time.perf_counter() - start)
+        times.append(since(start))
     return times
