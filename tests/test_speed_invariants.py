@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from nn.data import load_bundled
-from nn.network import Network, Workspace
+from nn.network import Network, Workspace, _add_bias
 from nn.optimizers import make_optimizer
 from nn.training import TrainConfig, build_network, train
 
@@ -179,6 +179,26 @@ def test_accuracy_count_matches_argmax_even_with_ties():
         assert forward.n_correct == expected, case
         np.testing.assert_array_equal(forward.probabilities.argmax(axis=1), logits.argmax(axis=1))
     assert forward.n_correct == int(np.count_nonzero(labels == 3))  # 3 < 7: argmax picks 3
+
+
+@pytest.mark.parametrize("shape", [(128, 128), (42000, 10), (37801, 10), (70001, 3), (5000, 300)])
+def test_bias_added_in_blocks_of_rows_equals_the_broadcast_sum(shape):
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal(shape).astype(np.float32)
+    b = rng.standard_normal(shape[1]).astype(np.float32)
+    expected = z + b
+    _add_bias(z, b)
+    assert z.tobytes() == expected.tobytes()
+
+
+def test_probabilities_are_the_same_with_and_without_labels(bundled):
+    images, labels = bundled
+    x = images[:4096].astype(np.float32) / np.float32(255)
+    net = Network((784, 32, 10), seed=4)
+    with_labels = net.forward(x, labels[:4096]).probabilities
+    assert with_labels.tobytes() == net.predict_proba(x).tobytes()
+    assert with_labels.flags.c_contiguous
+    np.testing.assert_allclose(with_labels.sum(axis=1), 1, rtol=1e-6)
 
 
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
