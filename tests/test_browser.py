@@ -7,6 +7,7 @@ The server runs with DIGIT_LAB_MAX_JOBS=1 so the queue can be seen with two tabs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -62,56 +63,65 @@ def browser():
         browser.close()
 
 
+@contextlib.contextmanager
+def serve(log_name: str, **env):
+    """Run `streamlit run app.py` on a free port; yields (url, seconds until healthy)."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with open(SCREENSHOTS / log_name, "w") as log:
+        started = time.perf_counter()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1"],
+            cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"streamlit did not start; see {SCREENSHOTS / log_name}")
+                time.sleep(0.02)
+            yield url, started
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
 @pytest.fixture(scope="module")
 def app(browser):
     """The app's server, started after the browser so that the cold start is the app's own.
 
-    Yields (url, page) with the first page already rendered in a browser tab.
+    Yields (url, page) with the first page already rendered in a browser tab. The
+    server trains one job at a time (DIGIT_LAB_MAX_JOBS=1) so the queue can be seen.
     """
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DIGIT_LAB_MAX_JOBS": "1"}
-    SCREENSHOTS.mkdir(exist_ok=True)
-    log = open(SCREENSHOTS / "server.log", "w")  # noqa: SIM115 (closed below)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
+    SCREENSHOTS.mkdir(exist_ok=True)
     console = open(SCREENSHOTS / "browser_console.log", "w")  # noqa: SIM115 (closed below)
     page.on("console", lambda message: console.write(f"{message.type}: {message.text}\n"))
     page.on("pageerror", lambda error: console.write(f"pageerror: {error}\n"))
-    started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start; see {SCREENSHOTS / 'server.log'}")
-            time.sleep(0.02)
-        _record("server_health_seconds", time.perf_counter() - started)
-        page.goto(url)
-        page.get_by_role("heading", name="Digit Lab").wait_for(timeout=TIMEOUT_MS)
-        page.get_by_text("None yet").wait_for(timeout=TIMEOUT_MS)
-        page.get_by_role("button", name="Train a good default model").wait_for(timeout=TIMEOUT_MS)
-        _record("cold_start_seconds", time.perf_counter() - started)
-        yield url, page
+        with serve("server.log", DIGIT_LAB_MAX_JOBS="1") as (url, started):
+            _record("server_health_seconds", time.perf_counter() - started)
+            page.goto(url)
+            page.get_by_role("heading", name="Digit Lab").wait_for(timeout=TIMEOUT_MS)
+            page.get_by_text("None yet").wait_for(timeout=TIMEOUT_MS)
+            page.get_by_role("button", name="Train a good default model").wait_for(timeout=TIMEOUT_MS)
+            _record("cold_start_seconds", time.perf_counter() - started)
+            yield url, page
     finally:
         context.close()
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
         console.close()
 
 
@@ -296,3 +306,27 @@ def test_queue_and_closing_a_tab_stops_its_job(app, browser):
             first.close()
         except Exception:
             pass
+
+
+def test_a_page_address_as_the_first_request(browser):
+    """A fresh server whose first visitor opens /train directly still gets the whole app.
+
+    (With a pages/ folder next to app.py, Streamlit would run pages/train.py alone
+    for that first request; ui.state.require_entry_script reruns it through app.py.)
+    """
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        with serve("server_deep_link.log") as (url, _):
+            page = context.new_page()
+            page.goto(f"{url}/train")
+            page.get_by_role("slider", name="Epochs").wait_for(timeout=TIMEOUT_MS)
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            sidebar.get_by_text("Current model").wait_for(timeout=TIMEOUT_MS)
+            assert "None yet" in sidebar.inner_text()
+            assert page.locator('[data-testid="stException"]').count() == 0
+            # st.navigation's pages (Home, Train, ...), not the pages/ folder's (app, home, train).
+            nav = page.locator('[data-testid="stSidebarNav"]').inner_text().split()
+            assert "Home" in nav and "Train" in nav and "app" not in nav
+            page.screenshot(path=SCREENSHOTS / "8_first_request_to_train.png", full_page=True)
+    finally:
+        context.close()
