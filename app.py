@@ -18,7 +18,10 @@ page = st.navigation([
     st.Page("pages/weights.py", title="Weights", icon=":material/grid_on:"),
     st.Page("pages/gradients.py", title="Gradients", icon=":material/trending_down:"),
     st.Page("pages/activations.py", title="Activations", icon=":material/bolt:"),
-    # Next pages go here: Draw, Evaluate, Data.
+    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+    st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+    st.Page("pages/models.py", title="Models", icon=":material/save:"),
 ])
 sidebar.render(job_progress=page.url_path != "train")  # Train shows the job itself
 state.mark_entry_script()

@@ -1,0 +1,5 @@
+from ui import state, use_pages
+
+state.require_entry_script()
+
+use_pages.draw_page()
