@@ -25,5 +25,8 @@ page = st.navigation([
 ])
 sidebar.render(job_progress=page.url_path != "train")  # Train shows the job itself
 state.mark_entry_script()
-page.run()
+try:
+    page.run()
+finally:
+    state.persist()  # nothing lost on a reload: the lab store keeps this session's lab
 state.preload_data()

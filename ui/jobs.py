@@ -244,6 +244,7 @@ class TrainingJob:
         self.test_accuracy: float | None = None
         self.test_loss: float | None = None
         self.error: BaseException | None = None
+        self._done_callbacks: list = []
 
     # -- control -----------------------------------------------------------------
 
@@ -268,6 +269,21 @@ class TrainingJob:
     @property
     def done(self) -> bool:
         return self._done.is_set()
+
+    def add_done_callback(self, callback) -> None:
+        """Call ``callback(job)`` once the job has finished (at once if it already has),
+        in the job's thread. It must not call Streamlit; its exceptions are logged."""
+        with self._lock:
+            if not self._done.is_set():
+                self._done_callbacks.append(callback)
+                return
+        self._call(callback)
+
+    def _call(self, callback) -> None:
+        try:
+            callback(self)
+        except Exception:
+            logger.exception("a completion callback of training job %s failed", self.name)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the job has finished; True if it has."""
@@ -361,8 +377,12 @@ class TrainingJob:
         finally:
             if acquired:
                 self._scheduler.release(self)
-            self._set(finished_at=time.perf_counter())
-            self._done.set()
+            with self._lock:
+                self._finished_at = time.perf_counter()
+                self._done.set()
+                callbacks, self._done_callbacks = self._done_callbacks, []
+            for callback in callbacks:
+                self._call(callback)
 
 
 class SessionJobs:

@@ -20,6 +20,9 @@ def render(job_progress: bool = True) -> None:
     race each other (and a click) into overlapping reruns.
     """
     with st.sidebar:
+        note = st.session_state.get(state.LAB_NOTE)
+        if note and not state.runs():
+            st.info(note, icon=":material/info:")
         data = state.dataset_info()
         n_validation = round(data.n_images * VALIDATION_FRACTION)
         st.markdown("**Data**")

@@ -13,10 +13,16 @@ Process-wide (``st.cache_resource``, shared by *every* user, so read-only or use
 the split dataset, the real MNIST test set, the job scheduler, the BLAS thread limit.
 A per-session ``st.cache_resource(scope="session")`` holds the session's jobs so that
 Streamlit stops them when the session ends (the tab was closed).
+
+Nothing lost on a reload (a reload is a new session): each session has a lab id in the
+address (``?lab=…``) and saves its lab into the process-wide :mod:`ui.lab_store` after
+every full run (``persist``, called by app.py); a new session with a known id restores
+it (``init``). See ui/lab_store.py for the design.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -27,6 +33,7 @@ import streamlit as st
 from nn.data import load_bundled, load_mnist_test_set, stratified_split
 from nn.errors import DataError
 
+from . import lab_store
 from . import settings as settings_module
 from .jobs import COMPLETED, STOPPED, JobScheduler, SessionJobs, TrainingJob, limit_blas_threads
 from .runs import Run, run_from_job
@@ -43,6 +50,7 @@ ENTRY_RAN = "_entry_script_ran"  # set by app.py, consumed by the page it runs
 WIDGET_PREFIX = "train_"  # session-state keys of the Train page's widgets
 
 DEFAULT_DATASET = "bundled"
+LAB, LAB_NOTE = "lab_id", "lab_note"  # this session's lab id; a note when a lab link was unknown
 
 
 @dataclass(frozen=True)
@@ -197,8 +205,11 @@ def require_entry_script() -> None:
 
 
 def init() -> None:
-    """Create this session's state on its first run."""
+    """Create this session's state on its first run (restored from the lab store when the
+    address names a lab it knows), and keep the lab id in the address."""
     state = st.session_state
+    if LAB not in state:
+        _open_lab()
     state.setdefault(DATASET, DEFAULT_DATASET)
     state.setdefault(SETTINGS, dict(settings_module.DEFAULT_SETTINGS))
     state.setdefault(JOB, None)
@@ -207,6 +218,47 @@ def init() -> None:
     state.setdefault(RUNS, [])
     state.setdefault(NEXT_RUN, 1)
     state.setdefault(NOTICE, None)
+    if st.query_params.get(lab_store.QUERY_PARAM) != state[LAB]:
+        st.query_params[lab_store.QUERY_PARAM] = state[LAB]  # other parameters stay
+
+
+def _open_lab() -> None:
+    """First run of a session: restore the lab named in the address, or start a new one.
+
+    An unknown id (expired, evicted, forged) is never adopted: the session gets a
+    fresh id, so a link someone else chose can not be used to read this user's lab.
+    """
+    state = st.session_state
+    requested = st.query_params.get(lab_store.QUERY_PARAM)
+    saved = lab_store.default_store().load(requested) if requested else None
+    if saved is None:
+        state[LAB] = lab_store.new_lab_id()
+        if requested:
+            state[LAB_NOTE] = ("The lab in this link is unknown or has expired (labs are kept "
+                               "in the server's memory for a while, not across restarts), so "
+                               "this is a fresh lab.")
+        return
+    state[LAB] = requested
+    saved.pop(lab_store.DATASET_NAME, None)
+    for key, value in saved.items():
+        state[key] = value
+    current = saved.get(JOB)
+    if current is not None and not current.done:
+        session_jobs().add(current)  # closing this tab stops it too
+
+
+def persist() -> None:
+    """Save this session's lab into the lab store (app.py calls it after every full run)."""
+    state = st.session_state
+    lab_id = state.get(LAB)
+    if not lab_id:
+        return
+    try:
+        saved = {key: state[key] for key in lab_store.SAVED_KEYS if key in state}
+        saved[lab_store.DATASET_NAME] = dataset_info().name
+        lab_store.default_store().save(lab_id, saved)
+    except Exception:  # never break the page over it; the session itself still has everything
+        logger.exception("saving the lab failed")
 
 
 def dataset() -> SplitData:
@@ -298,6 +350,9 @@ def start_training() -> None:
         scheduler=scheduler(), n_classes=data.n_classes, name=f"run {number}",
     )
     session_jobs().add(job)
+    # Collect the run into the saved lab when it ends, even if this session is gone by
+    # then (a reload closes it and stops the job).
+    job.add_done_callback(functools.partial(lab_store.default_store().collect, state[LAB]))
     state[JOB], state[COLLECTED], state[NEXT_RUN] = job, False, number + 1
     job.start()
 
