@@ -405,8 +405,8 @@ def _softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, scratch: _Scr
     true_logit = s.take(index, out=scratch.true_logit)  # take() without an axis: flat
     # Right answers without argmax (slow on rows of 10): a row's maximum is now exactly 0,
     # so the row is right when s_y == 0, unless another class ties for the maximum.
-    n_correct = int(np.count_nonzero(true_logit == 0))
-    if np.count_nonzero(s == 0) > m:  # ties: count as argmax does (first maximum wins)
+    n_correct = m - int(np.count_nonzero(true_logit))
+    if s.size - np.count_nonzero(s) > m:  # ties: count as argmax does (first maximum wins)
         n_correct = int(np.count_nonzero(s.argmax(axis=0) == labels))
     np.exp(s, out=s)
     sums = np.add.reduce(s, axis=0, out=scratch.sums)

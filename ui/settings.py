@@ -12,9 +12,9 @@ from nn.training import TrainConfig
 # Log-spaced 1-2-5 steps from 1e-4 to 10 (rounded so they print cleanly).
 LEARNING_RATES = tuple(
     round(mantissa * 10.0**exponent, 6)
-    for exponent in range(-4, 2)
+    for exponent in range(-4, 1)
     for mantissa in (1, 2, 5)
-) + (10.0,)
+) + (10.0,)  # ... 2, 5, 10 (not 20 and 50: the slider ends at 10)
 L2_VALUES = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
 OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov momentum",
@@ -102,3 +102,53 @@ def describe_config(config: TrainConfig, n_inputs: int = 784, n_classes: int = 1
     return (f"{sizes} {ACTIVATION_LABELS.get(config.activation, config.activation)}, "
             f"{OPTIMIZER_LABELS.get(config.optimizer, config.optimizer)} lr {config.learning_rate:g}, "
             f"{batch}, {config.epochs} epochs")
+
+
+# -- values that did not come from the controls (issue 7: bad input) ------------------
+# The controls only offer allowed values, but a setting can arrive otherwise (a restored
+# lab, an address, a test). Each is brought into the controls' range with a message
+# rather than crashing the page (Streamlit refuses a slider value outside its range).
+_RANGES = {"epochs": (1, MAX_EPOCHS), "width": (1, MAX_WIDTH), "layers": (1, MAX_LAYERS),
+           "batch_size": (1, 4500), "seed": (0, MAX_SEED)}
+_NAMES = {"epochs": "Epochs", "width": "Hidden width", "layers": "Hidden layers",
+          "batch_size": "Batch size", "seed": "Seed", "learning_rate": "Learning rate",
+          "l2": "L2 weight decay"}
+
+
+def clamp_setting(name: str, value):
+    """(a value the control accepts, a message if ``value`` had to change, else None)."""
+    default = DEFAULT_SETTINGS.get(name)
+    label = _NAMES.get(name, name)
+    try:
+        if name in ("learning_rate", "l2"):
+            options = LEARNING_RATES if name == "learning_rate" else L2_VALUES
+            number = float(value)
+            if number in options:
+                return number, None
+            if number != number:  # NaN
+                raise ValueError
+            nearest = min(options, key=lambda option: abs(_log(option) - _log(number)))
+            return nearest, (f"{label} {number:g} is not one of the choices "
+                             f"({min(options):g} … {max(options):g}); using {nearest:g}.")
+        if name in _RANGES:
+            low, high = _RANGES[name]
+            number = int(value)
+            if number != float(value):
+                raise ValueError
+            clamped = min(max(number, low), high)
+            if clamped == number:
+                return number, None
+            return clamped, f"{label} {number} is outside {low} … {high}; using {clamped}."
+        if name == "activation" and value not in ACTIVATION_CHOICES or \
+                name == "optimizer" and value not in OPTIMIZERS or \
+                name == "batch_mode" and value not in (BATCH_FULL, BATCH_MINI):
+            raise ValueError
+        return value, None
+    except (TypeError, ValueError, OverflowError):
+        return default, f"{label} {value!r} is not a valid value; using {default!r}."
+
+
+def _log(value: float) -> float:
+    import math
+
+    return math.log10(value) if value > 0 else -99.0

@@ -22,6 +22,7 @@ it (``init``). See ui/lab_store.py for the design.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -51,6 +52,7 @@ WIDGET_PREFIX = "train_"  # session-state keys of the Train page's widgets
 
 DEFAULT_DATASET = "bundled"
 LAB, LAB_NOTE = "lab_id", "lab_note"  # this session's lab id; a note when a lab link was unknown
+RUN_NOTE = "run_note"  # how start_training adjusted the latest run's settings (e.g. full batch)
 
 
 @dataclass(frozen=True)
@@ -330,11 +332,16 @@ def start_training() -> None:
     state = st.session_state
     if job_pending():
         return
-    state[NOTICE] = None
+    state[NOTICE] = state[RUN_NOTE] = None
     try:
         config = settings_module.to_config(state[SETTINGS])
     except ValueError as error:
         state[NOTICE] = f"Cannot start: {error}"
+        return
+    rates = settings_module.LEARNING_RATES
+    if not min(rates) <= config.learning_rate <= max(rates):  # the slider can not do this
+        state[NOTICE] = (f"Cannot start: learning rate {config.learning_rate:g} is outside "
+                         f"{min(rates):g} … {max(rates):g}.")
         return
     try:
         data = dataset()
@@ -343,6 +350,11 @@ def start_training() -> None:
         state[NOTICE] = f"Cannot load the images: {error}"
         return
     number = state[NEXT_RUN]
+    if config.batch_size is not None and config.batch_size > data.n_train:
+        config = dataclasses.replace(config, batch_size=None)
+        state[RUN_NOTE] = (f"Batch size {state[SETTINGS]['batch_size']:,} is larger than the "
+                           f"{data.n_train:,} training images: run {number} trains with the "
+                           "full batch.")
     job = TrainingJob(
         config, data.train_images, data.train_labels,
         validation=(data.validation_images, data.validation_labels),

@@ -19,7 +19,12 @@ def _bind(name: str) -> str:
     """
     key = state.WIDGET_PREFIX + name
     if key not in st.session_state:
-        st.session_state[key] = st.session_state[state.SETTINGS][name]
+        # A value that did not come from this control (a restored lab, an address) is
+        # brought into its range with a message: Streamlit refuses out-of-range values.
+        value, note = S.clamp_setting(name, st.session_state[state.SETTINGS][name])
+        if note:
+            st.session_state[state.NOTICE] = f"Setting changed: {note}"
+        st.session_state[key] = value
     return key
 
 
@@ -69,6 +74,9 @@ def buttons() -> None:
     notice = st.session_state.get(state.NOTICE)
     if notice:
         st.error(notice)
+    run_note = st.session_state.get(state.RUN_NOTE)
+    if run_note:
+        st.info(run_note, icon=":material/info:")
 
 
 def _duration(seconds: float | None) -> str:
