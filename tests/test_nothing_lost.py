@@ -350,3 +350,52 @@ def test_a_crash_in_one_sessions_job_does_not_affect_another(monkeypatch):
     monkeypatch.setattr(ui.jobs, "train", real_train)
     train(crashing, width=3)
     assert crashing.session_state["runs"][-1].status == "completed"
+
+
+# -- a real browser reload ---------------------------------------------------------------
+
+
+def test_browser_reload_keeps_the_model_and_the_run_history():
+    """Train on Home with the one-click button, reload the page: the sidebar still shows
+    the model, and the Train page's run history still lists the run."""
+    from test_browser import CHROMIUM_ARGS, SCREENSHOTS, serve, wait_for_progress
+
+    import shutil
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Chromium not found (install it with `apt-get install chromium`)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright, serve("server_reload.log") as (url, _):
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.get_by_role("button", name="Train a good default model").click()
+            wait_for_progress(page, "Done", "15/15")
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            sidebar.get_by_text("784-128-10 ReLU, run 1").wait_for(timeout=30_000)
+            assert "lab=" in page.url and "/train" in page.url
+            lab = page.url.split("lab=")[1].split("&")[0]
+
+            page.reload()  # a new Streamlit session
+            sidebar.get_by_text("784-128-10 ReLU, run 1").wait_for(timeout=30_000)
+            assert "15 epochs" in sidebar.inner_text()
+            assert f"lab={lab}" in page.url
+            page.get_by_role("heading", name="Run history").wait_for(timeout=30_000)
+            table = page.locator('[data-testid="stDataFrame"]')
+            table.wait_for(timeout=30_000)
+            assert page.get_by_text("Every run of this session is listed here").count() == 0
+            page.wait_for_timeout(500)  # the grid paints its cells after it appears
+            table.screenshot(path=SCREENSHOTS / "6_run_history_after_reload.png")
+            # the grid's accessible table holds the cells' text
+            cells = table.inner_text() + " ".join(
+                table.locator("td, [role=gridcell]").all_inner_texts())
+            assert "completed" in cells and "784-128-10" in cells
+
+            # The address without the lab (a new visitor): a fresh lab.
+            page.goto(url)
+            sidebar.get_by_text("None yet").wait_for(timeout=30_000)
+            assert "lab=" in page.url and lab not in page.url
+        finally:
+            browser.close()
