@@ -6,8 +6,13 @@ training configuration can be tested on its own.
 
 from __future__ import annotations
 
+import logging
+import os
+
 from nn.activations import ACTIVATIONS
 from nn.training import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 # Log-spaced 1-2-5 steps from 1e-4 to 10 (rounded so they print cleanly).
 LEARNING_RATES = tuple(
@@ -63,8 +68,70 @@ def snapshot_interval(epochs: int, hidden_sizes=(10,)) -> int:
     return max(1, -(-epochs // keep))
 
 
-def to_config(settings: dict) -> TrainConfig:
-    """The TrainConfig for the page's settings; ValueError with a message if one is wrong."""
+def _positive_from_env(name: str, default, kind, environ=None, low=None, high=None):
+    environ = os.environ if environ is None else environ
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not value > 0 or (low is not None and value < low) or \
+            (high is not None and value > high):
+        logger.warning("%s must be a number in [%s, %s], got %r; using %s",
+                       name, low or "> 0", high or "...", text, default)
+        return default
+    return value
+
+
+# A server-wide cap on the work one run may ask for: epochs x training images
+# ("sample passes"). 5,000,000 lets every run on the bundled 4,500 images through
+# (500 epochs = 2,250,000) and about 90 epochs of the full 54,000-image MNIST training
+# split; at width 128 one sample pass costs ~15 us on one core, so the longest allowed
+# run holds a slot for about a minute and a queue of 20 such runs on 2 cores clears in
+# about 10 minutes. A facilitator can lower or raise it.
+MAX_SAMPLE_EPOCHS_ENV = "DIGIT_LAB_MAX_SAMPLE_EPOCHS"
+DEFAULT_MAX_SAMPLE_EPOCHS = 5_000_000
+
+
+def max_sample_epochs_from_env(environ=None) -> int:
+    """``$DIGIT_LAB_MAX_SAMPLE_EPOCHS`` (a positive whole number), else 5,000,000."""
+    return _positive_from_env(MAX_SAMPLE_EPOCHS_ENV, DEFAULT_MAX_SAMPLE_EPOCHS, int, environ)
+
+
+def run_size_problem(epochs: int, n_train: int, limit: int | None = None) -> str | None:
+    """The message for a run larger than the server allows, else None."""
+    limit = max_sample_epochs_from_env() if limit is None else limit
+    passes = int(epochs) * int(n_train)
+    if passes <= limit:
+        return None
+    most = max(1, limit // max(int(n_train), 1))
+    return (f"{epochs} epochs x {n_train:,} training images = {passes:,} sample passes, more "
+            f"than this server allows per run ({limit:,}). Choose at most {most:,} epochs "
+            f"for this dataset (the limit is set with ${MAX_SAMPLE_EPOCHS_ENV}).")
+
+
+# How often a page polls a running job (seconds). Each poll reruns a fragment on the
+# server; see README "Workshop server" for the measurements behind the default.
+POLL_SECONDS_ENV = "DIGIT_LAB_POLL_SECONDS"
+DEFAULT_POLL_SECONDS = 0.5
+MIN_POLL_SECONDS, MAX_POLL_SECONDS = 0.1, 10.0
+
+
+def poll_seconds_from_env(environ=None) -> float:
+    """``$DIGIT_LAB_POLL_SECONDS`` (0.1 ... 10), else the default."""
+    return _positive_from_env(POLL_SECONDS_ENV, DEFAULT_POLL_SECONDS, float, environ,
+                              MIN_POLL_SECONDS, MAX_POLL_SECONDS)
+
+
+def to_config(settings: dict, n_train: int | None = None,
+              max_sample_epochs: int | None = None) -> TrainConfig:
+    """The TrainConfig for the page's settings; ValueError with a message if one is wrong.
+
+    With ``n_train`` (training images), a run over the server's sample-pass cap
+    (:func:`run_size_problem`) is refused too.
+    """
     try:
         epochs = int(settings["epochs"])
         width = int(settings["width"])
@@ -92,6 +159,10 @@ def to_config(settings: dict) -> TrainConfig:
         raise ValueError(f"hidden width must be between 1 and {MAX_WIDTH}, got {width}")
     if not 1 <= layers <= MAX_LAYERS:
         raise ValueError(f"hidden layers must be between 1 and {MAX_LAYERS}, got {layers}")
+    if n_train is not None:
+        problem = run_size_problem(epochs, n_train, max_sample_epochs)
+        if problem:
+            raise ValueError(problem)
     return config
 
 

@@ -41,13 +41,15 @@ from .runs import Run, run_from_job
 
 logger = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5  # how often a page refreshes a running job's progress
+# How often a page refreshes a running job's progress: $DIGIT_LAB_POLL_SECONDS (load test).
+POLL_SECONDS = settings_module.poll_seconds_from_env()
 PRELOAD_DELAY_SECONDS = 1.5
 
 DATASET, SETTINGS, JOB, COLLECTED, MODEL, RUNS, NEXT_RUN, NOTICE = (
     "dataset", "settings", "job", "job_collected", "model", "runs", "next_run", "notice")
 GO_TO_TRAIN = "go_to_train"
 ENTRY_RAN = "_entry_script_ran"  # set by app.py, consumed by the page it runs
+ENTRY_RETRIED = "_entry_script_retried"  # require_entry_script reran once
 WIDGET_PREFIX = "train_"  # session-state keys of the Train page's widgets
 
 DEFAULT_DATASET = "bundled"
@@ -195,6 +197,11 @@ def require_entry_script() -> None:
 
     if getattr(PagesManager, "uses_pages_directory", None):
         PagesManager.uses_pages_directory = False
+        st.rerun()
+    if not st.session_state.get(ENTRY_RETRIED):
+        # Another session switched the legacy mode off while this one's first request
+        # ran the page alone (many users opening /train on a fresh server): rerun once.
+        st.session_state[ENTRY_RETRIED] = True
         st.rerun()
     st.error("This page must be opened through the app: run `streamlit run app.py` and open "
              "its address.")

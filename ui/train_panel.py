@@ -59,11 +59,36 @@ def settings_controls() -> None:
         _store(name)
 
 
+def _n_train() -> int:
+    """Training images of the session's dataset (without loading it when it is the default)."""
+    info = state.dataset_info()
+    own = st.session_state.get(state.SESSION_DATA)
+    if own is not None:
+        return own.n_train
+    return info.n_images - round(info.n_images * S.VALIDATION_FRACTION)
+
+
+def run_size_problem() -> str | None:
+    """Why the current settings ask for more work than the server allows, else None."""
+    return S.run_size_problem(st.session_state[state.SETTINGS]["epochs"], _n_train())
+
+
+def start_training() -> None:
+    """Start, after the server's per-run cap (checked here, not only by the disabled button)."""
+    problem = run_size_problem()
+    if problem:
+        st.session_state[state.NOTICE] = f"Cannot start: {problem}"
+        return
+    state.start_training()
+
+
 def buttons() -> None:
     pending = state.job_pending()
+    too_big = run_size_problem()
     start, stop, reset = st.columns(3)
-    start.button("Start", type="primary", on_click=state.start_training, disabled=pending,
-                 width="stretch", key="start")
+    start.button("Start", type="primary", on_click=start_training, disabled=pending or bool(too_big),
+                 width="stretch", key="start",
+                 help="A run is in progress: Stop it first, or wait." if pending else None)
     stop.button("Stop", on_click=state.stop_training, disabled=not pending,
                 width="stretch", key="stop")
     reset.button("Reset", on_click=state.reset_model, disabled=pending or state.model() is None,
@@ -72,7 +97,9 @@ def buttons() -> None:
     st.caption("Changed settings apply to the next run: a run in progress keeps the settings it "
                "started with, and keeps training while you change them or visit other pages.")
     notice = st.session_state.get(state.NOTICE)
-    if notice:
+    if too_big:
+        st.warning(f"Run too large: {too_big}", icon=":material/block:")
+    elif notice:
         st.error(notice)
     run_note = st.session_state.get(state.RUN_NOTE)
     if run_note:
