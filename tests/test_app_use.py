@@ -9,6 +9,7 @@ tests/test_use_figures.py.
 import gzip
 import io
 import json
+import re
 import time
 import zipfile
 
@@ -98,6 +99,16 @@ def decode(array) -> np.ndarray:
 def shown_matrix(figure: dict) -> np.ndarray:
     right, wrong = (decode(figure["data"][i]["z"]).reshape(10, 10) for i in (0, 1))
     return np.where(np.isnan(right), wrong, right)
+
+
+def uploader(at: AppTest, label: str):
+    """The file uploader labelled ``label`` (the Data page versions their keys)."""
+    return next(u for u in at.file_uploader if u.label == label)
+
+
+def shown(element) -> str:
+    """An element's text as the reader sees it (markdown backslash escapes removed)."""
+    return re.sub(r"\\(.)", r"\1", element.value)
 
 
 def kaggle_csv(images, labels=None) -> bytes:
@@ -232,7 +243,7 @@ def test_kaggle_submission_from_an_uploaded_test_csv(run, mnist_test_set):
                       ("empty.csv", b"")]:
         at.file_uploader(key="use_kaggle_test").set_value((name, raw, "text/csv"))
         rerun(at)
-        assert at.error and name in at.error[0].value
+        assert at.error and name in shown(at.error[0])
         assert not at.download_button
 
 
@@ -304,16 +315,17 @@ def test_a_good_csv_upload_replaces_the_dataset_and_keeps_model_and_history(run,
     at.radio(key="use_source").set_value("csv")
     rerun(at)
     images, labels = data.train_images[::30], data.train_labels[::30]  # 150 images, all digits
-    at.file_uploader(key="use_train_csv").set_value(("my train.csv", kaggle_csv(images, labels), "text/csv"))
+    uploader(at, "train.csv").set_value(("my train.csv", kaggle_csv(images, labels), "text/csv"))
     at.select_slider(key="use_split").set_value(0.2)
     rerun(at)
     at.button(key="use_load_csv").click()
     rerun(at)
     loaded = at.session_state["session_dataset"]
     assert loaded.n_train + loaded.n_validation == 150 and loaded.n_validation == 30
-    assert at.success and "my train.csv" in at.success[0].value
+    assert at.success and "my train.csv" in shown(at.success[0])
     assert "my train.csv (150 images" in " ".join(c.value for c in at.sidebar.caption)
     assert at.session_state["model"].number == run.number and len(at.session_state["runs"]) == 1
+    assert uploader(at, "train.csv").value is None  # a fresh uploader: the file is let go
     # The other pages use the new data.
     at.switch_page("pages/evaluate.py")
     at.session_state["use_eval_set"] = "validation"
@@ -327,24 +339,25 @@ def test_malformed_uploads_show_the_loaders_message_and_change_nothing(run, data
     at.radio(key="use_source").set_value("csv")
     rerun(at)
     for name, raw, expected in malformed_csvs(data):
-        at.file_uploader(key="use_train_csv").set_value((name, raw, "text/csv"))
+        uploader(at, "train.csv").set_value((name, raw, "text/csv"))
         rerun(at)
         at.button(key="use_load_csv").click()
         rerun(at)
         assert at.error, f"{name}: no error shown"
-        message = at.error[0].value
+        message = shown(at.error[0])
         assert name in message and expected in message, f"{name}: {message}"
+        assert "Nothing was changed" in message
         assert snapshot(at) == before, name
     at.radio(key="use_source").set_value("idx")
     rerun(at)
     for (images_name, images_raw), (labels_name, labels_raw), expected in malformed_idx(data):
-        at.file_uploader(key="use_idx_images").set_value((images_name, images_raw, "application/octet-stream"))
-        at.file_uploader(key="use_idx_labels").set_value((labels_name, labels_raw, "application/octet-stream"))
+        uploader(at, "Images (idx3)").set_value((images_name, images_raw, "application/octet-stream"))
+        uploader(at, "Labels (idx1)").set_value((labels_name, labels_raw, "application/octet-stream"))
         rerun(at)
         at.button(key="use_load_idx").click()
         rerun(at)
         assert at.error, f"{images_name}/{labels_name}: no error shown"
-        assert expected in at.error[0].value, at.error[0].value
+        assert expected in shown(at.error[0]), shown(at.error[0])
         assert snapshot(at) == before
 
 
@@ -377,7 +390,7 @@ def test_mnist_download_offline_shows_the_message_and_changes_nothing(run, monke
     rerun(at)
     at.button(key="use_download").click()
     rerun(at)
-    assert at.error and "could not download" in at.error[0].value
+    assert at.error and "could not download" in shown(at.error[0])
     assert snapshot(at) == before
 
 
@@ -456,6 +469,6 @@ def test_malformed_model_files_show_a_message_and_change_nothing(run):
         at.file_uploader(key="use_model_upload").set_value((name, raw, "application/octet-stream"))
         rerun(at)
         assert at.error, f"{name}: no error"
-        assert name in at.error[0].value and expected in at.error[0].value, at.error[0].value
+        assert name in shown(at.error[0]) and expected in shown(at.error[0]), shown(at.error[0])
         assert not [b for b in at.button if b.key == "use_install"]
         assert snapshot(at) == before

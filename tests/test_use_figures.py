@@ -342,3 +342,11 @@ def test_history_is_untouched_by_saving(run):
     before = History(**{k: list(v) if isinstance(v, list) else v for k, v in vars(run.history).items()})
     logic.model_file_bytes(run)
     assert run.history.epoch == before.epoch
+
+
+def test_user_text_is_shown_literally_in_markdown():
+    from ui.use_pages import plain
+
+    assert plain("my_train_set.csv") == r"my\_train\_set.csv"
+    assert plain("$x$ *b* [l](u) <i> a|b ~s~ `c` #h \\") == \
+        r"\$x\$ \*b\* \[l\](u) \<i\> a\|b \~s\~ \`c\` \#h \\"

@@ -191,7 +191,7 @@ def cell_from_selection(event, n_classes: int = 10) -> tuple[int, int] | None:
 def gallery_figure(images, captions: Sequence[str] | None = None, columns: int = 10, *,
                    row_labels: Sequence[str] | None = None, title: str | None = None,
                    caption_colors: Sequence[str] | None = None, tile_px: int = 62,
-                   height: int | None = None) -> go.Figure:
+                   caption_size: int = 11, height: int | None = None) -> go.Figure:
     """Digits side by side, ``columns`` per row, each with an optional caption above it.
 
     images: ``(k, 784)`` uint8 (0-255) or float (0-1); a row of NaN leaves its slot empty
@@ -229,7 +229,7 @@ def gallery_figure(images, captions: Sequence[str] | None = None, columns: int =
             r, c = divmod(i, columns)
             fig.add_annotation(x=c * pitch_x + IMAGE_SIDE / 2 - 0.5, y=r * pitch_y + caption_px - 1.5,
                                text=str(caption), showarrow=False, yanchor="bottom",
-                               font=dict(size=11, color=colors[i % len(colors)]))
+                               font=dict(size=caption_size, color=colors[i % len(colors)]))
     width_px = grid.shape[1]
     fig.update_xaxes(range=[-0.5, width_px - 0.5], constrain="domain")
     fig.update_yaxes(range=[grid.shape[0] - 0.5, -0.5], scaleanchor="x", scaleratio=1, constrain="domain")
@@ -288,7 +288,8 @@ def class_counts_figure(train_counts, validation_counts=None, class_names=None, 
         barmode="stack", height=height, font=FONT, plot_bgcolor="#ffffff",
         margin=dict(l=10, r=10, t=30, b=10), xaxis=dict(type="category", title="digit"),
         yaxis=dict(title="images", gridcolor="#eeeeee"),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0,
+                    traceorder="normal"),
     )
     return fig
 
@@ -297,7 +298,8 @@ def mean_images_figure(means, class_names=None, *, tile_px: int = 80) -> go.Figu
     """The average image of each digit (``(n_classes, 784)`` in [0, 1]), in one row."""
     means = np.asarray(means, dtype=np.float32)
     names = _names(len(means), class_names)
-    return gallery_figure(means, captions=names, columns=len(means), tile_px=tile_px)
+    return gallery_figure(means, captions=names, columns=len(means), tile_px=tile_px,
+                          caption_size=14)
 
 
 # ---------------------------------------------------------------------------------

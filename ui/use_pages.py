@@ -21,6 +21,7 @@ Uploads are parsed from their bytes; a malformed file shows the loader's message
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -41,6 +42,8 @@ PREFIX = "use_"
 CACHE = PREFIX + "cache"
 MESSAGE = PREFIX + "message"
 REQUEST = PREFIX + "request"  # the action button last clicked (see action_button)
+UPLOADS = PREFIX + "uploads"  # version of the Data page's uploaders (see _change_dataset)
+INSTALLED = PREFIX + "installed"  # {upload file id: run number} of uploaded models in use
 CANVAS_VERSION = PREFIX + "canvas_version"
 CANVAS_SIZE = 280
 DEFAULT_PEN = 20
@@ -80,6 +83,15 @@ def run_key(run) -> tuple:
     return run.number, id(run.network)
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$])")
+
+
+def plain(text) -> str:
+    """``text`` shown literally by Streamlit's markdown (file names are user input: a
+    ``_`` or ``$`` in one must not turn into italics or LaTeX)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
 def _chart(fig, key: str, config: dict | None = None, **kwargs):
     return st.plotly_chart(fig, key=key, config=config or CHART_CONFIG, **kwargs)
 
@@ -88,7 +100,7 @@ def _show_message() -> None:
     message = st.session_state.pop(MESSAGE, None)
     if message:
         kind, text = message
-        (st.success if kind == "success" else st.error)(text)
+        (st.success if kind == "success" else st.error)(plain(text))
 
 
 def _training_progress() -> None:
@@ -148,10 +160,30 @@ def action_button(label: str, name: str, **kwargs) -> bool:
     started without app.py) would lose the click. The callback's flag survives that.
     """
     st.button(label, on_click=_request, args=(name,), key=PREFIX + name, **kwargs)
+    return take_request(name)
+
+
+def take_request(name: str) -> bool:
+    """True (once) when action button ``name`` was clicked before this run."""
     if st.session_state.get(REQUEST) == name:
         del st.session_state[REQUEST]
         return True
     return False
+
+
+def page(function):
+    """Wrap a page: a click its run did not act on (its button was not drawn) is dropped,
+    so that it cannot fire later, unexpectedly."""
+    import functools
+
+    @functools.wraps(function)
+    def run() -> None:
+        try:
+            function()
+        finally:
+            st.session_state.pop(REQUEST, None)
+
+    return run
 
 
 # ---------------------------------------------------------------------------------
@@ -176,16 +208,20 @@ def _canvas():
 
     key = PREFIX + "pen"
     st.session_state.setdefault(key, DEFAULT_PEN)
-    pen = st.slider("Pen width", 8, 40, key=key,
-                    help="About 20 px suits a digit drawn over most of the square: its strokes "
-                         "then come out as thick as MNIST's after shrinking to 28×28.")
+    pen = int(st.session_state[key])
+    st.markdown("**Your drawing**")
+    st.space("small")  # room for the canvas' toolbar, which floats above it
     result = st_canvas(
         stroke_width=pen, stroke_color="#FFFFFF", background_color="#000000",
         height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw", return_image_data=True,
         key=f"{PREFIX}canvas_{st.session_state.get(CANVAS_VERSION, 0)}",
     )
-    st.button("Clear", icon=":material/delete:", on_click=_clear_canvas, key=PREFIX + "clear",
-              help="Start again on an empty canvas (the canvas' own bin icon works too).")
+    left, right = st.columns([1, 2], vertical_alignment="bottom")
+    left.button("Clear", icon=":material/delete:", on_click=_clear_canvas, key=PREFIX + "clear",
+                help="Start again on an empty canvas (the canvas' own bin icon works too).")
+    right.slider("Pen width", 8, 40, key=key,
+                 help="About 20 px suits a digit drawn over most of the square: its strokes "
+                      "then come out as thick as MNIST's after shrinking to 28×28.")
     try:
         return read_canvas(result.image_data)
     except ValueError as error:  # an unexpected image from the component
@@ -198,12 +234,16 @@ def _follow_drawing() -> None:
     inside_pages.choose("activations_source", "drawn")
 
 
+@page
 def draw_page() -> None:
     st.title("Draw")
     st.markdown(
         "Draw a digit with the mouse (or a finger) in the black square, as big as the square. "
         "It is shrunk to 28×28 pixels the way the MNIST digits were made (cropped, scaled to "
         "fit 20×20, centred by its centre of mass), and the network reads that small image.")
+    if take_request("follow") and st.session_state.get(inside_pages.DRAWN_DIGIT) is not None:
+        _follow_drawing()
+        st.switch_page("pages/activations.py")
     run = state.model()
     drawing, seen, answer = st.columns([1.1, 0.9, 1.6], gap="medium")
     with drawing:
@@ -236,10 +276,9 @@ def draw_page() -> None:
             unsafe_allow_html=True)
         _chart(figs.probability_figure(probabilities, height=260), PREFIX + "probability_chart",
                config=STATIC_CHART)
-        if action_button("Follow this digit through the network", "follow", icon=":material/bolt:",
-                         help="The Activations page, showing your drawing."):
-            _follow_drawing()
-            st.switch_page("pages/activations.py")
+        st.button("Follow this digit through the network", icon=":material/bolt:",
+                  on_click=_request, args=("follow",), key=PREFIX + "follow",
+                  help="The Activations page, showing your drawing.")
         st.caption(f"Model: run {run.number}, {run.architecture}.")
 
 
@@ -276,6 +315,7 @@ def _pick_set(evals: dict) -> logic.Evaluation:
     return evals[st.session_state[key]]
 
 
+@page
 def evaluate_page() -> None:
     st.title("Evaluate")
     st.markdown(
@@ -291,7 +331,7 @@ def evaluate_page() -> None:
     metrics = st.columns(4)
     metrics[0].metric("Validation accuracy", _percent(evals["validation"].accuracy),
                       help=f"{evals['validation'].n_correct:,} of {evals['validation'].n:,} "
-                           f"validation images of {data.name}")
+                           f"validation images of {plain(data.name)}")
     if "test" in evals:
         metrics[1].metric("Test accuracy", _percent(evals["test"].accuracy),
                           help=f"{evals['test'].n_correct:,} of {evals['test'].n:,} real MNIST "
@@ -342,7 +382,7 @@ def _confusion_tab(evaluation: logic.Evaluation) -> None:
         st.caption(f"All {counts.sum():,} {evaluation.name.split(' ', 1)[1]}. Rows: the true "
                    "digit; columns: the network's answer. Blue: right, orange: mistakes. "
                    "**Click a cell** to see its images.")
-        fig = figs.confusion_matrix_figure(counts, normalised=normalised, selected=cell, height=520)
+        fig = figs.confusion_matrix_figure(counts, normalised=normalised, selected=cell, height=470)
         # A new key per selected cell: any click (even on the previous cell) is a change.
         chart_key = f"{PREFIX}confusion_chart_{cell[0]}_{cell[1]}"
         _chart(fig, chart_key, on_select=lambda: _on_cell_click(chart_key), selection_mode="points")
@@ -410,12 +450,15 @@ def _per_class_tab(evaluation: logic.Evaluation) -> None:
 
 
 def _submission(run, upload) -> tuple:
-    """("ok", images, predictions, csv) or ("error", message), cached per model and upload."""
+    """("ok", first images, predictions, csv) or ("error", message), cached per model and upload."""
     def build():
         try:
-            return ("ok", *logic.submission_from_upload(run.network, upload.getvalue(), upload.name))
+            images, predicted, csv = logic.submission_from_upload(run.network, upload.getvalue(),
+                                                                  upload.name)
         except DataError as error:
             return ("error", str(error))
+        # Keep only what the page shows: 20 images, not the whole file (22 MB for Kaggle's).
+        return ("ok", images[:20].copy(), predicted, csv)
 
     return cached("submission", (*run_key(run), upload.file_id), build)
 
@@ -432,7 +475,7 @@ def _submission_tab(run) -> None:
         return
     result = _submission(run, upload)
     if result[0] == "error":
-        st.error(result[1])
+        st.error(plain(result[1]) + "\n\nNo submission was made.", icon=":material/error:")
         return
     _, images, predicted, csv = result
     n = len(predicted)
@@ -446,7 +489,7 @@ def _submission_tab(run) -> None:
     left, right = st.columns([1, 3], gap="large")
     with left:
         st.markdown("**Preview**")
-        preview = min(n, 12)
+        preview = min(n, 10)
         st.dataframe({"ImageId": np.arange(1, preview + 1), "Label": predicted[:preview]},
                      hide_index=True, key=PREFIX + "submission_preview")
     with right:
@@ -506,6 +549,11 @@ def _look_tab(data) -> None:
                "the hidden units of the Weights page look for parts of them.")
 
 
+def _refused(error: Exception, data) -> None:
+    st.error(f"{plain(error)}\n\nNothing was changed: still using {plain(data.name)}.",
+             icon=":material/error:")
+
+
 def _change_dataset(split, message: str) -> None:
     """Make ``split`` (None: the bundled default) the session's dataset, then rerun."""
     if not state.use_dataset(split):
@@ -513,7 +561,13 @@ def _change_dataset(split, message: str) -> None:
                                               "stop it) before changing the data.")
     else:
         st.session_state[MESSAGE] = ("success", message)
+        # New, empty uploaders: Streamlit then lets go of the uploaded file (up to 200 MB).
+        st.session_state[UPLOADS] = st.session_state.get(UPLOADS, 0) + 1
     st.rerun()
+
+
+def _uploader_key(name: str) -> str:
+    return f"{PREFIX}{name}_{st.session_state.get(UPLOADS, 0)}"
 
 
 def _split_choice(data) -> float:
@@ -521,9 +575,10 @@ def _split_choice(data) -> float:
     if st.session_state.get(key) not in SPLITS:
         share = data.n_validation / max(data.n_train + data.n_validation, 1)
         st.session_state[key] = min(SPLITS, key=lambda s: abs(s - share))
-    st.select_slider("Validation share", SPLITS, key=key, format_func=lambda s: f"{s:.0%}",
-                     help="Held out of training, digit by digit, to measure the model on "
-                          "images it has not learnt from.")
+    st.columns([1, 1])[0].select_slider(
+        "Validation share", SPLITS, key=key, format_func=lambda s: f"{s:.0%}",
+        help="Held out of training, digit by digit, to measure the model on images it has not "
+             "learnt from.")
     return float(st.session_state[key])
 
 
@@ -551,13 +606,14 @@ def _load_tab(data) -> None:
             try:
                 split = _bundled_split(fraction)
             except DataError as error:
-                st.error(str(error))
+                _refused(error, data)
                 return
             _change_dataset(split, f"Now using the bundled MNIST subset, {fraction:.0%} for validation.")
     elif source == "csv":
         st.caption("Kaggle's Digit Recognizer `train.csv` (42,000 digits, header "
                    "`label,pixel0,...,pixel783`), plain or gzipped, up to 200 MB.")
-        upload = st.file_uploader("train.csv", key=PREFIX + "train_csv", max_upload_size=UPLOAD_LIMIT_MB)
+        upload = st.file_uploader("train.csv", key=_uploader_key("train_csv"),
+                                  max_upload_size=UPLOAD_LIMIT_MB)
         if action_button("Load this file", "load_csv", type="primary",
                          disabled=pending or upload is None) and upload is not None:
             raw = upload.getvalue()
@@ -565,15 +621,17 @@ def _load_tab(data) -> None:
                 dataset = logic.training_set_from_csv(raw, upload.name)
                 split = logic.make_split(dataset, fraction, key=f"csv:{logic.digest(raw)}@{fraction:g}")
             except DataError as error:
-                st.error(str(error))
+                _refused(error, data)
                 return
             _change_dataset(split, f"Now using {dataset.name}, {fraction:.0%} for validation.")
     elif source == "idx":
         st.caption("The original MNIST files: an image file (`…-images-idx3-ubyte`) and its label "
                    "file (`…-labels-idx1-ubyte`), gzipped or not.")
         a, b = st.columns(2)
-        images = a.file_uploader("Images (idx3)", key=PREFIX + "idx_images", max_upload_size=UPLOAD_LIMIT_MB)
-        labels = b.file_uploader("Labels (idx1)", key=PREFIX + "idx_labels", max_upload_size=UPLOAD_LIMIT_MB)
+        images = a.file_uploader("Images (idx3)", key=_uploader_key("idx_images"),
+                                 max_upload_size=UPLOAD_LIMIT_MB)
+        labels = b.file_uploader("Labels (idx1)", key=_uploader_key("idx_labels"),
+                                 max_upload_size=UPLOAD_LIMIT_MB)
         if action_button("Load these files", "load_idx", type="primary",
                          disabled=pending or images is None or labels is None) \
                 and images is not None and labels is not None:
@@ -583,7 +641,7 @@ def _load_tab(data) -> None:
                 split = logic.make_split(dataset, fraction,
                                          key=f"idx:{logic.digest(images_raw, labels_raw)}@{fraction:g}")
             except DataError as error:
-                st.error(str(error))
+                _refused(error, data)
                 return
             _change_dataset(split, f"Now using {dataset.name}, {fraction:.0%} for validation.")
     else:
@@ -595,7 +653,7 @@ def _load_tab(data) -> None:
             _download(fraction)
     if data.key != "bundled":
         st.divider()
-        st.caption(f"In use: {data.name}.")
+        st.caption(f"In use: {plain(data.name)}.")
         if action_button("Back to the bundled subset", "reset_data", disabled=pending):
             _change_dataset(None, "Back to the bundled MNIST subset.")
 
@@ -623,16 +681,18 @@ def _download(fraction: float) -> None:
         split = logic.make_split(train, fraction, key=f"mnist@{fraction:g}")
     except DataError as error:
         bar.empty()
-        st.error(f"The download failed, nothing was changed: {error}")
+        st.error(f"The download failed. {plain(error)}\n\nNothing was changed.",
+                 icon=":material/error:")
         return
     bar.progress(1.0, text="Downloaded and checked.")
     _change_dataset(split, f"Now using {train.name}, {fraction:.0%} for validation.")
 
 
+@page
 def data_page() -> None:
     st.title("Data")
     data = state.dataset()
-    st.markdown(f"**In use:** {data.name}: {data.n_train:,} training and {data.n_validation:,} "
+    st.markdown(f"**In use:** {plain(data.name)}: {data.n_train:,} training and {data.n_validation:,} "
                 "validation images. Changing the data keeps your model and run history; a new "
                 "run trains on the new data.")
     _show_message()
@@ -674,6 +734,7 @@ def _install(upload) -> None:
     run = logic.run_from_model(network.copy(), meta, st.session_state.get(state.NEXT_RUN, 1),
                                name=upload.name, test=test[:2] if test is not None else None)
     if state.install_model(run):
+        st.session_state.setdefault(INSTALLED, {})[upload.file_id] = run.number
         st.session_state[MESSAGE] = ("success", f"The uploaded model is now the current model "
                                                 f"(run {run.number}).")
     else:
@@ -720,20 +781,20 @@ def _save_load_tab() -> None:
                        "runs code. Read it with `numpy.load` or `nn.model_io.load_model`.")
     with right:
         st.subheader("Upload a model")
+        _show_message()
         upload = st.file_uploader("A Digit Lab model (.npz)", key=PREFIX + "model_upload",
                                   max_upload_size=MODEL_LIMIT_MB)
         if upload is not None:
             result = _uploaded_model(upload)
             if result[0] == "error":
-                st.error(result[1])
+                st.error(plain(result[1]) + "\n\nNothing was changed.", icon=":material/error:")
             else:
                 _inspect_upload(upload, *result[1:])
-        _show_message()
 
 
 def _inspect_upload(upload, network, meta) -> None:
     sizes = "-".join(map(str, network.layer_sizes))
-    st.markdown(f"**{logic.display_name(upload.name)}**: a {sizes} network, "
+    st.markdown(f"**{plain(logic.display_name(upload.name))}**: a {sizes} network, "
                 f"{network.activation}, {network.n_parameters:,} parameters.")
     data = state.dataset()
     accuracy = cached("uploaded_accuracy", (upload.file_id, data.key),
@@ -744,24 +805,36 @@ def _inspect_upload(upload, network, meta) -> None:
                "include some it learnt from).")
     rows = _metadata_rows(meta)
     if rows:
-        st.dataframe(rows, hide_index=True, key=PREFIX + "upload_meta")
+        st.dataframe(rows, hide_index=True, key=PREFIX + "upload_meta", height=35 * len(rows) + 38)
     pending = state.job_pending()
-    st.button("Use it as the current model", type="primary", icon=":material/upload:",
-              on_click=_install, args=(upload,), disabled=pending, key=PREFIX + "install",
-              help="Then draw, evaluate and look inside it like a model trained here; it joins "
-                   "the run history.")
+    current = state.model()
+    in_use = st.session_state.get(INSTALLED, {}).get(upload.file_id)
+    if current is not None and in_use == current.number:
+        st.caption(f"This file is the current model (run {in_use}).")
+    else:
+        st.button("Use it as the current model", type="primary", icon=":material/upload:",
+                  on_click=_install, args=(upload,), disabled=pending, key=PREFIX + "install",
+                  help="Then draw, evaluate and look inside it like a model trained here; it "
+                       "joins the run history.")
     if pending:
         st.caption("A run is training: the model can be changed once it is finished.")
     with st.expander("Its first-layer weights"):
-        _chart(_grid(f"upload:{upload.file_id}", network), PREFIX + "upload_grid")
+        _chart(_grid(f"upload:{upload.file_id}", network, 560), PREFIX + "upload_grid")
 
 
-def _grid(name: str, network):
+def _grid(name: str, network, width_px: int):
+    """The first-layer weight grid, about as tall as ``width_px`` of width needs."""
+    from nn.inspect import default_columns
+
     from .inside_figures import weight_grid_figure
 
-    return cached(f"grid:{name}", id(network),
-                  lambda: weight_grid_figure(network.weights[0], height=300 if
-                                             network.weights[0].shape[1] <= 64 else 380))
+    n_units = network.weights[0].shape[1]
+    columns = default_columns(n_units)
+    rows = -(-n_units // columns)
+    height = int(max(width_px - 90, 120) * rows / columns) + 30  # 90 px: the colour bar
+
+    return cached(f"grid:{name}:{width_px}", id(network),
+                  lambda: weight_grid_figure(network.weights[0], height=max(height, 160)))
 
 
 def _curves(runs, field: str, *, dash: str = "solid", suffix: str = "") -> list[dict]:
@@ -813,9 +886,11 @@ def _compare_tab() -> None:
             with column:
                 st.markdown(f"**Run {r.number}**: {r.architecture}, "
                             f"{STATUS_LABELS.get(r.status, r.status)}")
-                _chart(_grid(f"run:{r.number}", r.network), f"{PREFIX}compare_grid_{r.number}")
+                _chart(_grid(f"run:{r.number}", r.network, 1050 // per_row),
+                       f"{PREFIX}compare_grid_{r.number}")
 
 
+@page
 def models_page() -> None:
     st.title("Models")
     st.markdown("Save a trained model to your computer, load one back (to keep using it or to "

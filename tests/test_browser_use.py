@@ -1,0 +1,226 @@
+"""The Draw, Evaluate, Data and Models pages in a real browser (Debian's Chromium).
+
+Starts `streamlit run app.py`, trains the default model with the Draw page's own button,
+draws a 7 on the canvas with the mouse and waits for the prediction, follows the drawing
+to the Activations page, clicks a cell of the confusion matrix, makes a Kaggle submission
+through the file uploader and downloads it, uploads a malformed training file, downloads
+the model and uploads it back. Screenshots of every page on a wide window go to
+tests/screenshots/use_*.png, timings to tests/screenshots/timings_use.json. Skips where
+Chromium or Playwright is missing (the `browser` fixture of tests/test_browser.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_browser import SCREENSHOTS, browser, serve  # noqa: F401 (browser is a fixture)
+
+WIDE = 1400
+TIMEOUT_MS = 60_000
+TIMINGS: dict[str, float] = {}
+
+
+def _record(name: str, value: float) -> None:
+    TIMINGS[name] = round(value, 3)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    (SCREENSHOTS / "timings_use.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+    print(f"{name}: {value:.3f}")
+
+
+def settle(page, charts: int = 0, timeout: float = TIMEOUT_MS) -> None:
+    """Wait until the script run is over and at least ``charts`` Plotly charts are drawn."""
+    page.wait_for_function(
+        """n => {
+            const main = document.querySelector('[data-testid="stMain"]');
+            const running = '[data-testid="stStatusWidgetRunningIcon"], '
+                + '[data-testid="stStatusWidgetRunningManIcon"]';
+            if (!main || document.querySelector(running)) return false;
+            if (main.querySelector('[data-stale="true"]')) return false;
+            return main.querySelectorAll('[data-testid="stPlotlyChart"] .main-svg').length >= n;
+        }""",
+        arg=charts, timeout=timeout,
+    )
+    page.wait_for_timeout(400)
+
+
+def screenshot(page, name: str) -> Path:
+    """The whole main column on a wide window (made as tall as the content)."""
+    page.set_viewport_size({"width": WIDE, "height": 1000})
+    page.wait_for_timeout(400)
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": WIDE, "height": min(max(int(height) + 40, 800), 6000)})
+    page.wait_for_timeout(700)
+    path = SCREENSHOTS / f"use_{name}.png"
+    page.screenshot(path=path)
+    page.set_viewport_size({"width": WIDE, "height": 1000})
+    return path
+
+
+def open_page(page, title: str, charts: int = 0) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).click()
+    page.get_by_role("heading", name=title, exact=True).wait_for(timeout=TIMEOUT_MS)
+    settle(page, charts)
+
+
+def open_tab(page, name: str, charts: int = 0) -> None:
+    page.get_by_role("tab", name=name).click()
+    page.wait_for_timeout(300)
+    settle(page, charts)
+
+
+def upload(page, label: str, name: str, content: bytes) -> None:
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text=label)
+    uploader.locator('input[type="file"]').set_input_files(
+        files=[{"name": name, "mimeType": "application/octet-stream", "buffer": content}])
+
+
+def sidebar_text(page) -> str:
+    return page.locator('[data-testid="stSidebar"]').inner_text()
+
+
+def draw_seven(page) -> None:
+    """A 7 drawn with the mouse: a bar across the top, then a stroke down to the left."""
+    canvas = page.locator('[data-testid="stMain"] canvas').last
+    canvas.wait_for(timeout=TIMEOUT_MS)
+    box = canvas.bounding_box()
+    x, y = box["x"], box["y"]
+    page.mouse.move(x + 70, y + 60)
+    page.mouse.down()
+    for t in range(1, 21):
+        page.mouse.move(x + 70 + 7 * t, y + 60)
+    for t in range(1, 31):
+        page.mouse.move(x + 210 - 3 * t, y + 60 + 5.7 * t)
+    page.mouse.up()
+
+
+def kaggle_test_csv(images) -> bytes:
+    header = ",".join(f"pixel{i}" for i in range(784))
+    return ("\n".join([header, *(",".join(map(str, row.tolist())) for row in images)]) + "\n").encode()
+
+
+def test_draw_evaluate_data_models(browser, mnist_test_set):  # noqa: F811 (fixture)
+    context = browser.new_context(viewport={"width": WIDE, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        with serve("server_use.log") as (url, _):
+            try:
+                _run(page, url, mnist_test_set)
+            except Exception:
+                page.screenshot(path=SCREENSHOTS / "use_failure.png", full_page=True)
+                raise
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def _run(page, url: str, mnist_test_set) -> None:
+    page.goto(url)
+    page.get_by_role("heading", name="Digit Lab").wait_for(timeout=TIMEOUT_MS)
+
+    # --- Draw: no model yet, train it from here, draw, read the prediction -------------
+    open_page(page, "Draw")
+    page.get_by_text("No model yet").wait_for(timeout=TIMEOUT_MS)
+    start = time.perf_counter()
+    page.get_by_role("button", name="Train a good default model").click()
+    page.get_by_text("Draw a digit: the model of run 1 will read it.").wait_for(timeout=TIMEOUT_MS)
+    _record("default_training_seconds", time.perf_counter() - start)
+    assert page.get_by_role("heading", name="Draw", exact=True).is_visible()  # stayed here
+    start = time.perf_counter()
+    draw_seven(page)
+    guess = page.locator('[data-testid="draw-top-guess"]')
+    guess.wait_for(timeout=TIMEOUT_MS)
+    _record("stroke_to_prediction_seconds", time.perf_counter() - start)
+    settle(page, 2)
+    assert guess.inner_text().strip() == "7"
+    assert page.get_by_text("What the network sees").is_visible()
+    screenshot(page, "1_draw")
+    page.get_by_role("button", name="Follow this digit through the network").click()
+    page.get_by_role("heading", name="Activations", exact=True).wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text("Your drawing from the Draw page").wait_for(timeout=TIMEOUT_MS)
+
+    # --- Evaluate: accuracy, a click on a cell, the misclassified gallery ----------------
+    start = time.perf_counter()
+    open_page(page, "Evaluate", charts=2)
+    _record("evaluate_page_seconds", time.perf_counter() - start)
+    metrics = page.locator('[data-testid="stMetric"]')
+    test_accuracy = metrics.filter(has_text="Test accuracy").locator('[data-testid="stMetricValue"]')
+    shown_accuracy = test_accuracy.inner_text().strip()
+    print(f"default model, test accuracy on the Evaluate page: {shown_accuracy}")
+    assert shown_accuracy in sidebar_text(page)  # the same number as the training measured
+    matrix = page.locator('[class*="st-key-use_confusion_chart"]')
+    cells = matrix.locator(".scatterlayer .trace").last.locator(".point")
+    assert cells.count() == 100
+    box = cells.nth(5 * 10 + 3).bounding_box()  # true 5, predicted 3
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(200)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.get_by_text("images of 5 read as 3").wait_for(timeout=TIMEOUT_MS)
+    settle(page, 2)
+    screenshot(page, "2_evaluate_confusion")
+    open_tab(page, "Misclassified", charts=1)
+    screenshot(page, "3_evaluate_misclassified")
+
+    # --- Kaggle submission through the uploader, then the download -----------------------
+    open_tab(page, "Kaggle submission")
+    images = mnist_test_set.images[:300]
+    upload(page, "Kaggle test.csv", "test.csv", kaggle_test_csv(images))
+    button = page.get_by_role("button", name="Download submission.csv")
+    button.wait_for(timeout=TIMEOUT_MS)
+    settle(page, 1)
+    screenshot(page, "4_evaluate_submission")
+    with page.expect_download() as download_info:
+        button.click()
+    download = download_info.value
+    assert download.suggested_filename == "submission.csv"
+    lines = Path(download.path()).read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and len(lines) == 301
+    assert [int(line.split(",")[0]) for line in lines[1:]] == list(range(1, 301))
+    labels = np.array([int(line.split(",")[1]) for line in lines[1:]])
+    assert np.mean(labels == mnist_test_set.labels[:300]) > 0.85
+
+    # --- Data: what it looks like; a malformed upload changes nothing --------------------
+    open_page(page, "Data", charts=3)
+    screenshot(page, "5_data")
+    open_tab(page, "Load data")
+    page.get_by_text("Kaggle train.csv", exact=True).click()
+    page.get_by_role("button", name="Load this file").wait_for(timeout=TIMEOUT_MS)
+    bad = ("label," + ",".join(f"pixel{i}" for i in range(784)) + "\n3," + ",".join(["300"] * 784)
+           + "\n").encode()
+    upload(page, "train.csv", "pixel_300.csv", bad)
+    page.get_by_role("button", name="Load this file").and_(page.locator(":enabled")).wait_for(
+        timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Load this file").click()
+    error = page.locator('[data-testid="stAlertContentError"]')
+    error.wait_for(timeout=TIMEOUT_MS)
+    assert "pixel_300.csv" in error.inner_text() and "300" in error.inner_text()
+    settle(page)
+    assert "MNIST 5k subset" in sidebar_text(page)
+    screenshot(page, "6_data_bad_upload")
+
+    # --- Models: download, upload back, compare --------------------------------------------
+    from nn.model_io import load_model
+    from nn.training import evaluate
+
+    open_page(page, "Models")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download digit-lab-run-1.npz").click()
+    raw = Path(download_info.value.path()).read_bytes()
+    network, meta = load_model(raw)
+    assert network.layer_sizes == (784, 128, 10) and meta["run"] == 1
+    accuracy = evaluate(network, mnist_test_set.images, mnist_test_set.labels)[1]
+    assert f"{100 * accuracy:.1f}%" == shown_accuracy  # the downloaded file is the model shown
+    upload(page, "A Digit Lab model", "digit-lab-run-1.npz", raw)
+    page.get_by_role("button", name="Use it as the current model").click()
+    page.get_by_text("The uploaded model is now the current model (run 2)").wait_for(timeout=TIMEOUT_MS)
+    settle(page)
+    assert "run 2 (uploaded)" in sidebar_text(page)
+    assert f"test {shown_accuracy}" in sidebar_text(page)  # measured again: the same
+    screenshot(page, "7_models")
+    open_tab(page, "Compare runs", charts=4)
+    screenshot(page, "8_models_compare")
