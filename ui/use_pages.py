@@ -89,7 +89,7 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$])")
 def plain(text) -> str:
     """``text`` shown literally by Streamlit's markdown (file names are user input: a
     ``_`` or ``$`` in one must not turn into italics or LaTeX)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")  # keep line breaks
 
 
 def _chart(fig, key: str, config: dict | None = None, **kwargs):
