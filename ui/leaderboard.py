@@ -3,6 +3,10 @@
 Stored in an embedded SQLite database so it is shared by every session of the
 server, survives a restart and is safe under concurrent writers (each write is one
 transaction; SQLite's WAL journal lets readers go on while one session writes).
+Several machines share one PostgreSQL database instead: :func:`open_leaderboard`
+picks the backend from ``$DIGIT_LAB_LEADERBOARD_URL`` (``postgresql://...``; needs
+``psycopg``, imported only then), else SQLite. Same schema and behaviour on both; the
+schema's version is kept in a ``schema_version`` table and migrations run on open.
 
 Only what the leaderboard shows is stored: a display name the participant typed,
 the challenge (if any), the test accuracy, the run's settings and a run id (so a run
@@ -12,6 +16,7 @@ is submitted once). Names are kept as plain text; pages must show them as text
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import math
@@ -29,8 +34,15 @@ MAX_SETTINGS_BYTES = 2000
 MAX_ENTRIES = 2000  # oldest-and-worst entries beyond this are dropped
 DB_ENV = "DIGIT_LAB_LEADERBOARD_DB"
 TOKEN_ENV = "DIGIT_LAB_LEADERBOARD_TOKEN"
+URL_ENV = "DIGIT_LAB_LEADERBOARD_URL"
 
-SCHEMA = """
+# Migrations: (version, {backend: [statements]}), applied in order on open, each version
+# once (recorded in schema_version). Version 1 is the original table; CREATE ... IF NOT
+# EXISTS lets it adopt a database made before schema_version existed. Add new versions at
+# the end; never edit an old one.
+MIGRATIONS: list[tuple[int, dict[str, list[str]]]] = [
+    (1, {
+        "sqlite": ["""
 CREATE TABLE IF NOT EXISTS entries (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id      TEXT    NOT NULL UNIQUE,
@@ -39,9 +51,20 @@ CREATE TABLE IF NOT EXISTS entries (
     accuracy    REAL    NOT NULL,
     settings    TEXT    NOT NULL,
     created     REAL    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_by_challenge ON entries (challenge, accuracy DESC);
-"""
+)""", "CREATE INDEX IF NOT EXISTS entries_by_challenge ON entries (challenge, accuracy DESC)"],
+        "postgresql": ["""
+CREATE TABLE IF NOT EXISTS entries (
+    id          BIGSERIAL PRIMARY KEY,
+    run_id      TEXT             NOT NULL UNIQUE,
+    name        TEXT             NOT NULL,
+    challenge   TEXT             NOT NULL DEFAULT '',
+    accuracy    DOUBLE PRECISION NOT NULL,
+    settings    TEXT             NOT NULL,
+    created     DOUBLE PRECISION NOT NULL
+)""", "CREATE INDEX IF NOT EXISTS entries_by_challenge ON entries (challenge, accuracy DESC)"],
+    }),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 class LeaderboardError(ValueError):
@@ -76,8 +99,33 @@ def clean_name(name: str) -> str:
     return name
 
 
+def open_leaderboard(url: str | None = None, max_entries: int = MAX_ENTRIES) -> Leaderboard:
+    """The leaderboard the configuration asks for.
+
+    ``url`` (default ``$DIGIT_LAB_LEADERBOARD_URL``): ``postgresql://...`` (or
+    ``postgres://``) -> PostgreSQL; ``sqlite:///path`` -> that SQLite file; empty -> the
+    SQLite file of :func:`default_path`.
+    """
+    url = (url if url is not None else os.environ.get(URL_ENV, "")).strip()
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresLeaderboard(url, max_entries=max_entries)
+    if url.startswith("sqlite://"):
+        return Leaderboard(url[len("sqlite://"):] or None, max_entries=max_entries)
+    if url:
+        scheme = url.split(":", 1)[0]
+        raise LeaderboardError(f"{URL_ENV}: unsupported database {scheme!r} "
+                               "(use postgresql://... or sqlite:///path)")
+    return Leaderboard(max_entries=max_entries)
+
+
 class Leaderboard:
     """A leaderboard in one SQLite file (created on first use)."""
+
+    backend = "sqlite"
+    # Trimming to max_entries: everything after the first N (SQLite needs a LIMIT).
+    _TRIM = ("DELETE FROM entries WHERE id IN (SELECT id FROM entries "
+             "ORDER BY accuracy DESC, created ASC LIMIT -1 OFFSET ?)")
+    _integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str | os.PathLike | None = None, max_entries: int = MAX_ENTRIES):
         self.path = Path(path) if path is not None else default_path()
@@ -85,7 +133,10 @@ class Leaderboard:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+        self._migrate()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!s})"
 
     def _connect(self) -> sqlite3.Connection:
         # A connection per call: sqlite3 connections must not be shared across threads,
@@ -93,6 +144,36 @@ class Leaderboard:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.execute("PRAGMA busy_timeout = 30000")
         return _Closing(db)
+
+    def _sql(self, query: str) -> str:
+        return query
+
+    def _begin_write(self, db) -> None:
+        """Start a transaction that excludes other writers (readers go on)."""
+        db.execute("BEGIN IMMEDIATE")
+
+    def _migrate(self) -> None:
+        """Bring the schema to SCHEMA_VERSION, once, even with several processes opening."""
+        with self._connect() as db:
+            try:
+                self._begin_write(db)
+                db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                current = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+                for version, statements in MIGRATIONS:
+                    if version > current:
+                        for statement in statements[self.backend]:
+                            db.execute(statement)
+                        db.execute(self._sql("INSERT INTO schema_version (version) VALUES (?)"),
+                                   (version,))
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    db.execute("ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        with self._connect() as db:
+            return db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
 
     def submit(self, run_id: str, name: str, accuracy: float, settings: dict,
                challenge: str = "") -> None:
@@ -105,22 +186,20 @@ class Leaderboard:
             raise LeaderboardError("the run's settings are too large to submit")
         with self._connect() as db:
             try:
-                db.execute("BEGIN IMMEDIATE")
-                db.execute(
+                self._begin_write(db)
+                db.execute(self._sql(
                     "INSERT INTO entries (run_id, name, challenge, accuracy, settings, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?)"),
                     (str(run_id), name, str(challenge or ""), float(accuracy), settings_json, time.time()),
                 )
                 # Bounded size: beyond max_entries, drop the lowest accuracies (oldest first).
-                db.execute(
-                    "DELETE FROM entries WHERE id IN (SELECT id FROM entries "
-                    "ORDER BY accuracy DESC, created ASC LIMIT -1 OFFSET ?)", (self.max_entries,))
+                db.execute(self._sql(self._TRIM), (self.max_entries,))
                 db.execute("COMMIT")
-            except sqlite3.IntegrityError:
+            except self._integrity_errors:
                 db.execute("ROLLBACK")
                 raise LeaderboardError("this run is already on the leaderboard") from None
             except BaseException:
-                if db.in_transaction:
+                with contextlib.suppress(Exception):
                     db.execute("ROLLBACK")
                 raise
 
@@ -133,7 +212,7 @@ class Leaderboard:
             params = (challenge,)
         query += " ORDER BY accuracy DESC, created ASC LIMIT ?"
         with self._connect() as db:
-            rows = db.execute(query, (*params, int(limit))).fetchall()
+            rows = db.execute(self._sql(query), (*params, int(limit))).fetchall()
         return [Entry(rank, name, ch, acc, json.loads(settings), created)
                 for rank, (name, ch, acc, settings, created) in enumerate(rows, start=1)]
 
@@ -157,6 +236,50 @@ class Leaderboard:
             raise LeaderboardError("wrong facilitator token")
         with self._connect() as db:
             return db.execute("DELETE FROM entries").rowcount
+
+
+class PostgresLeaderboard(Leaderboard):
+    """The same leaderboard in a PostgreSQL database (several machines share it).
+
+    ``url``: a libpq connection URL, e.g. ``postgresql://user:password@host:5432/digitlab``.
+    The tables are created (and migrated) on open; the database must exist.
+    """
+
+    backend = "postgresql"
+    _TRIM = ("DELETE FROM entries WHERE id IN (SELECT id FROM entries "
+             "ORDER BY accuracy DESC, created ASC OFFSET ?)")
+    _MIGRATION_LOCK = 0x6469676974  # pg_advisory_xact_lock key: "digit"
+
+    def __init__(self, url: str, max_entries: int = MAX_ENTRIES):
+        try:
+            import psycopg
+        except ImportError:
+            raise LeaderboardError(f"{URL_ENV} names a PostgreSQL database but psycopg is not "
+                                   'installed (pip install "psycopg[binary]")') from None
+        self._psycopg = psycopg
+        self._integrity_errors = (psycopg.errors.IntegrityError,)
+        self.url = url
+        self.path = None
+        self.max_entries = max_entries
+        self._migrate()
+
+    def __repr__(self) -> str:
+        host = self.url.rsplit("@", 1)[-1]  # never show the password
+        return f"PostgresLeaderboard({host})"
+
+    def _connect(self):
+        # Autocommit, with explicit BEGIN/COMMIT where a transaction is needed (as on SQLite);
+        # psycopg's connection closes itself at the end of ``with``.
+        return self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+
+    def _sql(self, query: str) -> str:
+        return query.replace("?", "%s")
+
+    def _begin_write(self, db) -> None:
+        db.execute("BEGIN")
+        # One writer at a time, as SQLite's BEGIN IMMEDIATE: keeps the size bound exact.
+        # An advisory lock (not LOCK TABLE) so that it also guards the first migration.
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (self._MIGRATION_LOCK,))
 
 
 class _Closing:
