@@ -4,12 +4,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import sidebar, state
+from ui import sidebar, state, workshop
 
 st.set_page_config(page_title="Digit Lab", page_icon=":material/neurology:", layout="wide")
 st.logo(str(Path(__file__).parent / "assets" / "logo.svg"), size="large")
 state.configure_process()
 state.init()
+workshop.apply_url_once()  # a shared link's settings and challenge, once per session
 state.sync()
 
 page = st.navigation([
@@ -22,8 +23,11 @@ page = st.navigation([
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
     st.Page("pages/models.py", title="Models", icon=":material/save:"),
+    st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
 ])
 sidebar.render(job_progress=page.url_path != "train")  # Train shows the job itself
+with st.sidebar:
+    workshop.projector_toggle()
 state.mark_entry_script()
 try:
     page.run()

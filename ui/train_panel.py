@@ -32,29 +32,62 @@ def _store(name: str) -> None:
     st.session_state[state.SETTINGS][name] = st.session_state[state.WIDGET_PREFIX + name]
 
 
-def settings_controls() -> None:
-    """Sliders and inputs; every change is stored in the session's settings."""
-    st.slider("Epochs", 1, S.MAX_EPOCHS, key=_bind("epochs"),
+def settings_controls(challenge=None, compact: bool = False) -> None:
+    """Sliders and inputs; every change is stored in the session's settings.
+
+    ``challenge`` (a :class:`ui.challenges.Challenge`) narrows the ranges it limits and
+    disables the knobs it fixes; ``compact`` (projector view) folds the less used
+    controls into an expander.
+    """
+    def bounds(name, low, high):
+        """(low, high, disabled): the control's range under the challenge."""
+        if challenge is None:
+            return low, high, False
+        if name in challenge.locked:
+            return low, high, True
+        lo, hi = challenge.bounds(name, low, high)
+        return (low, high, True) if lo >= hi else (lo, hi, False)
+
+    def locked(name) -> bool:
+        return challenge is not None and name in challenge.locked
+
+    def rates(name, options):
+        lo, hi, off = bounds(name, min(options), max(options))
+        inside = tuple(o for o in options if lo <= o <= hi)
+        return (options, True) if off or len(inside) < 2 else (inside, False)
+
+    low, high, off = bounds("epochs", 1, S.MAX_EPOCHS)
+    st.slider("Epochs", low, high, key=_bind("epochs"), disabled=off,
               help="Passes over the 4,500 training images.")
-    st.select_slider("Learning rate", options=S.LEARNING_RATES, key=_bind("learning_rate"),
+    options, off = rates("learning_rate", S.LEARNING_RATES)
+    st.select_slider("Learning rate", options=options, key=_bind("learning_rate"), disabled=off,
                      format_func=lambda v: f"{v:g}",
                      help="Log scale from 0.0001 to 10. Too high and training diverges.")
-    st.slider("Hidden width", 1, S.MAX_WIDTH, key=_bind("width"),
+    low, high, off = bounds("width", 1, S.MAX_WIDTH)
+    st.slider("Hidden width", low, high, key=_bind("width"), disabled=off,
               help="Units in each hidden layer.")
     left, right = st.columns(2)
-    left.number_input("Hidden layers", 1, S.MAX_LAYERS, step=1, key=_bind("layers"))
+    low, high, off = bounds("layers", 1, S.MAX_LAYERS)
+    left.number_input("Hidden layers", low, high, step=1, key=_bind("layers"), disabled=off)
     right.selectbox("Activation", S.ACTIVATION_CHOICES, key=_bind("activation"),
+                    disabled=locked("activation"),
                     format_func=lambda a: S.ACTIVATION_LABELS.get(a, a))
-    left.selectbox("Optimizer", S.OPTIMIZERS, key=_bind("optimizer"),
+    left.selectbox("Optimizer", S.OPTIMIZERS, key=_bind("optimizer"), disabled=locked("optimizer"),
                    format_func=lambda o: S.OPTIMIZER_LABELS.get(o, o))
-    right.select_slider("L2 weight decay", options=S.L2_VALUES, key=_bind("l2"),
+    more = st.expander("More settings", icon=":material/tune:") if compact else st.container()
+    left, right = more.columns(2) if compact else (left, right)
+    options, off = rates("l2", S.L2_VALUES)
+    right.select_slider("L2 weight decay", options=options, key=_bind("l2"), disabled=off,
                         format_func=lambda v: f"{v:g}")
     left.radio("Batch", (S.BATCH_FULL, S.BATCH_MINI), key=_bind("batch_mode"), horizontal=True,
+               disabled=locked("batch_mode"),
                help="Full batch: one step per epoch on all images. Mini-batch: N images per step.")
-    right.number_input("Batch size N", 1, 4500, step=1, key=_bind("batch_size"),
-                       disabled=st.session_state[state.WIDGET_PREFIX + "batch_mode"] == S.BATCH_FULL)
-    st.number_input("Seed", 0, S.MAX_SEED, step=1, key=_bind("seed"),
-                    help="Same seed, same settings: the same run.")
+    low, high, off = bounds("batch_size", 1, 4500)
+    right.number_input("Batch size N", low, high, step=1, key=_bind("batch_size"),
+                       disabled=off or st.session_state[state.WIDGET_PREFIX + "batch_mode"] == S.BATCH_FULL)
+    low, high, off = bounds("seed", 0, S.MAX_SEED)
+    more.number_input("Seed", low, high, step=1, key=_bind("seed"), disabled=off,
+                      help="Same seed, same settings: the same run.")
     for name in S.DEFAULT_SETTINGS:
         _store(name)
 

@@ -1,0 +1,173 @@
+"""The Leaderboard page (issue 8): submit the current model's run, see the room's entries.
+
+Storage and checks are in :mod:`ui.leaderboard` (SQLite, shared by every session of the
+server). Names are shown only inside a dataframe, which renders its cells as text, never
+as Markdown or HTML. A run's id on the board is a hash of this session's lab id and the
+run number (the lab id itself is private and never stored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import streamlit as st
+
+from . import state, workshop
+from .challenges import settings_of
+from .leaderboard import Leaderboard, LeaderboardError, default_path
+from .settings import OPTIMIZER_LABELS
+
+NAME, TOKEN, FILTER, MESSAGE = ("leaderboard_name", "leaderboard_token", "leaderboard_filter",
+                                "leaderboard_message")
+CLEAR_MESSAGE = "leaderboard_clear_message"
+ALL, FREE = "__all__", ""
+
+
+@st.cache_resource(show_spinner=False)
+def _board(path: str) -> Leaderboard:
+    """One handle per database file (it keeps no entries in memory: they are in SQLite)."""
+    return Leaderboard(path)
+
+
+def board() -> Leaderboard:
+    return _board(str(default_path()))
+
+
+def run_id(run) -> str:
+    lab = st.session_state.get(state.LAB, "")
+    return hashlib.sha256(f"{lab}:{run.number}".encode()).hexdigest()[:24]
+
+
+def _submit() -> None:
+    """on_click: put the current model's run on the board."""
+    run = state.model()
+    if run is None or run.test_accuracy is None:
+        st.session_state[MESSAGE] = ("error", "Train a model first: the board needs its accuracy "
+                                              "on the real test set.")
+        return
+    challenge = workshop.active_challenge()
+    settings = settings_of(run.config)
+    ident, note = "", ""
+    if challenge is not None:
+        if run.number < st.session_state.get(workshop.CHALLENGE_SINCE, 1) or \
+                challenge.violations(settings):
+            note = (f" It is listed as free training: it was not trained within the rules of "
+                    f"“{challenge.title}”.")
+        else:
+            ident = challenge.id
+    try:
+        board().submit(run_id(run), st.session_state.get(NAME, ""), float(run.test_accuracy),
+                       settings, challenge=ident)
+    except LeaderboardError as error:
+        st.session_state[MESSAGE] = ("error", f"Not submitted: {error}.")
+        return
+    st.session_state[MESSAGE] = ("success", f"Run {run.number} is on the leaderboard.{note}")
+
+
+def _percent(value) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def entries_table(entries, titles: dict):
+    import pandas as pd
+
+    rows = []
+    for entry in entries:
+        s = entry.settings
+        hidden = "-".join([str(s.get("width", "?"))] * int(s.get("layers", 1) or 1))
+        rows.append({
+            "rank": entry.rank,
+            "name": entry.name,
+            "test accuracy": _percent(entry.accuracy),
+            "challenge": titles.get(entry.challenge, entry.challenge) or "free training",
+            "network": f"784-{hidden}-10 {s.get('activation', '')}",
+            "optimizer": OPTIMIZER_LABELS.get(s.get("optimizer"), s.get("optimizer")),
+            "learning rate": f"{s.get('learning_rate', 0):g}",
+            "epochs": s.get("epochs"),
+            "batch": "full" if s.get("batch_mode") == "Full batch" else s.get("batch_size"),
+            "submitted": time.strftime("%H:%M", time.localtime(entry.created)),
+        })
+    columns = ["rank", "name", "test accuracy", "challenge", "network", "optimizer",
+               "learning rate", "epochs", "batch", "submitted"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def submit_section() -> None:
+    st.subheader("Share your run")
+    run = state.model()
+    if run is None or run.test_accuracy is None:
+        st.caption("Train a model on the Train page first; then you can put its test accuracy "
+                   "on the room's board here.")
+    else:
+        challenge = workshop.active_challenge()
+        st.caption(f"Current model: run {run.number}, {run.architecture}, test accuracy "
+                   f"{_percent(run.test_accuracy)}" +
+                   (f", challenge “{challenge.title}”." if challenge else "."))
+        name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
+        name_col.text_input("Display name", key=NAME, max_chars=40,
+                            placeholder="a name the room will see")
+        button_col.button(f"Submit run {run.number}", key="leaderboard_submit", on_click=_submit,
+                          type="primary", width="stretch",
+                          disabled=not str(st.session_state.get(NAME, "")).strip())
+        st.caption("Opt-in: only the name you type, the run's settings and its test accuracy "
+                   "are stored, on this server, until the facilitator clears the board. One "
+                   "submission per run.")
+    message = st.session_state.pop(MESSAGE, None)
+    if message:
+        kind, text = message
+        (st.success if kind == "success" else st.error)(text)
+
+
+def board_section() -> None:
+    challenges, _ = workshop.server_challenges()
+    titles = {c.id: c.title for c in challenges}
+    lb = board()
+    known = [c.id for c in challenges]
+    known += [c for c in lb.challenges() if c and c not in known]
+    options = [ALL, FREE, *known]
+    if st.session_state.get(FILTER) not in options:
+        active = workshop.active_challenge()
+        st.session_state[FILTER] = active.id if active and active.id in options else ALL
+    st.subheader("The room's best runs")
+    st.selectbox("Show", options, key=FILTER,
+                 format_func=lambda c: {ALL: "All runs", FREE: "Free training"}.get(
+                     c, f"Challenge: {titles.get(c, c)}"))
+    choice = st.session_state[FILTER]
+    entries = lb.entries(None if choice == ALL else choice)
+    if not entries:
+        st.caption("No runs here yet.")
+    st.dataframe(entries_table(entries, titles), hide_index=True, width="stretch",
+                 key="leaderboard_table")
+
+
+def _clear() -> None:
+    """on_click of the facilitator form: clear the board if the token is right."""
+    token = st.session_state.get(TOKEN, "")
+    st.session_state[TOKEN] = ""  # never kept in the session
+    try:
+        count = board().clear(token)
+    except LeaderboardError as error:
+        st.session_state[CLEAR_MESSAGE] = ("error", f"Not cleared: {error}.")
+    else:
+        st.session_state[CLEAR_MESSAGE] = ("success", f"Cleared {count} entries.")
+
+
+def clear_section() -> None:
+    message = st.session_state.pop(CLEAR_MESSAGE, None)
+    with st.expander("Facilitator: clear the leaderboard", icon=":material/delete:",
+                     expanded=message is not None):
+        with st.form("leaderboard_clear"):
+            st.text_input("Facilitator token", type="password", key=TOKEN)
+            st.form_submit_button("Clear every entry", key="leaderboard_clear_button",
+                                  on_click=_clear)
+        if message:
+            kind, text = message
+            (st.success if kind == "success" else st.error)(text)
+
+
+def render() -> None:
+    st.title("Leaderboard")
+    submit_section()
+    clear_section()  # before the table, so the table shows the board after a clear
+    board_section()
