@@ -9,13 +9,14 @@ run number (the lab id itself is private and never stored).
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 
 import streamlit as st
 
 from . import state, workshop
 from .challenges import settings_of
-from .leaderboard import Leaderboard, LeaderboardError, default_path
+from .leaderboard import URL_ENV, Leaderboard, LeaderboardError, default_path, open_leaderboard
 from .settings import OPTIMIZER_LABELS
 
 NAME, TOKEN, FILTER, MESSAGE = ("leaderboard_name", "leaderboard_token", "leaderboard_filter",
@@ -25,13 +26,14 @@ ALL, FREE = "__all__", ""
 
 
 @st.cache_resource(show_spinner=False)
-def _board(path: str) -> Leaderboard:
-    """One handle per database file (it keeps no entries in memory: they are in SQLite)."""
-    return Leaderboard(path)
+def _board(url: str, path: str) -> Leaderboard:
+    """One handle per configured database (it keeps no entries in memory: they are in the
+    database). ``path`` is part of the cache key only: $DIGIT_LAB_LEADERBOARD_DB."""
+    return open_leaderboard(url)
 
 
 def board() -> Leaderboard:
-    return _board(str(default_path()))
+    return _board(os.environ.get(URL_ENV, "").strip(), str(default_path()))
 
 
 def run_id(run) -> str:
