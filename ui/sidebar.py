@@ -6,7 +6,11 @@ import streamlit as st
 
 from . import state
 from .jobs import QUEUED
-from .settings import VALIDATION_FRACTION
+
+
+def _plain(text: str) -> str:
+    """Text shown literally inside Markdown (file names like my_train_set.csv keep their _)."""
+    return "".join("\\" + ch if ch in "\\`*_[]<>|~$" else ch for ch in text)
 
 
 def _percent(value: float | None) -> str:
@@ -24,10 +28,9 @@ def render(job_progress: bool = True) -> None:
         if note and not state.runs():
             st.info(note, icon=":material/info:")
         data = state.dataset_info()
-        n_validation = round(data.n_images * VALIDATION_FRACTION)
         st.markdown("**Data**")
-        st.caption(f"{data.name}: {data.n_images - n_validation:,} training and "
-                   f"{n_validation:,} validation images")
+        st.caption(f"{_plain(data.name)}: {data.n_images - data.n_validation:,} training and "
+                   f"{data.n_validation:,} validation images")
         st.markdown("**Current model**")
         model = state.model()
         if model is None:

