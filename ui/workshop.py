@@ -218,10 +218,9 @@ def preset_panel() -> None:
     if st.session_state.get(PRESET_KEY) not in options:
         st.session_state[PRESET_KEY] = options[0]
     with st.container(border=True):
-        choice, button = st.columns([3, 1], vertical_alignment="bottom")
-        choice.selectbox("Preset experiment", options, key=PRESET_KEY, format_func=P.label)
-        button.button("Load preset", on_click=load_preset, key="load_preset",
-                      disabled=state.job_pending(), width="stretch")
+        st.selectbox("Preset experiment", options, key=PRESET_KEY, format_func=P.label)
+        st.button("Load preset", on_click=load_preset, key="load_preset", icon=":material/science:",
+                  disabled=state.job_pending())
         preset = P.BY_ID[st.session_state[PRESET_KEY][0]]
         note = st.session_state.get(PRESET_NOTE)
         if note:
@@ -247,13 +246,13 @@ def challenge_panel() -> C.Challenge | None:
         st.warning(error)
     if not challenges:
         return None
-    ids = [None, *(c.id for c in challenges)]
+    ids = ["", *(c.id for c in challenges)]  # "": free training (None would read "Choose")
     titles = {c.id: c.title for c in challenges}
     if st.session_state.get(CHALLENGE) not in ids:
         st.session_state[CHALLENGE] = None
-    st.session_state[CHALLENGE_KEY] = st.session_state.get(CHALLENGE)
+    st.session_state[CHALLENGE_KEY] = st.session_state.get(CHALLENGE) or ""
     st.selectbox("Challenge", ids, key=CHALLENGE_KEY, on_change=_on_challenge_change,
-                 format_func=lambda i: "None: free training" if i is None else titles[i],
+                 format_func=lambda i: titles.get(i, "None: free training"),
                  disabled=state.job_pending())
     challenge = active_challenge()
     notes = st.session_state.pop(CHALLENGE_NOTES, None)
