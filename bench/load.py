@@ -2,6 +2,9 @@
 
 ``python -m bench.load [--sessions 20] [--seconds-limit 240] [--quick] [--epochs 5]``
 ``python -m bench.load --idle [--sessions 20] [--poll 0.5]``  (CPU cost of polling alone)
+``python -m bench.load --sessions 40 --url http://127.0.0.1:8080``  (a running server, e.g.
+deploy/serve.py's nginx: each session first loads the page, as a browser, and keeps the
+routing cookie it gets; the report adds which process served each session)
 
 Loopback only: the server listens on 127.0.0.1 at a free port and is stopped at the
 end (or when ``--seconds-limit`` runs out). Each session is a raw WebSocket client
@@ -159,6 +162,74 @@ class Server:
             self.peak_rss = max(self.peak_rss, rss)
             time.sleep(0.2)
 
+    http_base = None  # sessions connect straight to the WebSocket
+
+
+class RemoteServer:
+    """A server already running at ``url`` (e.g. nginx in front of several app processes).
+
+    CPU: the whole machine's busy time minus this load client's own (loopback only: the
+    servers are on this machine). Memory: the summed resident memory of every
+    ``streamlit run app.py`` process on the machine, sampled (peak).
+    """
+
+    def __init__(self, url: str):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"--url must be http(s)://host:port, got {url!r}")
+        self.http_base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        ws_scheme = "wss" if parts.scheme == "https" else "ws"
+        self.url = f"{ws_scheme}://{parts.netloc}{parts.path.rstrip('/')}/_stcore/stream"
+        self.peak_rss = 0
+        self._sampling = False
+
+    def __enter__(self) -> RemoteServer:
+        with urllib.request.urlopen(self.http_base + "/_stcore/health", timeout=10) as response:
+            if response.status != 200:
+                raise RuntimeError(f"{self.http_base}/_stcore/health answered {response.status}")
+        import psutil
+
+        self._me = psutil.Process()
+        self._sampling = True
+        threading.Thread(target=self._sample, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._sampling = False
+
+    def cpu_seconds(self) -> float:
+        import psutil
+
+        times = psutil.cpu_times()
+        busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+        own = self._me.cpu_times()
+        return busy - (own.user + own.system)
+
+    def thread_cpu(self) -> dict[int, float]:
+        return {}
+
+    def vm_hwm(self) -> int:
+        return 0
+
+    def _apps(self):
+        import psutil
+
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = " ".join(proc.info.get("cmdline") or [])
+            if "streamlit" in cmdline and "app.py" in cmdline and proc.pid != self._me.pid:
+                yield proc
+
+    def _sample(self) -> None:
+        while self._sampling:
+            rss = 0
+            for proc in self._apps():
+                with contextlib.suppress(Exception):
+                    rss += proc.memory_info().rss
+            self.peak_rss = max(self.peak_rss, rss)
+            time.sleep(0.5)
+
 
 # ---------------------------------------------------------------------------------
 # One session: a raw WebSocket client speaking Streamlit's protocol
@@ -177,13 +248,17 @@ class SessionResult:
     poll_seconds: list[float] = field(default_factory=list)
     load_seconds: float | None = None
     start_seconds: float | None = None
+    upstream: str = ""  # X-Digit-Lab-Upstream of the WebSocket handshake (behind nginx)
+    page_upstream: str = ""  # ... of the page load that gave the routing cookie
     error: str = ""
 
 
 class Session:
     def __init__(self, index: int, url: str, *, seed: int, epochs: int | None, deadline: float,
-                 extra_widgets: dict[str, object] | None = None, stop_after_queue: bool = False):
+                 extra_widgets: dict[str, object] | None = None, stop_after_queue: bool = False,
+                 http_base: str | None = None):
         self.result = SessionResult(index=index, seed=seed)
+        self.http_base = http_base  # load the page first, as a browser, and keep its cookies
         self.url, self.seed, self.epochs, self.deadline = url, seed, epochs, deadline
         self.extra_widgets = extra_widgets or {}
         self.widget_ids: dict[str, tuple[str, str]] = {}  # label -> (id, element type)
@@ -302,8 +377,11 @@ class Session:
 
         result = self.result
         try:
+            cookie = self._load_page() if self.http_base else None
             self.ws = websocket.create_connection(self.url, subprotocols=["streamlit"],
-                                                  timeout=60, enable_multithread=True)
+                                                  timeout=60, enable_multithread=True,
+                                                  cookie=cookie)
+            result.upstream = (self.ws.getheaders() or {}).get("x-digit-lab-upstream", "")
             began = time.perf_counter()
             self._run(page_name="train")
             result.load_seconds = time.perf_counter() - began
@@ -350,6 +428,14 @@ class Session:
                     self.ws.close()
         return result
 
+    def _load_page(self) -> str | None:
+        """GET the page as a browser would; returns its cookies (nginx's routing cookie)."""
+        with urllib.request.urlopen(self.http_base + "/", timeout=60) as response:
+            response.read()
+            self.result.page_upstream = response.headers.get("X-Digit-Lab-Upstream", "")
+            cookies = [c.split(";", 1)[0].strip() for c in response.headers.get_all("Set-Cookie") or []]
+        return "; ".join(cookies) or None
+
     def _read_history(self) -> None:
         """Names of the runs in this session's run history table (Arrow data)."""
         # The history is a dataframe (Arrow IPC); reading it needs pyarrow, which
@@ -371,17 +457,19 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 def run_load(sessions: int = 20, *, seconds_limit: float = 240, epochs: int | None = 15,
              max_jobs: int | None = None, poll_seconds: float | None = None,
-             stagger: float = 0.05) -> dict:
-    """Start a server, run ``sessions`` sessions at once; returns the report as a dict."""
+             stagger: float = 0.05, url: str | None = None) -> dict:
+    """Start a server (or use the one at ``url``), run ``sessions`` sessions at once;
+    returns the report as a dict."""
     env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     if max_jobs is not None:
         env["DIGIT_LAB_MAX_JOBS"] = str(max_jobs)
     if poll_seconds is not None:
         env["DIGIT_LAB_POLL_SECONDS"] = str(poll_seconds)
     began_all = time.monotonic()
-    with Server(env) as server:
+    with (RemoteServer(url) if url else Server(env)) as server:
         deadline = began_all + seconds_limit
-        clients = [Session(i, server.url, seed=1000 + i, epochs=epochs, deadline=deadline)
+        clients = [Session(i, server.url, seed=1000 + i, epochs=epochs, deadline=deadline,
+                           http_base=server.http_base)
                    for i in range(sessions)]
         results: list[SessionResult | None] = [None] * sessions
 
@@ -404,10 +492,17 @@ def run_load(sessions: int = 20, *, seconds_limit: float = 240, epochs: int | No
     done = [r for r in results if r is not None]
     polls = [s for r in done for s in r.poll_seconds]
     finals = [(r.final_text.split(" · took")[0], r.outcome_text) for r in done if r.finished]
+    upstreams: dict[str, int] = {}
+    for r in done:
+        if r.upstream:
+            upstreams[r.upstream] = upstreams.get(r.upstream, 0) + 1
     return {
         "sessions": sessions,
         "epochs": epochs,
-        "max_jobs": max_jobs or os.cpu_count(),
+        "url": url,
+        "upstreams": dict(sorted(upstreams.items())),
+        "sticky": sum(bool(r.upstream) and r.upstream == r.page_upstream for r in done),
+        "max_jobs": "the server's" if url else (max_jobs or os.cpu_count()),
         "poll_interval": poll_seconds,
         "finished": sum(r.finished for r in done),
         "distinct_results": len(set(finals)),
@@ -488,9 +583,18 @@ def format_report(report: dict) -> str:
         f"  queue positions shown: {r['queue_positions'] or 'none'} "
         f"({r['sessions_that_queued']} sessions waited)",
         f"  wall time:            {r['wall_seconds']:.1f} s",
-        f"  server CPU:           {r['server_cpu_cores']:.2f} cores (of {os.cpu_count()})",
-        f"  server peak memory:   {r['peak_rss_mb']:.0f} MB",
+        f"  server CPU:           {r['server_cpu_cores']:.2f} cores (of {os.cpu_count()})"
+        + (" (whole machine minus this client)" if r.get("url") else ""),
+        f"  server peak memory:   {r['peak_rss_mb']:.0f} MB"
+        + (" (all streamlit app processes)" if r.get("url") else ""),
     ]
+    if r.get("url"):
+        lines.insert(1, f"  target:               {r['url']}")
+    if r.get("upstreams"):
+        spread = ", ".join(f"{addr}: {n}" for addr, n in r["upstreams"].items())
+        lines.append(f"  sessions per process: {spread}")
+        lines.append(f"  sticky:               {r['sticky']}/{r['sessions']} sessions' page load and "
+                     "WebSocket reached the same process")
     for example in r["examples"]:
         lines.append(f"  e.g. {example}")
     for error in r["errors"][:10]:
@@ -519,6 +623,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 sessions, 3 epochs, 1 job at once")
     parser.add_argument("--idle", action="store_true", help="measure the CPU cost of polling alone")
     parser.add_argument("--json", action="store_true", help="print the report as JSON too")
+    parser.add_argument("--url", default=None,
+                        help="load a running server at this http(s) URL (e.g. deploy/serve.py's "
+                             "nginx) instead of starting one; --max-jobs/--poll do not apply")
     args = parser.parse_args(argv)
     missing = clients_available()
     if missing:
@@ -536,8 +643,10 @@ def main(argv=None) -> int:
         if args.quick:
             args.sessions, args.epochs = 3, 3
             args.max_jobs = args.max_jobs or 1
+        if args.url and (args.max_jobs or args.poll):
+            parser.error("--max-jobs and --poll set a server this command starts; not with --url")
         report = run_load(args.sessions, seconds_limit=args.seconds_limit, epochs=args.epochs,
-                          max_jobs=args.max_jobs, poll_seconds=args.poll)
+                          max_jobs=args.max_jobs, poll_seconds=args.poll, url=args.url)
         print(format_report(report))
     if args.json:
         print(json.dumps(report, indent=2))
