@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from test_browser import SCREENSHOTS, browser, serve  # noqa: F401 (browser is a fixture)
 
 WIDE = 1400

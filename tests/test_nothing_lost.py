@@ -358,9 +358,9 @@ def test_a_crash_in_one_sessions_job_does_not_affect_another(monkeypatch):
 def test_browser_reload_keeps_the_model_and_the_run_history():
     """Train on Home with the one-click button, reload the page: the sidebar still shows
     the model, and the Train page's run history still lists the run."""
-    from test_browser import CHROMIUM_ARGS, SCREENSHOTS, serve, wait_for_progress
-
     import shutil
+
+    from test_browser import CHROMIUM_ARGS, SCREENSHOTS, serve, wait_for_progress
 
     chromium = shutil.which("chromium")
     if chromium is None:
