@@ -25,3 +25,21 @@ def mnist_test_set():
     if dataset is None:
         pytest.skip(f"real MNIST test set not found in {SHARED_MNIST_DIR}")
     return dataset
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, one a test module (see browser_support.py);
+    skips the test where either is missing."""
+    from browser_support import launched_chromium
+
+    with launched_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def data():
+    """The bundled dataset split as the app splits it, one a test module."""
+    from ui.state import split_data
+
+    return split_data("bundled")

@@ -4,13 +4,21 @@
 again and again while a job trains, as a browser's polling would.
 """
 
-import base64
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from app_support import (  # noqa: F401 (restore_blas_threads is a fixture)
+    TIMEOUT,
+    decode,
+    open_app,
+    pending,
+    restore_blas_threads,
+    run_until_done,
+    set_settings,
+)
 from streamlit.testing.v1 import AppTest
 
 from nn.training import History
@@ -18,49 +26,7 @@ from ui import settings as S
 from ui.runs import Run, runs_table
 from ui.training_charts import accuracy_figure, downsample, loss_figure
 
-APP = "../app.py"  # relative to this file
 PAGES = sorted(p.name for p in (Path(__file__).resolve().parent.parent / "pages").glob("*.py"))
-TIMEOUT = 60
-
-
-@pytest.fixture(scope="module", autouse=True)
-def restore_blas_threads():
-    """The app limits BLAS to 1 thread for the whole process; undo that after these tests."""
-    yield
-    from ui import state
-
-    state.configure_process().restore_original_limits()
-    state.configure_process.clear()
-
-
-def open_app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30).run()
-    assert not at.exception, at.exception
-    if page:
-        at.switch_page(f"pages/{page}").run()
-        assert not at.exception, at.exception
-    return at
-
-
-def pending(at: AppTest) -> bool:
-    return at.session_state["job"] is not None and not at.session_state["job_collected"]
-
-
-def run_until_done(at: AppTest, timeout: float = TIMEOUT) -> AppTest:
-    deadline = time.monotonic() + timeout
-    while pending(at):
-        assert time.monotonic() < deadline, "training did not finish in time"
-        time.sleep(0.1)
-        at.run()
-        assert not at.exception, at.exception
-    return at
-
-
-def decode(array) -> np.ndarray:
-    """Plotly 7 sends numpy arrays as {"dtype", "bdata"}; plain lists stay lists."""
-    if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
-    return np.asarray(array, dtype=float)
 
 
 def chart_traces(at: AppTest, index: int) -> dict[str, np.ndarray]:
@@ -70,22 +36,6 @@ def chart_traces(at: AppTest, index: int) -> dict[str, np.ndarray]:
         return {}
     spec = json.loads(charts[index].proto.spec)
     return {trace["name"]: decode(trace["y"]) for trace in spec["data"]}
-
-
-def set_settings(at: AppTest, **values) -> AppTest:
-    for name, value in values.items():
-        key = f"train_{name}"
-        if name in ("learning_rate", "l2"):
-            at.select_slider(key=key).set_value(value)
-        elif name in ("epochs", "width"):
-            at.slider(key=key).set_value(value)
-        elif name in ("layers", "batch_size", "seed"):
-            at.number_input(key=key).set_value(value)
-        elif name in ("activation", "optimizer"):
-            at.selectbox(key=key).set_value(value)
-        else:
-            at.radio(key=key).set_value(value)
-    return at.run()
 
 
 # ---------------------------------------------------------------------------------

@@ -8,103 +8,60 @@ is moved by hand, and the training test calls ``at.run()`` until the job is coll
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from app_support import (  # noqa: F401 (restore_blas_threads is a fixture)
+    APP,
+    chart_key,
+    decode,
+    rerun,
+    restore_blas_threads,
+    trained_run,
+    wait_for_model,
+)
+from app_support import open_page as _open_page
+from app_support import open_tab as _open_tab
 from streamlit.testing.v1 import AppTest
 
 from nn import inspect as ins
-from nn.training import TrainConfig, build_network, train
 from ui import inside_figures as figs
 from ui import inside_pages as pages
 from ui.runs import Run
 
-APP = "../app.py"  # relative to this file
 PAGES = ("weights", "gradients", "activations")
-TIMEOUT = 60
-
-
-@pytest.fixture(scope="module", autouse=True)
-def restore_blas_threads():
-    """The app limits BLAS to 1 thread for the whole process; undo that after these tests."""
-    yield
-    from ui import state
-
-    state.configure_process().restore_original_limits()
-    state.configure_process.clear()
-
-
-@pytest.fixture(scope="module")
-def data():
-    from ui.state import split_data
-
-    return split_data("bundled")
-
-
-def trained_run(data, hidden, epochs=3, number=1) -> Run:
-    config = TrainConfig(hidden_sizes=hidden, optimizer="adam", learning_rate=1e-3, epochs=epochs,
-                         batch_size=128, snapshot_every=1, seed=0)
-    result = train(build_network(config), data.train_images, data.train_labels, config)
-    return Run(number, config, result.status, result.message, result.network, result.history,
-               data.name, 1.0)
 
 
 @pytest.fixture(scope="module")
 def one_hidden(data) -> Run:
-    return trained_run(data, (32,))
+    return trained_run(data, (32,), snapshot_every=1)
 
 
 @pytest.fixture(scope="module")
 def two_hidden(data) -> Run:
-    return trained_run(data, (48, 24))
+    return trained_run(data, (48, 24), snapshot_every=1)
 
 
 def open_page(page: str, run: Run | None = None, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30)
-    if run is not None:
-        at.session_state["model"] = run
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return _open_page(page, run, **state)
 
 
 def open_tab(at: AppTest, page: str, tab: str) -> AppTest:
-    at.session_state[f"inside_{page}_tab"] = tab
-    return rerun(at)
+    return _open_tab(at, f"inside_{page}_tab", tab)
 
 
 def charts(at: AppTest) -> dict[str, dict]:
     """{key: figure JSON} of the page's plotly charts (keys as given in ui/inside_pages)."""
     out = {}
     for chart in at.get("plotly_chart"):
-        key = chart.proto.id.split("-", 2)[-1]
+        key = chart_key(chart)
         if key.startswith("inside_grid_chart_"):  # one key per picked unit (see ui/inside_pages)
             key = "inside_grid_chart"
         out[key] = json.loads(chart.proto.spec)
     return out
-
-
-def decode(spec) -> np.ndarray:
-    if isinstance(spec, dict) and "bdata" in spec:
-        array = np.frombuffer(base64.b64decode(spec["bdata"]), dtype=np.dtype(spec["dtype"]))
-        if "shape" in spec:
-            array = array.reshape([int(n) for n in str(spec["shape"]).split(",")])
-        return array
-    return np.asarray(spec, dtype=float)
 
 
 def grid_values(spec: dict) -> np.ndarray:
@@ -133,12 +90,7 @@ def test_the_default_training_button_trains_and_the_page_fills_in(mnist_test_set
     assert [t.value for t in at.title] == ["Weights"]  # stays on the page...
     assert "go_to_train" not in at.session_state  # ...and Home will not jump to Train later
     assert at.button(key="inside_weights_train_default").disabled  # while it trains
-    deadline = time.monotonic() + TIMEOUT
-    while at.session_state["model"] is None:
-        assert time.monotonic() < deadline, "training did not finish in time"
-        time.sleep(0.2)
-        rerun(at)
-    rerun(at)
+    wait_for_model(at)
     model = at.session_state["model"]
     assert model.network.layer_sizes == (784, 128, 10)
     shown = charts(at)
@@ -421,7 +373,7 @@ def test_projector_flag_enlarges_the_figures(one_hidden):
 
 
 def test_512_units_weights_page_is_fast_and_within_the_payload_budget(data):
-    run = trained_run(data, (512,), epochs=1)
+    run = trained_run(data, (512,), epochs=1, snapshot_every=1)
     at = AppTest.from_file(APP, default_timeout=30)
     at.session_state["model"] = run
     rerun(at)

@@ -10,90 +10,46 @@ import gzip
 import io
 import json
 import re
-import time
 import zipfile
 
 import numpy as np
 import pytest
+from app_support import (  # noqa: F401 (restore_blas_threads is a fixture)
+    chart_key,
+    decode,
+    open_tab,
+    rerun,
+    restore_blas_threads,
+    trained_run,
+    wait_for_model,
+)
+from app_support import open_page as _open_page
 from streamlit.testing.v1 import AppTest
 
 from nn.model_io import model_to_bytes
 from nn.network import Network
-from nn.training import TrainConfig, build_network, predict_proba, train
+from nn.training import predict_proba
 from ui import use_logic as logic
 from ui.runs import Run
-
-APP = "../app.py"  # relative to this file
-TIMEOUT = 60
-
-
-@pytest.fixture(scope="module", autouse=True)
-def restore_blas_threads():
-    """The app limits BLAS to 1 thread for the whole process; undo that after these tests."""
-    yield
-    from ui import state
-
-    state.configure_process().restore_original_limits()
-    state.configure_process.clear()
-
-
-@pytest.fixture(scope="module")
-def data():
-    from ui.state import split_data
-
-    return split_data("bundled")
 
 
 @pytest.fixture(scope="module")
 def run(data) -> Run:
-    config = TrainConfig(hidden_sizes=(32,), optimizer="adam", learning_rate=1e-3, epochs=3,
-                         batch_size=128, seed=0)
-    result = train(build_network(config), data.train_images, data.train_labels, config,
-                   validation=(data.validation_images, data.validation_labels))
-    return Run(1, config, result.status, result.message, result.network, result.history,
-               data.name, 1.0)
+    return trained_run(data, (32,), validation=True)
 
 
 def open_page(page: str, run: Run | None = None, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30)
-    if run is not None:
-        at.session_state["model"] = run
-        at.session_state["runs"] = [run.for_history()]
-        at.session_state["next_run"] = run.number + 1
-    for key, value in state.items():
-        at.session_state[key] = value
-    rerun(at)
-    at.switch_page(f"pages/{page}.py")
-    return rerun(at)
-
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def open_tab(at: AppTest, key: str, tab: str) -> AppTest:
-    at.session_state[key] = tab
-    return rerun(at)
+    """The page with ``run`` as the current model and the run history's only run."""
+    return _open_page(page, run, in_history=True, **state)
 
 
 def chart(at: AppTest, prefix: str) -> dict:
     """The figure JSON of the page's plotly chart whose key starts with ``prefix``."""
     for element in at.get("plotly_chart"):
-        if element.proto.id.split("-", 2)[-1].startswith(prefix):
+        if chart_key(element).startswith(prefix):
             return json.loads(element.proto.spec)
     raise AssertionError(f"no chart {prefix!r}; charts: "
-                         f"{[e.proto.id.split('-', 2)[-1] for e in at.get('plotly_chart')]}")
-
-
-def decode(array) -> np.ndarray:
-    import base64
-
-    if isinstance(array, dict):
-        flat = np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
-        return flat.reshape([int(n) for n in str(array["shape"]).split(",")]) if "shape" in array else flat
-    return np.asarray(array, dtype=float)
+                         f"{[chart_key(e) for e in at.get('plotly_chart')]}")
 
 
 def shown_matrix(figure: dict) -> np.ndarray:
@@ -138,12 +94,7 @@ def test_default_training_from_evaluate_stays_there_and_shows_test_accuracy(mnis
     rerun(at)
     assert [t.value for t in at.title] == ["Evaluate"]
     assert "go_to_train" not in at.session_state
-    deadline = time.monotonic() + TIMEOUT
-    while at.session_state["model"] is None:
-        assert time.monotonic() < deadline, "training did not finish in time"
-        time.sleep(0.2)
-        rerun(at)
-    rerun(at)
+    wait_for_model(at)
     model = at.session_state["model"]
     assert model.network.layer_sizes == (784, 128, 10)
     metrics = {m.label: m.value for m in at.metric}

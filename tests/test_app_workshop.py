@@ -1,13 +1,11 @@
 """Workshop mode in AppTest: link settings, presets, challenges, leaderboard, projector."""
 
-import time
-
 import pytest
+from app_support import open_app, restore_blas_threads, run_until_done  # noqa: F401 (fixture)
 from streamlit.testing.v1 import AppTest
 
 from ui import settings as S
 
-APP = "../app.py"
 CHALLENGES = """
 [[challenge]]
 id = "tiny"
@@ -25,15 +23,6 @@ limits = { epochs = { max = 2 } }
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_blas_threads():
-    yield
-    from ui import state
-
-    state.configure_process().restore_original_limits()
-    state.configure_process.clear()
-
-
 @pytest.fixture(autouse=True)
 def workshop_env(tmp_path, monkeypatch):
     path = tmp_path / "challenges.toml"
@@ -41,28 +30,6 @@ def workshop_env(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGIT_LAB_CHALLENGES", str(path))
     monkeypatch.setenv("DIGIT_LAB_LEADERBOARD_DB", str(tmp_path / "board.sqlite3"))
     monkeypatch.setenv("DIGIT_LAB_LEADERBOARD_TOKEN", "s3cret")
-
-
-def open_app(page=None, **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30)
-    for name, value in params.items():
-        at.query_params[name] = value
-    at.run()
-    assert not at.exception, at.exception
-    if page:
-        at.switch_page(f"pages/{page}").run()
-        assert not at.exception, at.exception
-    return at
-
-
-def run_until_done(at: AppTest, timeout=60) -> AppTest:
-    deadline = time.monotonic() + timeout
-    while at.session_state["job"] is not None and not at.session_state["job_collected"]:
-        assert time.monotonic() < deadline, "training did not finish in time"
-        time.sleep(0.1)
-        at.run()
-        assert not at.exception, at.exception
-    return at
 
 
 def qp(at: AppTest, name: str) -> str:

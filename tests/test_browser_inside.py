@@ -9,110 +9,34 @@ Playwright is missing.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_support import (
+    SCREENSHOTS,
+    TIMEOUT_MS,
+    open_page,
+    open_tab,
+    recorder,
+    serve,
+    settle,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 60_000
 WIDE, NARROW = 1400, 500
 TALL = 4200  # window height: taller than any of these pages, so nothing scrolls
 # A page shows its charts within this many seconds after a click (measured times are
 # written down; the limit only catches a clear regression on a loaded machine).
 PAGE_LIMIT = float(os.environ.get("DIGIT_LAB_INSIDE_PAGE_LIMIT", "8"))
 
-TIMINGS: dict[str, float] = {}
-
-
-def _record(name: str, value: float) -> None:
-    TIMINGS[name] = round(value, 3)
-    SCREENSHOTS.mkdir(exist_ok=True)
-    (SCREENSHOTS / "timings_inside.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
-    print(f"{name}: {value:.3f}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Chromium not found (install it with `apt-get install chromium`): "
-                    "browser tests skipped")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright Python package is not installed: browser tests skipped")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+_record = recorder("timings_inside.json")
 
 
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    SCREENSHOTS.mkdir(exist_ok=True)
-    log = open(SCREENSHOTS / "server_inside.log", "w")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start; see {SCREENSHOTS / 'server_inside.log'}")
-            time.sleep(0.05)
+    with serve("server_inside.log", poll=0.05) as (url, _):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def settle(page, charts: int = 0, timeout: float = TIMEOUT_MS) -> None:
-    """Wait until the script run is over and ``charts`` Plotly charts are drawn."""
-    page.wait_for_function(
-        """n => {
-            const main = document.querySelector('[data-testid="stMain"]');
-            const running = '[data-testid="stStatusWidgetRunningIcon"], '
-                + '[data-testid="stStatusWidgetRunningManIcon"]';
-            if (!main || document.querySelector(running)) return false;
-            if (main.querySelector('[data-stale="true"]')) return false;
-            const drawn = main.querySelectorAll('[data-testid="stPlotlyChart"] .main-svg');
-            return drawn.length >= n;
-        }""",
-        arg=charts, timeout=timeout,
-    )
-    page.wait_for_timeout(400)  # Plotly finishes drawing (transitions, fonts)
 
 
 def _content_height(page) -> int:
@@ -141,23 +65,6 @@ def screenshot(page, name: str, width: int) -> Path:
 def both_widths(page, name: str) -> None:
     screenshot(page, name, WIDE)
     screenshot(page, name, NARROW)
-
-
-def open_page(page, title: str, charts: int) -> float:
-    """Click ``title`` in the sidebar; seconds until its charts are drawn."""
-    start = time.perf_counter()
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).click()
-    page.get_by_role("heading", name=title, exact=True).wait_for(timeout=TIMEOUT_MS)
-    settle(page, charts)
-    return time.perf_counter() - start
-
-
-def open_tab(page, name: str, charts: int) -> float:
-    start = time.perf_counter()
-    page.get_by_role("tab", name=name).click()
-    page.wait_for_timeout(300)
-    settle(page, charts)
-    return time.perf_counter() - start
 
 
 def unit_input(page):

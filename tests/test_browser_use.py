@@ -6,44 +6,27 @@ to the Activations page, clicks a cell of the confusion matrix, makes a Kaggle s
 through the file uploader and downloads it, uploads a malformed training file, downloads
 the model and uploads it back. Screenshots of every page on a wide window go to
 tests/screenshots/use_*.png, timings to tests/screenshots/timings_use.json. Skips where
-Chromium or Playwright is missing (the `browser` fixture of tests/test_browser.py).
+Chromium or Playwright is missing (the `browser` fixture of tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
-from test_browser import SCREENSHOTS, browser, serve  # noqa: F401 (browser is a fixture)
+from browser_support import (
+    SCREENSHOTS,
+    TIMEOUT_MS,
+    open_page,
+    open_tab,
+    recorder,
+    serve,
+    settle,
+)
 
 WIDE = 1400
-TIMEOUT_MS = 60_000
-TIMINGS: dict[str, float] = {}
-
-
-def _record(name: str, value: float) -> None:
-    TIMINGS[name] = round(value, 3)
-    SCREENSHOTS.mkdir(exist_ok=True)
-    (SCREENSHOTS / "timings_use.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
-    print(f"{name}: {value:.3f}")
-
-
-def settle(page, charts: int = 0, timeout: float = TIMEOUT_MS) -> None:
-    """Wait until the script run is over and at least ``charts`` Plotly charts are drawn."""
-    page.wait_for_function(
-        """n => {
-            const main = document.querySelector('[data-testid="stMain"]');
-            const running = '[data-testid="stStatusWidgetRunningIcon"], '
-                + '[data-testid="stStatusWidgetRunningManIcon"]';
-            if (!main || document.querySelector(running)) return false;
-            if (main.querySelector('[data-stale="true"]')) return false;
-            return main.querySelectorAll('[data-testid="stPlotlyChart"] .main-svg').length >= n;
-        }""",
-        arg=charts, timeout=timeout,
-    )
-    page.wait_for_timeout(400)
+_record = recorder("timings_use.json")
 
 
 def screenshot(page, name: str) -> Path:
@@ -57,18 +40,6 @@ def screenshot(page, name: str) -> Path:
     page.screenshot(path=path)
     page.set_viewport_size({"width": WIDE, "height": 1000})
     return path
-
-
-def open_page(page, title: str, charts: int = 0) -> None:
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).click()
-    page.get_by_role("heading", name=title, exact=True).wait_for(timeout=TIMEOUT_MS)
-    settle(page, charts)
-
-
-def open_tab(page, name: str, charts: int = 0) -> None:
-    page.get_by_role("tab", name=name).click()
-    page.wait_for_timeout(300)
-    settle(page, charts)
 
 
 def upload(page, label: str, name: str, content: bytes) -> None:
@@ -101,7 +72,7 @@ def kaggle_test_csv(images) -> bytes:
     return ("\n".join([header, *(",".join(map(str, row.tolist())) for row in images)]) + "\n").encode()
 
 
-def test_draw_evaluate_data_models(browser, mnist_test_set):  # noqa: F811 (fixture)
+def test_draw_evaluate_data_models(browser, mnist_test_set):
     context = browser.new_context(viewport={"width": WIDE, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     errors: list[str] = []

@@ -7,10 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from browser_support import SCREENSHOTS, TIMEOUT_MS, serve
 
-from tests.test_browser import SCREENSHOTS, browser, serve  # noqa: F401 (fixture)
-
-TIMEOUT_MS = 60_000
 SHARED = "/train?ep=7&lr=0.01&w=32&hl=2&act=tanh&opt=sgd&bs=64&l2=0.001&seed=5"
 
 
@@ -21,11 +19,11 @@ def server(tmp_path_factory):
         yield url
 
 
-def new_page(browser, width=1400, height=1900):  # noqa: F811
+def new_page(browser, width=1400, height=1900):
     return browser.new_context(viewport={"width": width, "height": height}).new_page()
 
 
-def test_a_shared_link_opens_with_its_settings(browser, server):  # noqa: F811
+def test_a_shared_link_opens_with_its_settings(browser, server):
     page = new_page(browser)
     page.goto(server + SHARED)
     page.get_by_role("heading", name="Train").wait_for(timeout=TIMEOUT_MS)
@@ -47,7 +45,7 @@ def test_a_shared_link_opens_with_its_settings(browser, server):  # noqa: F811
     page.context.close()
 
 
-def test_screenshots_preset_challenge_leaderboard(browser, server):  # noqa: F811
+def test_screenshots_preset_challenge_leaderboard(browser, server):
     SCREENSHOTS.mkdir(exist_ok=True)
     page = new_page(browser)
     # a preset

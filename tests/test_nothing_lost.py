@@ -9,66 +9,18 @@ import time
 
 import numpy as np
 import pytest
+from app_support import TIMEOUT, open_app, pending, restore_blas_threads, set_settings  # noqa: F401 (fixture)
+from app_support import run_until_done as _run_until_done
 from streamlit.testing.v1 import AppTest
 
 from ui import lab_store
 from ui import settings as S
 
-APP = "../app.py"
-TIMEOUT = 60
 SMALL = dict(epochs=3, width=16, batch_mode=S.BATCH_MINI, batch_size=128)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_blas_threads():
-    yield
-    from ui import state
-
-    state.configure_process().restore_original_limits()
-    state.configure_process.clear()
-
-
-def open_app(page=None, lab=None, **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=30)
-    if lab is not None:
-        at.query_params["lab"] = lab
-    at.query_params.update(params)
-    at.run()
-    assert not at.exception, at.exception
-    if page:
-        at.switch_page(f"pages/{page}").run()
-        assert not at.exception, at.exception
-    return at
-
-
-def pending(at) -> bool:
-    return at.session_state["job"] is not None and not at.session_state["job_collected"]
-
-
 def run_until_done(at, timeout=TIMEOUT) -> AppTest:
-    deadline = time.monotonic() + timeout
-    while pending(at):
-        assert time.monotonic() < deadline, "training did not finish in time"
-        time.sleep(0.05)
-        at.run()
-        assert not at.exception, at.exception
-    return at
-
-
-def set_settings(at, **values) -> AppTest:
-    for name, value in values.items():
-        key = f"train_{name}"
-        if name in ("learning_rate", "l2"):
-            at.select_slider(key=key).set_value(value)
-        elif name in ("epochs", "width"):
-            at.slider(key=key).set_value(value)
-        elif name in ("layers", "batch_size", "seed"):
-            at.number_input(key=key).set_value(value)
-        elif name in ("activation", "optimizer"):
-            at.selectbox(key=key).set_value(value)
-        else:
-            at.radio(key=key).set_value(value)
-    return at.run()
+    return _run_until_done(at, timeout, poll=0.05)
 
 
 def train(at, **values) -> AppTest:
@@ -358,44 +310,34 @@ def test_a_crash_in_one_sessions_job_does_not_affect_another(monkeypatch):
 def test_browser_reload_keeps_the_model_and_the_run_history():
     """Train on Home with the one-click button, reload the page: the sidebar still shows
     the model, and the Train page's run history still lists the run."""
-    import shutil
+    from browser_support import SCREENSHOTS, launched_chromium, serve, wait_for_progress
 
-    from test_browser import CHROMIUM_ARGS, SCREENSHOTS, serve, wait_for_progress
+    with launched_chromium() as browser, serve("server_reload.log") as (url, _):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.get_by_role("button", name="Train a good default model").click()
+        wait_for_progress(page, "Done", "15/15")
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("784-128-10 ReLU, run 1").wait_for(timeout=30_000)
+        assert "lab=" in page.url and "/train" in page.url
+        lab = page.url.split("lab=")[1].split("&")[0]
 
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Chromium not found (install it with `apt-get install chromium`)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as playwright, serve("server_reload.log") as (url, _):
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.get_by_role("button", name="Train a good default model").click()
-            wait_for_progress(page, "Done", "15/15")
-            sidebar = page.locator('[data-testid="stSidebar"]')
-            sidebar.get_by_text("784-128-10 ReLU, run 1").wait_for(timeout=30_000)
-            assert "lab=" in page.url and "/train" in page.url
-            lab = page.url.split("lab=")[1].split("&")[0]
+        page.reload()  # a new Streamlit session
+        sidebar.get_by_text("784-128-10 ReLU, run 1").wait_for(timeout=30_000)
+        assert "15 epochs" in sidebar.inner_text()
+        assert f"lab={lab}" in page.url
+        page.get_by_role("heading", name="Run history").wait_for(timeout=30_000)
+        table = page.locator('[data-testid="stDataFrame"]')
+        table.wait_for(timeout=30_000)
+        assert page.get_by_text("Every run of this session is listed here").count() == 0
+        page.wait_for_timeout(500)  # the grid paints its cells after it appears
+        table.screenshot(path=SCREENSHOTS / "6_run_history_after_reload.png")
+        # the grid's accessible table holds the cells' text
+        cells = table.inner_text() + " ".join(
+            table.locator("td, [role=gridcell]").all_inner_texts())
+        assert "completed" in cells and "784-128-10" in cells
 
-            page.reload()  # a new Streamlit session
-            sidebar.get_by_text("784-128-10 ReLU, run 1").wait_for(timeout=30_000)
-            assert "15 epochs" in sidebar.inner_text()
-            assert f"lab={lab}" in page.url
-            page.get_by_role("heading", name="Run history").wait_for(timeout=30_000)
-            table = page.locator('[data-testid="stDataFrame"]')
-            table.wait_for(timeout=30_000)
-            assert page.get_by_text("Every run of this session is listed here").count() == 0
-            page.wait_for_timeout(500)  # the grid paints its cells after it appears
-            table.screenshot(path=SCREENSHOTS / "6_run_history_after_reload.png")
-            # the grid's accessible table holds the cells' text
-            cells = table.inner_text() + " ".join(
-                table.locator("td, [role=gridcell]").all_inner_texts())
-            assert "completed" in cells and "784-128-10" in cells
-
-            # The address without the lab (a new visitor): a fresh lab.
-            page.goto(url)
-            sidebar.get_by_text("None yet").wait_for(timeout=30_000)
-            assert "lab=" in page.url and lab not in page.url
-        finally:
-            browser.close()
+        # The address without the lab (a new visitor): a fresh lab.
+        page.goto(url)
+        sidebar.get_by_text("None yet").wait_for(timeout=30_000)
+        assert "lab=" in page.url and lab not in page.url
