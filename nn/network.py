@@ -169,6 +169,8 @@ class Network:
     (128,)
     """
 
+    is_convolutional = False  # ConvNetwork (nn/conv.py) says True
+
     def __init__(
         self,
         layer_sizes=(N_INPUTS, 10, N_CLASSES),
@@ -256,6 +258,10 @@ class Network:
             self.activation,
             self.init,
         )
+
+    def make_workspace(self) -> Workspace:
+        """Reusable buffers for training steps (the trainer asks every network for its own)."""
+        return Workspace(self)
 
     # -- forward --------------------------------------------------------------
     def forward(self, inputs, labels=None, *, record=False, workspace=None) -> ForwardPass:

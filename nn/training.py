@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .activations import ACTIVATIONS
-from .network import N_INPUTS, Network, Workspace
+from .conv import ConvNetwork, ConvSpec, conv_config_problems
+from .network import N_INPUTS, Network
 from .optimizers import SCHEDULES, make_optimizer, scheduled_learning_rate
 
 # A loss this many times above its starting value (or chance level, log k) means the
@@ -54,9 +55,17 @@ class TrainConfig:
     snapshot_every: int = 1  # epochs between weight snapshots (0 = never)
     stats_every: int | None = None  # steps between per-layer stats (None = ~20 per epoch)
     dtype: str = "float32"
+    # Convolutional blocks before the dense layers: (filters, kernel size) each; () = none.
+    conv_layers: tuple[tuple[int, int], ...] = ()
+    conv_padding: str = "valid"  # valid | same
+    conv_pool: bool = True  # a 2x2 max pool after each conv layer
 
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(n) for n in self.hidden_sizes)
+        try:
+            self.conv_layers = tuple((int(f), int(k)) for f, k in self.conv_layers)
+        except (TypeError, ValueError):
+            raise ValueError(f"conv layers must be (filters, kernel) pairs, got {self.conv_layers!r}") from None
         self.validate()
 
     def validate(self) -> None:
@@ -82,12 +91,14 @@ class TrainConfig:
             problems.append("validation fraction must be in [0, 1)")
         if self.dtype not in ("float32", "float64"):
             problems.append("dtype must be float32 or float64")
+        problems += conv_config_problems(self.conv_layers, self.conv_padding, self.conv_pool)
         if problems:
             raise ValueError("; ".join(problems))
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["hidden_sizes"] = list(self.hidden_sizes)
+        d["conv_layers"] = [list(layer) for layer in self.conv_layers]
         return d
 
 
@@ -169,8 +180,16 @@ class TrainResult:
     config: TrainConfig
 
 
-def build_network(config: TrainConfig, n_inputs: int = N_INPUTS, n_classes: int = 10) -> Network:
-    """A freshly initialised network for ``config`` (seeded)."""
+def build_network(config: TrainConfig, n_inputs: int = N_INPUTS, n_classes: int = 10) -> Network | ConvNetwork:
+    """A freshly initialised network for ``config`` (seeded): a ConvNetwork when it has
+    conv layers (on square images of ``n_inputs`` pixels), else a dense Network."""
+    if config.conv_layers:
+        side = math.isqrt(n_inputs)
+        if side * side != n_inputs:
+            raise ValueError(f"conv layers need square images; {n_inputs} pixels are not a square")
+        specs = [ConvSpec(f, k, config.conv_padding, config.conv_pool) for f, k in config.conv_layers]
+        return ConvNetwork(specs, config.hidden_sizes, n_classes, (side, side), config.activation,
+                           seed=config.seed, dtype=config.dtype)
     sizes = (n_inputs, *config.hidden_sizes, n_classes)
     return Network(sizes, config.activation, seed=config.seed, dtype=config.dtype)
 
@@ -193,6 +212,7 @@ def iterate_float_batches(images, batch_size=4096, dtype=np.float32):
 
 def predict_proba(network: Network, images, batch_size=4096) -> np.ndarray:
     """(n, n_classes) probabilities for uint8 (0-255) or float (0-1) images, in chunks."""
+    batch_size = min(batch_size, getattr(network, "evaluation_batch_size", batch_size))
     out = np.empty((len(images), network.layer_sizes[-1]), network.dtype)
     for start, batch in iterate_float_batches(images, batch_size, network.dtype):
         out[start : start + len(batch)] = network.predict_proba(batch)
@@ -204,6 +224,7 @@ def evaluate(network: Network, images, labels, batch_size=4096) -> tuple[float, 
     labels = np.asarray(labels)
     if len(labels) == 0:
         return float("nan"), float("nan")
+    batch_size = min(batch_size, getattr(network, "evaluation_batch_size", batch_size))
     total_loss, correct = 0.0, 0
     for start, batch in iterate_float_batches(images, batch_size, network.dtype):
         batch_labels = labels[start : start + len(batch)]
@@ -219,14 +240,21 @@ def _norm(array: np.ndarray) -> float:
 
 
 def _dead_fraction(a: np.ndarray, activation: str, ones: np.ndarray) -> float:
-    """Fraction of a hidden layer's units that output <= 0 for every image of the batch."""
-    if activation == "relu":
+    """Fraction of a hidden layer's units that output <= 0 for every image of the batch.
+
+    For a conv layer's maps (m, H, W, F) the units are the F filters: a filter is dead
+    when its map is <= 0 everywhere, for every image.
+    """
+    if a.ndim > 2:
+        # Every position of every image is a row: (m*H*W, F); the largest value of each column.
+        alive = np.count_nonzero(np.maximum.reduce(a.reshape(-1, a.shape[-1]), axis=0) > 0)
+    elif activation == "relu":
         # Speed: ReLU outputs are >= 0, so a unit is dead exactly when its column sums to 0,
         # and 1^T A is one BLAS product (np.any(a > 0, axis=0) is slow on narrow layers).
         alive = np.count_nonzero(np.matmul(ones, a))
     else:
         alive = np.count_nonzero(np.any(a > 0, axis=0))
-    return 1.0 - float(alive) / a.shape[1]
+    return 1.0 - float(alive) / a.shape[-1]
 
 
 def _should_stop(stop) -> bool:
@@ -278,7 +306,7 @@ def train(
     optimizer = make_optimizer(
         config.optimizer, weight_decay=config.l2, momentum=config.momentum
     )
-    workspace = Workspace(network)
+    workspace = network.make_workspace()
     hidden_layers = len(network.weights) - 1
 
     if batch_size == n:
