@@ -5,7 +5,8 @@
   optimiser; full batch makes exactly one float copy of the data, once;
 - the same seed gives bit-identical results, in every mode;
 - the shortcuts give exactly what the plain computation gives (accuracy without argmax,
-  one-array optimiser updates);
+  one-array optimiser updates), and leaving out the blank pixels of a batch gives the same
+  maths (equal up to float rounding, exact zeros for the weights of the pixels left out);
 - ``python -m bench --quick --no-torch`` runs and prints its tables.
 """
 
@@ -222,6 +223,54 @@ def test_one_array_update_equals_the_per_layer_update(bundled, optimizer):
     assert opt_a._joined is not None and opt_b._joined is None  # the two paths were taken
     for a, b in zip(net_a.weights + net_a.biases, net_b.weights + net_b.biases):
         assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("use_workspace", [True, False])
+def test_leaving_out_blank_input_columns_gives_the_same_forward_and_backward(bundled, use_workspace):
+    images, labels = bundled
+    raw, y = images[:128], labels[:128]
+    columns = np.flatnonzero(raw.any(axis=0))
+    assert 0 < len(columns) < 700  # MNIST digits leave their borders blank
+    x = raw.astype(np.float32) / np.float32(255)
+    net = Network((784, 32, 10), seed=2)
+    net.biases[0][:] = 0.01  # non-zero biases, so their gradients are checked too
+    full_forward = net.forward(x, y)
+    full = net.backward(full_forward, y)
+    workspace = Workspace(net) if use_workspace else None
+    for _ in range(2):  # the second time reuses the workspace's arrays
+        forward = net.forward(x[:, columns], y, workspace=workspace, input_columns=columns)
+        grads = net.backward(forward, y, workspace=workspace)
+    np.testing.assert_allclose(forward.probabilities, full_forward.probabilities, rtol=1e-5, atol=1e-7)
+    assert forward.loss == pytest.approx(full_forward.loss, rel=1e-6)
+    assert forward.n_correct == full_forward.n_correct
+    left_out = np.setdiff1d(np.arange(784), columns)
+    assert not grads.weights[0][left_out].any() and not full.weights[0][left_out].any()
+    for a, b in zip(grads.weights + grads.biases, full.weights + full.biases):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="input"):
+        net.backward(forward, y, input_gradient=True)
+
+
+@pytest.mark.parametrize("batch_size", [None, 100])
+def test_training_on_uint8_pixels_leaves_blank_ones_out_and_matches_float_training(bundled, batch_size):
+    images, labels = bundled
+    x, y = images[:1000], labels[:1000]
+    config = TrainConfig(hidden_sizes=(16,), learning_rate=0.1, batch_size=batch_size, epochs=2,
+                         snapshot_every=0)
+    on_uint8 = build_network(config)
+    kept = []
+    plain_forward = on_uint8.forward
+    on_uint8.forward = lambda *args, **kw: kept.append(kw.get("input_columns")) or plain_forward(*args, **kw)
+    train(on_uint8, x, y, config)  # uint8: the blank columns of each batch are left out
+    assert kept and all(c is not None and len(c) < 700 for c in kept)
+    on_float = build_network(config)
+    train(on_float, x.astype(np.float32) * np.float32(1 / 255), y, config)  # float: every column used
+    blank = ~x.any(axis=0)
+    assert blank.sum() > 100
+    # Never used, so never changed: the weights of pixels blank in every image.
+    np.testing.assert_array_equal(on_uint8.weights[0][blank], build_network(config).weights[0][blank])
+    for a, b in zip(on_uint8.weights + on_uint8.biases, on_float.weights + on_float.biases):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 
 # -- the benchmark runs --------------------------------------------------------------
