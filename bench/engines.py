@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from nn.training import TrainConfig, build_network, train
+from nn.training import TrainConfig, _used_columns, build_network, train
 
 LEARNING_RATES = {"sgd": 0.1, "adam": 1e-3}
 
@@ -74,31 +74,60 @@ def time_matmuls(images, labels, layer_sizes, optimizer, batch_size, epochs):
     """Only the matrix products of training, into preallocated arrays: the BLAS floor.
 
     Per step, as in ``Network.forward`` and ``Network.backward``: ``A[l-1] @ W[l]``
-    for every layer, then from the last layer down ``A[l-1].T @ delta[l]`` and, above
-    the first layer, ``delta[l] @ W[l].T``. The optimiser is irrelevant here.
+    for every layer, then from the last layer down ``A[l-1].T @ delta[l]``, the bias
+    gradient ``1^T delta[l]`` and, above the first layer, ``delta[l] @ W[l].T``. Like
+    ``train``, the first layer multiplies only the input columns a batch uses (pixels
+    not blank in every image of it; every column when too few are blank), with the
+    same shapes and memory layouts; which columns are used is found before the clock
+    starts. The optimiser is irrelevant here.
     """
     rng = np.random.default_rng(0)
     weights = [(rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32)
                for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
     grads = [np.empty_like(w) for w in weights]
-    sizes = batch_sizes(len(images), batch_size)
-    inputs = to_float(images[: sizes[0]])  # one real batch, reused every step
+    bias_grads = [np.empty(w.shape[1], np.float32) for w in weights]
+    n, n_inputs = images.shape
+    sizes = batch_sizes(n, batch_size)
+    full = len(sizes) == 1
+    kept_weights = weights[0].copy()  # W[1]'s rows of the columns used, as train gathers them
+    kept_grad = np.zeros((n_inputs + 1, weights[0].shape[1]), np.float32)
     buffers = {}
     for m in set(sizes):
         outputs = [np.empty((m, w.shape[1]), np.float32) for w in weights]
         errors = [np.empty((m, w.shape[0]), np.float32) for w in weights[1:]]
-        buffers[m] = (outputs, errors)
+        buffers[m] = (outputs, errors, np.ones(m, np.float32))
+    if full:  # train converts the used columns once, row by row
+        used = _used_columns(np.bitwise_or.reduce(images, axis=0))
+        full_inputs = to_float(images if used is None else images[:, used])
+    else:  # a mini-batch's used columns are cast as (k, m) rows and multiplied as their transpose
+        pixels = to_float(images[: sizes[0]]).reshape(-1)  # one real batch, reused every step
     times = []
     for _ in range(epochs):
+        if full:
+            steps = [(sizes[0], full_inputs)]
+        else:
+            order = rng.permutation(n)
+            steps = []
+            for m, start in zip(sizes, range(0, n, sizes[0])):
+                used = _used_columns(np.bitwise_or.reduce(images[order[start : start + m]], axis=0))
+                if used is None:
+                    steps.append((m, pixels[: m * n_inputs].reshape(m, n_inputs)))
+                else:
+                    steps.append((m, pixels[: len(used) * m].reshape(len(used), m).T))
         start = clock()
-        for m in sizes:
-            outputs, errors = buffers[m]
-            activations = [inputs[:m], *outputs]
-            for layer, w in enumerate(weights):
+        for m, inputs in steps:
+            outputs, errors, ones = buffers[m]
+            k = inputs.shape[1]
+            first = weights[0] if k == n_inputs else kept_weights[:k]
+            activations = [inputs, *outputs]
+            for layer, w in enumerate([first, *weights[1:]]):
                 np.matmul(activations[layer], w, out=outputs[layer])
             delta = outputs[-1]
             for layer in range(len(weights) - 1, -1, -1):
-                np.matmul(activations[layer].T, delta, out=grads[layer])
+                out = grads[0] if (layer == 0 and k == n_inputs) else (kept_grad[1 : k + 1] if layer == 0
+                                                                       else grads[layer])
+                np.matmul(activations[layer].T, delta, out=out)
+                np.matmul(ones, delta, out=bias_grads[layer])
                 if layer > 0:
                     delta = np.matmul(delta, weights[layer].T, out=errors[layer - 1])
         times.append(since(start))
