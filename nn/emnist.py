@@ -212,6 +212,22 @@ def class_noun(class_names, plural: bool = False) -> str:
     return noun + "s" if plural else noun
 
 
+def class_ranges(class_names) -> str:
+    """The class names with runs of consecutive characters shortened, for captions:
+    "0–9" for digits, "A–Z" for letters, "0–9, A–Z, a, b, d–h, n, q, r, t" for balanced.
+    Names longer than one character are listed as they are."""
+    names = [str(c) for c in class_names]
+    parts, start = [], 0
+    for i in range(1, len(names) + 1):
+        run_ends = i == len(names) or not (
+            len(names[i]) == len(names[i - 1]) == 1 and ord(names[i]) == ord(names[i - 1]) + 1)
+        if run_ends:
+            run = names[start:i]
+            parts += [f"{run[0]}–{run[-1]}"] if len(run) >= 3 else run
+            start = i
+    return ", ".join(parts)
+
+
 # ---------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------

@@ -16,6 +16,10 @@ st.markdown(
     "yourself: epochs, learning rate, width, optimiser… Everything you train stays in "
     "your own session."
 )
+if state.class_names() != state.DIGIT_CLASS_NAMES:
+    st.info(f"The data in use (Data page) holds {state.classes_text()}: the network learns to read "
+            f"these {state.noun(True)}, with one output per class (784 → 128 ReLU → "
+            f"{len(state.class_names())}).", icon=":material/info:")
 st.button("Train a good default model", type="primary", icon=":material/play_arrow:",
           on_click=state.train_default_model, disabled=state.job_pending(), key="train_default")
 if state.job_pending():

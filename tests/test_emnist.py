@@ -358,12 +358,15 @@ def no_proxies(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "*")
 
 
+N_SERVED = 208  # letters in the served archive: 8 of each, enough for a 10% validation split
+
+
 @pytest.fixture
 def server(tmp_path, no_proxies):
     """A local HTTP server serving a small gzip.zip: yields (url, md5, server)."""
     served = tmp_path / "served"
     served.mkdir()
-    files = split_files("letters", 52, 26)
+    files = split_files("letters", N_SERVED, 26)
     files.update(split_files("balanced", 47, 47))
     content = archive_bytes(files)
     (served / "gzip.zip").write_bytes(content)
@@ -395,7 +398,7 @@ def test_download_shows_progress_checks_md5_extracts_one_split_then_uses_the_cac
     size = (tmp_path / "served" / "gzip.zip").stat().st_size
     assert calls[0] == ("gzip.zip", 0, size) and calls[-1] == ("gzip.zip", size, size)
     assert [done for _, done, _ in calls] == sorted(done for _, done, _ in calls)
-    assert np.array_equal(train.images.reshape(-1, 28, 28), upright_images(52))
+    assert np.array_equal(train.images.reshape(-1, 28, 28), upright_images(N_SERVED))
     assert train.class_names == tuple(UPPER) and test.n_samples == 26
     # Only the letters split was extracted; the zip stays for the other splits; no temporaries.
     assert sorted(p.name for p in cache.iterdir()) == sorted([
@@ -423,7 +426,7 @@ def test_a_damaged_cached_zip_is_downloaded_again(server, tmp_path):
     cache.mkdir()
     (cache / "gzip.zip").write_bytes(b"PK\x03\x04 not really")
     train, _ = download_emnist("letters", cache, url=url, md5=md5)
-    assert len(httpd.requests) == 1 and train.n_samples == 52
+    assert len(httpd.requests) == 1 and train.n_samples == N_SERVED
 
 
 def test_offline_is_a_clear_data_error(tmp_path, no_proxies):
@@ -479,3 +482,240 @@ def test_cli_refuses_a_digit_model_for_letters(tmp_path):
     result = run_cli("--data", str(folder), "--load", str(tmp_path / "digits.npz"))
     assert result.returncode == 2
     assert "gives 10 scores" in result.stderr and "26 classes" in result.stderr
+
+
+# ---------------------------------------------------------------------------------
+# The app (AppTest, no browser)
+# ---------------------------------------------------------------------------------
+
+LETTERS = list(UPPER)
+N_UPLOAD, N_UPLOAD_TEST = 208, 52  # 8 and 2 letters of each class
+
+
+@pytest.fixture(scope="module")
+def app_support():
+    """tests/app_support.py (its module fixture restores the BLAS threads the app limits)."""
+    import app_support
+
+    yield app_support
+    from ui import state
+
+    state.configure_process().restore_original_limits()
+    state.configure_process.clear()
+
+
+def upload_emnist_letters(at, with_test: bool = True):
+    """On the Data page: choose EMNIST, letters, upload the small files, press Load."""
+    rerun = _rerun
+    at.session_state["use_data_tab"] = "Load data"
+    rerun(at)
+    at.radio(key="use_source").set_value("emnist")
+    rerun(at)
+    assert at.selectbox(key="use_emnist_split").value == "letters"
+    files = split_files("letters", N_UPLOAD, N_UPLOAD_TEST)
+    stem = "emnist-letters-"
+    for label, name in (("EMNIST images (idx3)", "train-images-idx3-ubyte.gz"),
+                        ("EMNIST labels (idx1)", "train-labels-idx1-ubyte.gz"),
+                        *((("EMNIST test images (idx3)", "test-images-idx3-ubyte.gz"),
+                           ("EMNIST test labels (idx1)", "test-labels-idx1-ubyte.gz")) if with_test else ())):
+        next(u for u in at.file_uploader if u.label == label).set_value(
+            (stem + name, files[stem + name], "application/octet-stream"))
+    rerun(at)
+    at.button(key="use_load_emnist").click()
+    return rerun(at)
+
+
+def _rerun(at):
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chart(at, prefix: str) -> dict:
+    import json
+
+    from app_support import chart_key
+
+    for element in at.get("plotly_chart"):
+        if chart_key(element).startswith(prefix):
+            return json.loads(element.proto.spec)
+    raise AssertionError(f"no chart {prefix!r}; charts: {[chart_key(e) for e in at.get('plotly_chart')]}")
+
+
+def texts(at) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "subheader", "info", "warning", "success")
+             for e in getattr(at, kind)]
+    return " ".join(str(p) for p in parts).replace("\\", "")
+
+
+def test_app_loads_emnist_letters_trains_26_outputs_and_every_page_names_the_letters(app_support):
+    from app_support import open_page, run_until_done, set_settings
+
+    from nn.data import stratified_split
+
+    at = open_page("data")
+    upload_emnist_letters(at)
+    data = at.session_state["session_dataset"]
+    assert data.class_names == tuple(LETTERS) and data.n_classes == 26
+    assert (data.n_train, data.n_validation) == (182, 26) and len(data.test[1]) == N_UPLOAD_TEST
+    # The uploaded images are upright, in the split's order.
+    train_idx, _ = stratified_split(np.arange(N_UPLOAD) % 26, 0.1, seed=0)
+    assert np.array_equal(data.train_images.reshape(-1, 28, 28), upright_images(N_UPLOAD)[train_idx])
+    assert "26 letters (A–Z)" in " ".join(c.value for c in at.sidebar.caption)
+    assert at.success and "EMNIST letters train (208 images" in at.success[0].value.replace("\\", "")
+
+    # Data page: samples, counts and mean images are labelled with the letters.
+    at.session_state["use_data_tab"] = "Look at the data"
+    _rerun(at)
+    assert "Samples of each letter" in texts(at) and "The average letter" in texts(at)
+    assert chart(at, "use_samples_chart")["layout"]["yaxis"]["ticktext"] == LETTERS
+    counts = chart(at, "use_counts_chart")
+    assert list(counts["data"][0]["x"]) == LETTERS and counts["layout"]["xaxis"]["title"]["text"] == "letter"
+    assert [a["text"] for a in chart(at, "use_means_chart")["layout"]["annotations"]] == LETTERS
+
+    # Train: the output layer has one unit per letter.
+    at.switch_page("pages/train.py")
+    _rerun(at)
+    set_settings(at, epochs=3, width=16, batch_size=64)
+    at.button(key="start").click()
+    _rerun(at)
+    run_until_done(at)
+    model = at.session_state["model"]
+    assert model is not None and model.network.layer_sizes == (784, 16, 26)
+    assert model.class_names == tuple(LETTERS) and model.test_accuracy is not None  # on the test part
+
+    # Evaluate: the confusion matrix, the pickers and the table speak letters; the test set is
+    # EMNIST's test part (52 images), not MNIST's.
+    at.switch_page("pages/evaluate.py")
+    _rerun(at)
+    assert not at.warning
+    matrix = chart(at, "use_confusion_chart")
+    assert list(matrix["data"][0]["x"]) == LETTERS and matrix["layout"]["xaxis"]["title"]["text"] == "predicted letter"
+    assert np.nansum(app_support.decode(matrix["data"][0]["z"])) + np.nansum(
+        app_support.decode(matrix["data"][1]["z"])) == N_UPLOAD_TEST
+    assert at.selectbox(key="use_cell_true").label == "True letter"
+    assert at.selectbox(key="use_cell_true").options == LETTERS
+    at.session_state["use_evaluate_tab"] = "Per class"
+    _rerun(at)
+    assert list(at.dataframe[0].value["letter"]) == LETTERS
+
+    # Activations: the probabilities are the 26 letters; the picker picks a letter.
+    at.switch_page("pages/activations.py")
+    _rerun(at)
+    assert not at.warning
+    probabilities = chart(at, "inside_probabilities_chart")
+    assert list(probabilities["data"][0]["x"]) == LETTERS
+    assert probabilities["layout"]["xaxis"]["title"]["text"] == "letter"
+    assert at.radio(key="inside_activations_source").label == "Pick a letter"
+
+    # Weights: the outgoing weights of a unit go to the 26 letters, the templates are letters.
+    at.switch_page("pages/weights.py")
+    _rerun(at)
+    assert list(chart(at, "inside_unit_outgoing")["data"][0]["x"]) == LETTERS
+    at.session_state["inside_weights_tab"] = "Letter templates"
+    _rerun(at)
+    templates = chart(at, "inside_templates_chart")
+    assert [a["text"] for a in templates["layout"]["annotations"] if a["text"] in LETTERS] == LETTERS
+
+    # Draw (nothing drawn): it asks for a letter.
+    at.switch_page("pages/draw.py")
+    _rerun(at)
+    assert "Draw a letter" in texts(at)
+
+
+def test_a_10_class_model_is_refused_for_26_class_data(app_support, data):
+    from app_support import open_page, trained_run
+
+    digits_model = trained_run(data, (16,), epochs=1)
+    at = open_page("data", digits_model, in_history=True)
+    upload_emnist_letters(at, with_test=False)
+    assert at.session_state["session_dataset"].n_classes == 26
+    assert "26 letters" in " ".join(c.value for c in at.sidebar.caption)
+    assert "It reads 10 digits (0–9)" in " ".join(c.value for c in at.sidebar.caption)
+    for page, chart_prefix in (("evaluate", "use_confusion_chart"), ("activations", "inside_probabilities_chart")):
+        at.switch_page(f"pages/{page}.py")
+        _rerun(at)
+        assert at.warning, page
+        message = at.warning[0].value
+        assert "10 output units" in message and "has 26 classes" in message and "Train a new model" in message
+        assert not [e for e in at.get("plotly_chart")
+                    if app_support.chart_key(e).startswith(chart_prefix)], page
+    # Without a test part, Evaluate says so instead of using MNIST's digits.
+    assert "came without a test set" in texts(at.switch_page("pages/evaluate.py").run())
+    # Uploading a digit model while letters are loaded is refused; a letters model file keeps
+    # its class names through a download and upload.
+    at.switch_page("pages/models.py")
+    _rerun(at)
+    from ui import use_logic as logic
+
+    at.file_uploader(key="use_model_upload").set_value(
+        ("digits.npz", logic.model_file_bytes(digits_model), "application/octet-stream"))
+    _rerun(at)
+    assert at.error and "give 26 scores" in at.error[0].value and "10 scores, for digits" in at.error[0].value
+
+
+def test_a_letters_model_file_round_trips_with_its_class_names(app_support):
+    import dataclasses
+
+    from app_support import open_page
+
+    from nn.training import TrainConfig, build_network, train
+    from ui import use_logic as logic
+    from ui.runs import Run
+
+    at = open_page("data")
+    upload_emnist_letters(at, with_test=False)
+    data = at.session_state["session_dataset"]
+    config = TrainConfig(hidden_sizes=(8,), optimizer="adam", learning_rate=1e-3, epochs=1, batch_size=64)
+    result = train(build_network(config, n_classes=26), data.train_images, data.train_labels, config)
+    run = Run(1, config, result.status, "", result.network, result.history, data.name, 1.0,
+              class_names=tuple(LETTERS))
+    raw = logic.model_file_bytes(run)
+    nameless = logic.model_file_bytes(dataclasses.replace(run, class_names=tuple(map(str, range(26)))))
+    at.switch_page("pages/models.py")
+    _rerun(at)
+    at.file_uploader(key="use_model_upload").set_value(("letters.npz", raw, "application/octet-stream"))
+    _rerun(at)
+    assert not at.error and "26 letters (A–Z)" in texts(at)
+    at.button(key="use_install").click()
+    _rerun(at)
+    installed = at.session_state["model"]
+    assert installed.status == "uploaded" and installed.class_names == tuple(LETTERS)
+    assert logic.class_names_from_metadata({}, 26) == tuple(map(str, range(26)))
+    assert logic.run_from_model(run.network, {}, 3, default_names=tuple(LETTERS)).class_names == tuple(LETTERS)
+    assert logic.model_from_upload(nameless, "n.npz", 26, LETTERS)[0].layer_sizes[-1] == 26
+
+
+def test_download_emnist_button_offline_and_from_a_local_server(app_support, server, monkeypatch, tmp_path):
+    from app_support import open_page
+
+    import nn.emnist
+
+    url, md5, httpd = server
+    real = nn.emnist.download_emnist
+    target = {"url": closed_port_url()}
+
+    def local(split, **kwargs):  # the app's call, pointed at loopback: never the real URL
+        return real(split, tmp_path / "cache", url=target["url"], md5=md5, **kwargs)
+
+    monkeypatch.setattr(nn.emnist, "download_emnist", local)
+    at = open_page("data")
+    at.session_state["use_data_tab"] = "Load data"
+    _rerun(at)
+    at.radio(key="use_source").set_value("emnist")
+    _rerun(at)
+    button = at.button(key="use_download_emnist")
+    assert button.label == "Download EMNIST letters"
+    button.click()
+    _rerun(at)
+    assert at.error and "offline" in at.error[0].value and "Nothing was changed" in at.error[0].value
+    assert "session_dataset" not in at.session_state  # still the shared bundled subset
+    target["url"] = url
+    at.button(key="use_download_emnist").click()
+    _rerun(at)
+    data = at.session_state["session_dataset"]
+    assert data.class_names == tuple(LETTERS) and len(data.test[1]) == 26 and len(httpd.requests) == 1
+    assert np.array_equal(np.sort(np.concatenate([data.train_labels, data.validation_labels])),
+                          np.sort(np.arange(N_SERVED) % 26))
+    assert at.success and "EMNIST letters train (208 images" in at.success[0].value.replace("\\", "")
+    assert "and its 26 test images" in at.success[0].value

@@ -97,6 +97,13 @@ def _class_names(n: int, class_names=None) -> list[str]:
     return [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(n)]
 
 
+def _class_noun(names: Sequence[str]) -> str:
+    """"digit" for 0-9 (and unnamed classes), "letter" when all are letters, else "character"."""
+    if all(n.isdigit() for n in names):
+        return "digit"
+    return "letter" if all(len(n) == 1 and n.isalpha() for n in names) else "character"
+
+
 def _hide_axes(fig: go.Figure, row=None, col=None) -> None:
     kw = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False)
     fig.update_xaxes(**kw, row=row, col=col)
@@ -451,7 +458,7 @@ def unit_detail_figure(
     height: int = 380,
 ) -> go.Figure:
     """One unit, large: its 28 x 28 incoming weights (every pixel's value on hover) and a
-    bar chart of its outgoing weights (to the 10 digits, or to the next layer's units).
+    bar chart of its outgoing weights (to the classes, e.g. the 10 digits, or to the next layer's units).
 
     unit_weights: ``(784,)`` = ``W1[:, unit]``; bias: ``b1[unit]``; outgoing: ``(n_out,)``
     = ``W2[unit, :]``; output_names: bar labels (default "0".."n_out-1").
@@ -505,7 +512,7 @@ def outgoing_weights_figure(
     height: int = 340,
 ) -> go.Figure:
     """The right half of :func:`unit_detail_figure` on its own: one unit's outgoing weights
-    as bars (to the 10 digits or to the next layer's units), coloured on a symmetric range.
+    as bars (to the classes or to the next layer's units), coloured on a symmetric range.
 
     For pages that put the unit's picture and its bars in separate columns, which stack
     on narrow windows.
@@ -603,23 +610,28 @@ def templates_figure(
     zmax: float | None = None,
     columns: int | None = None,
     projector: bool = False,
-    title_prefix: str = "What each digit responds to: ",
+    title_prefix: str | None = None,
 ) -> go.Figure:
-    """Each digit's 28 x 28 template (``nn.inspect.linear_templates``), labelled.
+    """Each class's 28 x 28 template (``nn.inspect.linear_templates``), labelled with
+    ``class_names`` (default "0".."n-1").
 
     templates: ``(n_classes, 784)``. When ``approximate`` the title says
     "linear approximation" and ``note`` (one sentence) goes underneath.
     title_prefix: what precedes "linear approximation" / "output weights" in the title
-    (a shorter one keeps the title whole on a narrow window).
+    (default "What each digit responds to: ", "letter" for letters...; a shorter one keeps
+    the title whole on a narrow window).
     """
     templates = np.asarray(templates)
     n = templates.shape[0]
     names = _class_names(n, class_names)
+    noun = _class_noun(names)
+    if title_prefix is None:
+        title_prefix = f"What each {noun} responds to: "
     title = title_prefix + (
         "linear approximation (W1 @ … @ WL)" if approximate else "output weights (exact)")
     fig = weight_grid_figure(
         templates.T, columns=columns or (n if n <= 5 else math.ceil(n / 2)), zmax=zmax,
-        percentile=100, title=title, value_name="weight", unit_name="digit",
+        percentile=100, title=title, value_name="weight", unit_name=noun,
         tile_labels=names, mode="heatmap", projector=projector,
     )
     if note or approximate:
@@ -1070,8 +1082,8 @@ def probabilities_figure(
         verdict += " ✓" if int(label) == top else f" ✗ (true: {names[int(label)]}, outlined)"
     fig.update_layout(
         title=dict(text=verdict, x=0, xanchor="left"), height=height, font=_fonts(projector),
-        xaxis=dict(type="category", title="digit"), yaxis=dict(range=[0, 1.12], tickformat=".0%",
-                                                               title="probability"),
+        xaxis=dict(type="category", title=_class_noun(names)),
+        yaxis=dict(range=[0, 1.12], tickformat=".0%", title="probability"),
         plot_bgcolor="#ffffff", margin=dict(l=10, r=10, t=40, b=10),
     )
     return fig

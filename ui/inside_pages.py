@@ -8,19 +8,24 @@ Session-state keys (``st.session_state``, per user):
 
 * ``"projector"`` -- read only: True when the projector toggle is on (larger fonts,
   higher-contrast colours: ``projector=True`` for every figure).
-* ``"drawn_digit"`` (:data:`DRAWN_DIGIT`) -- read only: the digit drawn on the Draw page,
+* ``"drawn_digit"`` (:data:`DRAWN_DIGIT`) -- read only: the drawing of the Draw page,
   a ``(784,)`` float array in [0, 1] (row-major 28 x 28, ink = 1). When it holds one,
   the Activations page offers it as a source ("Drawn digit").
 * ``"inside_cache"`` (:data:`CACHE`) -- computed figures and results for the current
   model, at most :data:`CACHE_SIZE`, forgotten when the model changes.
 * ``"inside_choices"`` (:data:`CHOICES`) -- the pages' remembered choices (ordering,
-  unit, epoch, selected digit...). Streamlit forgets a widget's value when it is not
+  unit, epoch, selected class...). Streamlit forgets a widget's value when it is not
   drawn (another page, another tab); each widget is pre-filled from here.
 * ``"inside_<name>"`` -- the widgets themselves; ``"inside_gradcheck"`` holds the
   latest gradient check of the current model.
 
 Nothing here is shared between users: the only process-wide data is the read-only
 dataset from ``ui.state``.
+
+Classes are named as the model names them (``run.class_names``: "0".."9" for digits,
+"A".."Z" for EMNIST letters) and the pages say "digit", "letter" or "character" to match
+(``state.noun``). Pages that feed the data's images to the model (Activations, the
+Saliency and Gradient check tabs) refuse a model whose output count is not the data's.
 """
 
 from __future__ import annotations
@@ -56,9 +61,8 @@ GRADCHECK_BATCH = 8
 GRADCHECK_SECONDS = 1.0  # time budget of the finite differences (the check stays under 2 s)
 GRADCHECK_ENTRIES = (4, 40)  # bounds of the entries checked per array
 
-DIGITS = [str(d) for d in range(10)]
 CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
-TAB_WEIGHTS = ("All units", "Epoch replay", "Deeper layers", "Digit templates")
+TAB_WEIGHTS = ("All units", "Epoch replay", "Deeper layers", "Digit templates")  # "Letter templates"...
 TAB_GRADIENTS = ("Over training", "Latest step", "Saliency", "Gradient check")
 
 
@@ -72,7 +76,7 @@ def projector() -> bool:
 
 
 def drawn_digit() -> np.ndarray | None:
-    """The Draw page's digit as a (784,) float32 array in [0, 1], or None."""
+    """The Draw page's drawing as a (784,) float32 array in [0, 1], or None."""
     value = st.session_state.get(DRAWN_DIGIT)
     if value is None:
         return None
@@ -151,8 +155,9 @@ def current_model(page: str):
             st.warning(f"The last run left no model: {last.snapshot().message}",
                        icon=":material/warning:")
         st.info("No model yet: there is nothing to look inside until a network has been "
-                "trained. The default network (784 → 128 ReLU → 10) trains in a few "
-                "seconds; this page fills in as soon as it is done.", icon=":material/info:")
+                f"trained. The default network (784 → 128 ReLU → {len(state.class_names())}) "
+                "trains in a few seconds; this page fills in as soon as it is done.",
+                icon=":material/info:")
         st.button("Train a good default model", type="primary", icon=":material/play_arrow:",
                   on_click=state.train_default_model, disabled=pending,
                   key=f"{PREFIX}{page}_train_default")
@@ -165,6 +170,29 @@ def current_model(page: str):
     if pending:
         st.caption("A new run is training: this page shows the current model until it is done.")
     return run
+
+
+def class_names(run) -> tuple[str, ...]:
+    """What the model's output units stand for ("0".."9", "A".."Z"...)."""
+    return tuple(run.class_names)
+
+
+def noun(run, plural: bool = False) -> str:
+    """"digit", "letter" or "character": one of the model's classes."""
+    return state.noun(plural, class_names(run))
+
+
+def refuse_mismatch(run) -> bool:
+    """True (after saying why) when the model's outputs are not the data's classes."""
+    message = state.model_mismatch(run)
+    if message:
+        st.warning(message, icon=":material/block:")
+    return bool(message)
+
+
+def weight_tabs(run) -> list[str]:
+    """The Weights page's tabs; the last is named after the classes ("Letter templates")."""
+    return [*TAB_WEIGHTS[:-1], f"{noun(run).capitalize()} templates"]
 
 
 def _chart(fig, key: str, **kwargs):
@@ -184,18 +212,27 @@ def _activation_label(network) -> str:
 # ---------------------------------------------------------------------------------
 
 ORDER_LABELS = {"index": "unit index", "norm": "weight norm (largest first)",
-                "digit": "how strongly it drives digit…"}
+                "digit": "how strongly it drives digit…"}  # "digit" stands for any class here
+
+
+def order_labels(names) -> dict[str, str]:
+    return {**ORDER_LABELS, "digit": f"how strongly it drives {state.noun(names=names)}…"}
 
 
 def order_spec() -> str:
-    """The remembered ordering as ``nn.inspect.unit_order``'s ``by`` ("index", "norm", "digit:K")."""
+    """The remembered ordering as ``nn.inspect.unit_order``'s ``by`` ("index", "norm", "digit:K",
+    K being a class number)."""
     by = _choices().get("order", "index")
     return f"digit:{int(_choices().get('order_digit', 0))}" if by == "digit" else by
 
 
-def order_label(spec: str) -> str:
-    return f"drive towards digit {spec.split(':')[1]}" if spec.startswith("digit:") \
-        else ORDER_LABELS.get(spec, spec)
+def order_label(spec: str, names=None) -> str:
+    if spec.startswith("digit:"):
+        k = int(spec.split(":")[1])
+        names = names or state.class_names()
+        name = names[k] if 0 <= k < len(names) else str(k)
+        return f"drive towards {state.noun(names=names)} {name}"
+    return ORDER_LABELS.get(spec, spec)
 
 
 COLUMN_CHOICES = ("auto", 4, 8, 16, 32)
@@ -207,20 +244,24 @@ def grid_columns() -> int | None:
     return None if value == "auto" else int(value)
 
 
-def ordering_controls(network) -> str:
+def ordering_controls(network, names=None) -> str:
     left, right, third = st.columns([2, 1, 1])
     third.selectbox("Tiles per row", COLUMN_CHOICES, key=bind("columns", "auto",
                                                               lambda v: v in COLUMN_CHOICES),
                     help="Fewer tiles per row make bigger tiles: handy on a phone or a projector.")
     remember("columns")
-    left.selectbox("Order the units by", list(ORDER_LABELS), format_func=ORDER_LABELS.get,
+    names = tuple(names) if names is not None else state.class_names()
+    labels = order_labels(names)
+    left.selectbox("Order the units by", list(labels), format_func=labels.get,
                    key=bind("order", "index", lambda v: v in ORDER_LABELS),
                    help="Weight norm: the units with the largest incoming weights first. "
-                        "Drive: the units whose outgoing weights push that digit's score up "
-                        "most come first, the ones pushing it down last.")
+                        f"Drive: the units whose outgoing weights push that {state.noun(names=names)}'s "
+                        "score up most come first, the ones pushing it down last.")
     remember("order")
     if st.session_state[PREFIX + "order"] == "digit":
-        right.selectbox("Digit", range(10), key=bind("order_digit", 0, lambda v: v in range(10)))
+        k = len(names)
+        right.selectbox(state.noun(names=names).capitalize(), range(k), format_func=lambda c: names[c],
+                        key=bind("order_digit", 0, lambda v: v in range(k)))
         remember("order_digit")
         if len(network.weights) > 2:
             st.caption("With several hidden layers the drive is the product of the weights "
@@ -229,6 +270,8 @@ def ordering_controls(network) -> str:
 
 
 def unit_order(run, spec: str) -> np.ndarray:
+    if spec.startswith("digit:") and int(spec.split(":")[1]) >= run.network.layer_sizes[-1]:
+        spec = "index"  # a class remembered from a model with more outputs
     return cached(run, f"order:{spec}", lambda: ins.unit_order(run.network, spec))
 
 
@@ -255,7 +298,7 @@ def weight_grid(run, spec: str, selected: int | None, proj: bool):
         fig = figs.weight_grid_figure(
             w1, order, grid_columns(), selected=selected, projector=proj,
             max_bytes=grid_budget(w1.shape[1]),
-            title=f"{w1.shape[1]} units, ordered by {order_label(spec)}")
+            title=f"{w1.shape[1]} units, ordered by {order_label(spec, class_names(run))}")
         norms = np.linalg.norm(w1[:, order].astype(np.float64), axis=0)
         return figs.add_click_targets(fig, norms=norms)
 
@@ -301,8 +344,8 @@ def weights_page() -> None:
     if run is None:
         return
     network = run.network
-    spec = ordering_controls(network)
-    tabs = st.tabs(list(TAB_WEIGHTS), key=PREFIX + "weights_tab", on_change="rerun")
+    spec = ordering_controls(network, class_names(run))
+    tabs = st.tabs(weight_tabs(run), key=PREFIX + "weights_tab", on_change="rerun")
     proj = projector()
     with tabs[0]:
         if tabs[0].open:
@@ -357,21 +400,21 @@ def _unit_detail(run, unit: int, zmax: float, proj: bool) -> None:
                    f"‖w‖ = {np.linalg.norm(w):.3g}. Hover for each weight.")
     with bars:
         if outgoing is None:  # no hidden layer (a loaded model): these units are the outputs
-            st.caption("This network has no hidden layer: these units are the digits' scores.")
+            st.caption(f"This network has no hidden layer: these units are the {noun(run, True)}' scores.")
         else:
             to_digits = len(network.weights) == 2
-            title = f"unit {unit} → the 10 digits" if to_digits else \
+            title = f"unit {unit} → the {len(outgoing)} {noun(run, True)}" if to_digits else \
                 f"unit {unit} → the {len(outgoing)} units of hidden layer 2"
             fig = cached(run, f"unit_out:{unit}:{proj}", lambda: figs.outgoing_weights_figure(
-                outgoing, DIGITS if to_digits else None, unit=unit, title=title, projector=proj))
+                outgoing, class_names(run) if to_digits else None, unit=unit, title=title, projector=proj))
             _chart(fig, PREFIX + "unit_outgoing")
             st.caption("Outgoing weights: how much this unit's output adds to each "
-                       + ("digit's score." if to_digits else "unit of the next layer."))
+                       + (f"{noun(run)}'s score." if to_digits else "unit of the next layer."))
     with images:
         data = state.dataset()
         top = cached(run, f"exciting:{unit}", lambda: ins.top_exciting_images(
             network, data.train_images, unit, TOP_IMAGES))
-        captions = [f"{int(data.train_labels[i])}  z={z:.1f}"
+        captions = [f"{data.class_names[int(data.train_labels[i])]}  z={z:.1f}"
                     for i, z in zip(top.indices, top.pre_activations)]
         fig = cached(run, f"exciting_fig:{unit}", lambda: figs.image_grid_figure(
             data.train_images[top.indices], captions, columns=3,
@@ -473,9 +516,9 @@ def _deeper_tab(run, proj: bool) -> None:
                      above=above: figs.matrix_heatmap_figure(
             network.weights[layer - 1], projector=proj,
             title=f"W{layer}: {below} ({sizes[layer - 1]} units) → "
-                  + ("the 10 digits" if last else f"{above} ({sizes[layer]} units)"),
-            input_name=f"unit of {below}", output_name="digit" if last else f"unit of {above}",
-            output_names=DIGITS if last else None))
+                  + (f"the {sizes[layer]} {noun(run, True)}" if last else f"{above} ({sizes[layer]} units)"),
+            input_name=f"unit of {below}", output_name=noun(run) if last else f"unit of {above}",
+            output_names=class_names(run) if last else None))
         _chart(fig, f"{PREFIX}matrix_{layer}")
 
 
@@ -485,10 +528,10 @@ TEMPLATE_SHORT_NOTE = "hidden layers taken as linear: nonlinearity and biases ig
 def _templates_tab(run, proj: bool) -> None:
     templates = cached(run, "templates", lambda: ins.linear_templates(run.network))
     st.markdown("The output layer seen through the hidden layer: multiplying the weight "
-                "matrices gives, for each digit, one weight per pixel, a 28×28 *template* of "
-                "the ink that raises that digit's score.")
+                f"matrices gives, for each {noun(run)}, one weight per pixel, a 28×28 *template* of "
+                f"the ink that raises that {noun(run)}'s score.")
     fig = cached(run, f"templates_fig:{proj}", lambda: figs.templates_figure(
-        templates.templates, DIGITS, templates.approximate, projector=proj, title_prefix="",
+        templates.templates, class_names(run), templates.approximate, projector=proj, title_prefix="",
         note=TEMPLATE_SHORT_NOTE if templates.approximate else None))
     _chart(fig, PREFIX + "templates_chart")
     if templates.approximate:
@@ -590,7 +633,7 @@ def _latest_step_tab(run, proj: bool) -> None:
 
     st.markdown("**First-layer gradient maps**: for each unit, the gradient of the loss with "
                 "respect to its 784 incoming weights, drawn like the Weights page (same "
-                f"order: {order_label(spec)}).")
+                f"order: {order_label(spec, class_names(run))}).")
     _chart(cached(run, f"grad_grid:{spec}:{grid_columns()}:{proj}", build), PREFIX + "grad_grid_chart")
     st.caption("Red: increasing that weight would raise the loss, so gradient descent lowers "
                "it; blue: the opposite. The maps show where each unit is being reshaped.")
@@ -600,22 +643,25 @@ def _saliency_tab(run, proj: bool) -> None:
     network = run.network
     st.markdown("Which pixels matter for a prediction? The **input gradient** dJ/dx says how "
                 "the loss would change if a pixel got brighter.")
+    if refuse_mismatch(run):
+        return
+    names = class_names(run)
     picked = digit_picker(run, "saliency")
     if picked is None:
         return
     trace = ins.trace_image(network, picked.image)
-    options = list(range(10))
+    options = list(range(len(names)))
     key = bind("saliency_class", trace.predicted, lambda v: v in options)
-    st.columns([1, 2])[0].selectbox("Explain the score of digit", options, key=key,
-                 format_func=lambda d: f"{d} (predicted)" if d == trace.predicted else str(d))
+    st.columns([1, 2])[0].selectbox(f"Explain the score of {noun(run)}", options, key=key,
+                 format_func=lambda d: f"{names[d]} (predicted)" if d == trace.predicted else names[d])
     remember("saliency_class")
     target = int(st.session_state[key])
     gradient = ins.saliency(network, picked.image, target)
-    fig = figs.saliency_figure(picked.image, gradient, label=target, projector=proj)
+    fig = figs.saliency_figure(picked.image, gradient, label=names[target], projector=proj)
     _chart(fig, PREFIX + "saliency_chart")
-    st.caption(f"{picked.description}. The network reads it as {trace.predicted} "
+    st.caption(f"{picked.description}. The network reads it as {names[trace.predicted]} "
                f"({trace.probabilities[trace.predicted]:.0%}). Blue pixels: inking them more "
-               f"would make “{target}” more likely; red ones argue against “{target}”.")
+               f"would make “{names[target]}” more likely; red ones argue against “{names[target]}”.")
 
 
 @dataclass
@@ -671,6 +717,8 @@ def _gradcheck_tab(run) -> None:
         "The check runs on a float64 copy of the current network (float32 has too few "
         f"digits for the difference to mean anything), on {GRADCHECK_BATCH} validation images, "
         "for a random sample of entries of every weight matrix W, bias b and the input X.")
+    if refuse_mismatch(run):
+        return
     st.button("Check the gradients", type="primary", icon=":material/rule:",
               key=PREFIX + "gradcheck_button", on_click=_check_gradients, args=(run,))
     result = st.session_state.get(GRADCHECK)
@@ -691,12 +739,12 @@ def _gradcheck_tab(run) -> None:
 
 
 # ---------------------------------------------------------------------------------
-# Picking a digit (Activations page, saliency)
+# Picking an image (Activations page, saliency)
 # ---------------------------------------------------------------------------------
 
 PREDICTED = "predicted"
 SOURCES = {"index": "By number", "class": "By class", "misclassified": "Misclassified",
-           "random": "Random", "drawn": "Drawn digit"}
+           "random": "Random", "drawn": "Drawn digit"}  # the picker says "Drawn letter"...
 
 
 @dataclass
@@ -719,13 +767,17 @@ def misclassified(run):
 
 
 def digit_picker(run, prefix: str) -> PickedDigit | None:
-    """Widgets choosing one digit; the validation images (never trained on) or the drawing."""
+    """Widgets choosing one image (a digit, a letter...): one of the validation images (never
+    trained on) or the drawing. Labels are the data's classes (the caller made sure the
+    model has one output per class)."""
     data = state.dataset()
     images, labels = data.validation_images, data.validation_labels
+    names, what = data.class_names, state.noun(names=data.class_names)
     n = len(labels)
     sources = [s for s in SOURCES if s != "drawn" or drawn_digit() is not None]
+    labels_of = {**SOURCES, "drawn": f"Drawn {what}"}
     source_key = bind(f"{prefix}_source", "index", lambda v: v in sources)
-    st.radio("Pick a digit", sources, format_func=SOURCES.get, key=source_key, horizontal=True)
+    st.radio(f"Pick a {what}", sources, format_func=labels_of.get, key=source_key, horizontal=True)
     remember(f"{prefix}_source")
     source = st.session_state[source_key]
     in_range = lambda v: isinstance(v, int | np.integer) and 0 <= v < n
@@ -742,8 +794,8 @@ def digit_picker(run, prefix: str) -> PickedDigit | None:
         index = int(st.session_state[key])
     elif source == "class":
         left, right, _ = st.columns([1, 1, 2])
-        class_key = bind(f"{prefix}_class", 0, lambda v: v in range(10))
-        left.selectbox("Digit", range(10), key=class_key)
+        class_key = bind(f"{prefix}_class", 0, lambda v: v in range(len(names)))
+        left.selectbox(what.capitalize(), range(len(names)), key=class_key, format_func=lambda c: names[c])
         remember(f"{prefix}_class")
         members = np.flatnonzero(labels == int(st.session_state[class_key]))
         if not len(members):
@@ -764,19 +816,19 @@ def digit_picker(run, prefix: str) -> PickedDigit | None:
         key = bind(f"{prefix}_wrong", 0, lambda v: v in options)
         st.columns([1, 1])[0].selectbox(
             f"{len(wrong)} of the {n} validation images are misclassified", options, key=key,
-            format_func=lambda k: f"image {wrong[k]}: a {labels[wrong[k]]} read as "
-                                  f"{predicted[k]} ({confidence[k]:.0%})")
+            format_func=lambda k: f"image {wrong[k]}: a {names[labels[wrong[k]]]} read as "
+                                  f"{names[predicted[k]]} ({confidence[k]:.0%})")
         remember(f"{prefix}_wrong")
         index = int(wrong[int(st.session_state[key])])
     else:  # random
         if not in_range(_choices().get(f"{prefix}_random")):
             _choices()[f"{prefix}_random"] = int(np.random.default_rng().integers(n))
-        st.button("Another random digit", icon=":material/casino:", key=f"{PREFIX}{prefix}_reroll",
+        st.button(f"Another random {what}", icon=":material/casino:", key=f"{PREFIX}{prefix}_reroll",
                   on_click=lambda: _choices().__setitem__(
                       f"{prefix}_random", int(np.random.default_rng().integers(n))))
         index = int(_choices()[f"{prefix}_random"])
     return PickedDigit(images[index], int(labels[index]),
-                       f"{where.capitalize()} {index}, labelled {int(labels[index])}")
+                       f"{where.capitalize()} {index}, labelled {names[int(labels[index])]}")
 
 
 # ---------------------------------------------------------------------------------
@@ -787,11 +839,11 @@ def digit_picker(run, prefix: str) -> PickedDigit | None:
 def activations_page() -> None:
     st.title("Activations")
     st.markdown(
-        "Follow one digit through the network: the pixels go in, every hidden unit computes "
+        f"Follow one {state.noun()} through the network: the pixels go in, every hidden unit computes "
         "z = inputs · weights + bias and outputs its activation, and the output layer turns "
-        "the last layer's activations into 10 probabilities.")
+        f"the last layer's activations into {len(state.class_names())} probabilities.")
     run = current_model("activations")
-    if run is None:
+    if run is None or refuse_mismatch(run):
         return
     network = run.network
     proj = projector()
@@ -805,9 +857,10 @@ def activations_page() -> None:
                PREFIX + "input_chart")
         st.caption(picked.description + ".")
     with right:
-        _chart(figs.probabilities_figure(trace.probabilities, DIGITS, label=picked.label,
+        _chart(figs.probabilities_figure(trace.probabilities, class_names(run), label=picked.label,
                                          projector=proj, height=320), PREFIX + "probabilities_chart")
-        st.caption("The output layer: softmax turns the 10 scores (logits) into probabilities.")
+        st.caption(f"The output layer: softmax turns the {len(trace.probabilities)} scores (logits) "
+                   "into probabilities.")
 
     st.subheader("Hidden layers")
     activation = network.activation
@@ -828,18 +881,20 @@ def _contributions(run, picked: PickedDigit, trace, proj: bool) -> None:
     if len(network.weights) < 2:
         return  # no hidden layer: the logits come straight from the pixels
     st.subheader("Which hidden units built the answer")
-    options = [PREDICTED, *range(10)]
+    names = class_names(run)
+    options = [PREDICTED, *range(len(names))]
     key = bind("contrib_class", PREDICTED, lambda v: v in options)
     choice = st.columns([1, 2])[0].selectbox(
-        "Explain the score of digit", options, key=key,
-        format_func=lambda d: f"the predicted one ({trace.predicted})" if d == PREDICTED else str(d))
+        f"Explain the score of {noun(run)}", options, key=key,
+        format_func=lambda d: f"the predicted one ({names[trace.predicted]})" if d == PREDICTED else names[d])
     remember("contrib_class")
     target = trace.predicted if choice == PREDICTED else int(choice)
     contributions = ins.unit_contributions(network, picked.image, target)
+    target_name = names[target]
     layer = contributions.layer
     _chart(figs.contributions_figure(contributions.units, contributions.contributions,
                                      contributions.bias, contributions.logit,
-                                     class_name=str(target), projector=proj),
+                                     class_name=target_name, projector=proj),
            PREFIX + "contributions_chart")
     pick = np.argsort(-np.abs(contributions.contributions), kind="stable")[:TOP_UNITS]
     units = contributions.units[pick]
@@ -852,16 +907,16 @@ def _contributions(run, picked: PickedDigit, trace, proj: bool) -> None:
         title=(f"top {len(units)} units: incoming weights" if exact
                else f"top {len(units)} units: W1 @ … @ W{layer} (approx.)"))
     st.markdown(f"**The {len(units)} units of hidden layer {layer} that move the score of "
-                f"{target} most**, with what they look for in the image:")
+                f"{target_name} most**, with what they look for in the image:")
     left, right = st.columns(2)
     with left:
         _chart(fig, PREFIX + "contributors_chart")
-    rows = [{"unit": int(u), "activation a": round(float(a), 4), f"weight to {target}": round(float(w), 4),
+    rows = [{"unit": int(u), "activation a": round(float(a), 4), f"weight to {target_name}": round(float(w), 4),
              "contribution a × w": round(float(c), 4)}
             for u, a, w, c in zip(contributions.units[pick], contributions.activations[pick],
                                   contributions.weights[pick], values)]
     right.dataframe(rows, hide_index=True, key=PREFIX + "contributors_table")
-    st.caption(f"Each hidden unit adds activation × outgoing weight to the score of {target}; "
+    st.caption(f"Each hidden unit adds activation × outgoing weight to the score of {target_name}; "
                f"all {len(contributions.units)} of them plus the bias "
                f"({contributions.bias:+.3g}) make the logit z = {contributions.logit:.3g}. "
                "The tiles' corner numbers are the contributions." +

@@ -214,11 +214,14 @@ class TrainingJob:
         scheduler: JobScheduler | None = None,
         network: Network | None = None,
         n_classes: int = 10,
+        class_names: tuple[str, ...] | None = None,
         progress_interval: float = 0.2,
         name: str = "",
     ):
         self.config = config
         self.name = name
+        # What the output units stand for; the finished Run keeps it (see ui.runs).
+        self.class_names = tuple(class_names) if class_names is not None else None
         self._images, self._labels = images, labels
         self._validation, self._test = validation, test
         self._scheduler = scheduler

@@ -44,9 +44,9 @@ def run_id(run) -> str:
 def _submit() -> None:
     """on_click: put the current model's run on the board."""
     run = state.model()
-    if run is None or run.test_accuracy is None:
+    if run is None or run.test_accuracy is None or tuple(run.class_names) != state.DIGIT_CLASS_NAMES:
         st.session_state[MESSAGE] = ("error", "Train a model first: the board needs its accuracy "
-                                              "on the real test set.")
+                                              "on the real MNIST test set.")
         return
     challenge = workshop.active_challenge()
     settings = settings_of(run.config)
@@ -98,8 +98,9 @@ def entries_table(entries, titles: dict):
 def submit_section() -> None:
     st.subheader("Share your run")
     run = state.model()
-    if run is None or run.test_accuracy is None:
-        st.caption("Train a model on the Train page first; then you can put its test accuracy "
+    if run is None or run.test_accuracy is None or tuple(run.class_names) != state.DIGIT_CLASS_NAMES:
+        # The board ranks digit models on MNIST's test set: an EMNIST letters model is not comparable.
+        st.caption("Train a digit model on the Train page first; then you can put its test accuracy "
                    "on the room's board here.")
     else:
         challenge = workshop.active_challenge()

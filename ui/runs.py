@@ -6,6 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from nn.data import DIGIT_CLASS_NAMES
 from nn.network import Network
 from nn.training import History, TrainConfig
 
@@ -29,6 +30,7 @@ class Run:
     dataset: str
     seconds: float
     test_accuracy: float | None = None
+    class_names: tuple[str, ...] = DIGIT_CLASS_NAMES  # what the output units stand for
 
     @property
     def epochs_done(self) -> int:
@@ -46,7 +48,7 @@ class Run:
     def architecture(self) -> str:
         """E.g. ``784-128-10 ReLU``."""
         sizes = self.network.layer_sizes if self.network is not None else \
-            (784, *self.config.hidden_sizes, 10)
+            (784, *self.config.hidden_sizes, len(self.class_names))
         label = ACTIVATION_LABELS.get(self.config.activation, self.config.activation)
         return "-".join(map(str, sizes)) + f" {label}"
 
@@ -62,6 +64,11 @@ def _last(values) -> float | None:
         return None
     value = float(values[-1])
     return value if math.isfinite(value) else None
+
+
+def default_class_names(n_classes: int) -> tuple[str, ...]:
+    """Names for ``n_classes`` output units nobody named: the digits for 10, else "0", "1"..."""
+    return DIGIT_CLASS_NAMES if n_classes == 10 else tuple(str(k) for k in range(n_classes))
 
 
 def run_from_job(job: TrainingJob, number: int, dataset: str) -> Run:
@@ -80,6 +87,8 @@ def run_from_job(job: TrainingJob, number: int, dataset: str) -> Run:
         dataset=dataset,
         seconds=snapshot.elapsed,
         test_accuracy=job.test_accuracy if network is not None else None,
+        class_names=getattr(job, "class_names", None) or default_class_names(
+            network.layer_sizes[-1] if network is not None else 10),
     )
 
 

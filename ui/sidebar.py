@@ -30,7 +30,8 @@ def render(job_progress: bool = True) -> None:
         data = state.dataset_info()
         st.markdown("**Data**")
         st.caption(f"{_plain(data.name)}: {data.n_images - data.n_validation:,} training and "
-                   f"{data.n_validation:,} validation images")
+                   f"{data.n_validation:,} validation images  \n"
+                   f"{_plain(state.classes_text(data.class_names))}")
         st.markdown("**Current model**")
         model = state.model()
         if model is None:
@@ -41,6 +42,9 @@ def render(job_progress: bool = True) -> None:
             st.caption(f"{model.architecture}, run {model.number}{note}  \n"
                        f"{model.epochs_done} epochs · validation accuracy "
                        f"{_percent(model.validation_accuracy)}{test}")
+            if model.network is not None and model.network.layer_sizes[-1] != len(data.class_names):
+                st.caption(f":orange[It reads {_plain(state.classes_text(model.class_names))}, "
+                           "not the classes of the data in use.]")
         if job_progress:
             _job_status()
 

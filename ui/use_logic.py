@@ -3,8 +3,9 @@
 * Evaluation: predictions on a labelled set, the confusion matrix, per-class
   precision and recall, the misclassified images ordered by confidence.
 * The Kaggle submission: ``test.csv`` bytes in, ``submission.csv`` bytes out.
-* Uploads: a training set from a Kaggle ``train.csv`` or a pair of MNIST IDX files,
-  split into training and validation; a model from a ``.npz`` file.
+* Uploads: a training set from a Kaggle ``train.csv``, a pair of MNIST IDX files or
+  a pair of EMNIST IDX files (stored transposed, see ``nn/emnist.py``), split into
+  training and validation; a model from a ``.npz`` file.
 
 Uploaded files are parsed from their bytes in memory: their names only ever appear in
 messages (:func:`display_name`), never as paths. Every malformed input raises
@@ -24,7 +25,8 @@ from pathlib import PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from nn.data import Dataset, load_idx_pair, load_kaggle_csv, stratified_split
+from nn.data import DIGIT_CLASS_NAMES, Dataset, load_idx_pair, load_kaggle_csv, stratified_split
+from nn.emnist import class_noun, emnist_dataset
 from nn.errors import DataError
 from nn.model_io import ModelFileError, load_model, model_to_bytes
 from nn.network import Network
@@ -124,7 +126,8 @@ def evaluate_set(network: Network, images, labels, name: str,
 
 
 def per_class_table(counts, class_names=None):
-    """Per class: images, correct, precision and recall (in %), as a DataFrame.
+    """Per class: images, correct, precision and recall (in %), as a DataFrame; the first
+    column is named after the classes ("digit" for 0-9, "letter", "character").
 
     precision of class c = right answers "c" / all answers "c" (column sum);
     recall = right answers "c" / images of c (row sum). No answer "c" at all: precision
@@ -141,11 +144,12 @@ def per_class_table(counts, class_names=None):
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(predicted_as > 0, right / np.maximum(predicted_as, 1), np.nan)
         recall = np.where(images > 0, right / np.maximum(images, 1), np.nan)
+    noun = class_noun(names)
     return pd.DataFrame({
-        "digit": names,
+        noun: names,
         "images": images,
         "correct": right,
-        "predicted as this digit": predicted_as,
+        f"predicted as this {noun}": predicted_as,
         "precision %": np.round(100 * precision, 1),
         "recall %": np.round(100 * recall, 1),
     })
@@ -212,8 +216,9 @@ def _check_training_set(dataset: Dataset, name: str) -> Dataset:
         raise DataError(f"{name}: only {dataset.n_samples} images; at least "
                         f"{MIN_TRAINING_IMAGES} are needed to train and validate")
     if len(np.unique(dataset.labels)) < 2:
-        raise DataError(f"{name}: every image has the same label ({int(dataset.labels[0])}); "
-                        "a classifier needs at least two digits")
+        raise DataError(f"{name}: every image has the same label "
+                        f"({dataset.class_names[int(dataset.labels[0])]}); a classifier needs at "
+                        f"least two {class_noun(dataset.class_names, plural=True)}")
     return dataset
 
 
@@ -237,15 +242,35 @@ def training_set_from_idx(images_raw: bytes, images_name: str | None,
                    name=f"{label} ({dataset.n_samples:,} images, IDX)")
 
 
+def emnist_set_from_idx(images_raw: bytes, images_name: str | None, labels_raw: bytes,
+                        labels_name: str | None, split: str, part: str = "train") -> Dataset:
+    """One part of an EMNIST split from its uploaded IDX pair (gzipped or not): images turned
+    upright, labels shifted to classes, the split's class names (``nn.emnist``)."""
+    label = display_name(images_name)
+    dataset = emnist_dataset(named_bytes(images_raw, images_name), named_bytes(labels_raw, labels_name),
+                             split, name=label)
+    if part == "train":
+        dataset = _check_training_set(dataset, label)
+    elif dataset.n_samples == 0:
+        raise DataError(f"{label}: no images")
+    return Dataset(dataset.images, dataset.labels, class_names=dataset.class_names,
+                   name=f"EMNIST {split} {part} ({dataset.n_samples:,} images, {label})")
+
+
 def read_only(array: np.ndarray) -> np.ndarray:
     array = np.ascontiguousarray(array)
     array.flags.writeable = False
     return array
 
 
-def make_split(dataset: Dataset, validation_fraction: float, key: str, seed: int = 0):
-    """The dataset split class by class into training and validation (``ui.state.SplitData``)."""
+def make_split(dataset: Dataset, validation_fraction: float, key: str, seed: int = 0,
+               test: Dataset | None = None):
+    """The dataset split class by class into training and validation (``ui.state.SplitData``),
+    with its own labelled ``test`` set (e.g. EMNIST's test part) when given."""
     from .state import SplitData
+
+    if test is not None and tuple(test.class_names) != tuple(dataset.class_names):
+        raise DataError(f"{test.name}: its classes are not those of {dataset.name}")
 
     train_idx, val_idx = stratified_split(dataset.labels, validation_fraction, seed=seed)
     if len(val_idx) == 0:
@@ -258,6 +283,9 @@ def make_split(dataset: Dataset, validation_fraction: float, key: str, seed: int
         validation_images=read_only(dataset.images[val_idx]),
         validation_labels=read_only(dataset.labels[val_idx]),
         n_classes=dataset.n_classes,
+        class_names=tuple(dataset.class_names),
+        test=None if test is None else (read_only(test.images), read_only(test.labels),
+                                        f"{test.n_samples:,} test images of {test.name}"),
     )
 
 
@@ -315,21 +343,44 @@ def model_file_bytes(run) -> bytes:
         run.network, app="Digit Lab", run=run.number, status=run.status,
         config=run.config.to_dict(), history=summary, curves=curves, dataset=run.dataset,
         test_accuracy=_finite_or_none(run.test_accuracy), seconds=_finite_or_none(run.seconds),
+        class_names=list(run.class_names),
     )
 
 
-def model_from_upload(raw: bytes, name: str | None) -> tuple[Network, dict]:
+def class_names_from_metadata(meta: dict, n_outputs: int, default=None) -> tuple[str, ...]:
+    """What a model file's output units stand for: its ``class_names`` (saved by the app;
+    ``data.class_names`` by train.py) when they are ``n_outputs`` short strings, else
+    ``default`` (e.g. the data's names) when it has ``n_outputs`` names, else the digits for
+    10 outputs, else "0", "1", ..."""
+    data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    for names in (meta.get("class_names"), data.get("class_names")):
+        if (isinstance(names, list) and len(names) == n_outputs and len(set(names)) == n_outputs
+                and all(isinstance(n, str) and 0 < len(n) <= 12 and n.isprintable() for n in names)):
+            return tuple(names)
+    if default is not None and len(default) == n_outputs:
+        return tuple(default)
+    return DIGIT_CLASS_NAMES if n_outputs == 10 else tuple(str(k) for k in range(n_outputs))
+
+
+def model_from_upload(raw: bytes, name: str | None, n_classes: int = N_CLASSES,
+                      class_names=None) -> tuple[Network, dict]:
     """(network, metadata) of an uploaded ``.npz``; ModelFileError for anything unusable
-    here (corrupt, pickled, wrong shapes, or not 784 inputs and 10 outputs)."""
+    here (corrupt, pickled, wrong shapes, or not 784 inputs and one output per class of the
+    data in use: ``n_classes``, named ``class_names``)."""
     label = display_name(name, "model file")
     try:
         network, meta = load_model(bytes(raw))
     except ModelFileError as error:
         raise ModelFileError(str(error).replace("model file:", f"{label}:", 1)) from None
     sizes = network.layer_sizes
-    if sizes[0] != N_INPUTS or sizes[-1] != N_CLASSES:
-        raise ModelFileError(f"{label}: a {'-'.join(map(str, sizes))} network; digit models here "
-                             f"take {N_INPUTS} pixels and give {N_CLASSES} scores")
+    if sizes[0] != N_INPUTS or sizes[-1] != n_classes:
+        names = tuple(class_names) if class_names is not None else DIGIT_CLASS_NAMES
+        theirs = class_names_from_metadata(meta, sizes[-1])
+        raise ModelFileError(
+            f"{label}: a {'-'.join(map(str, sizes))} network ({sizes[-1]} scores, for "
+            f"{class_noun(theirs, plural=True)}); models here take {N_INPUTS} pixels and give "
+            f"{n_classes} scores, one per {class_noun(names)} of the data in use. Load data with "
+            "its classes on the Data page first.")
     if len(sizes) < 3:
         raise ModelFileError(f"{label}: a network without a hidden layer; the app's pages need "
                              "at least one")
@@ -376,15 +427,16 @@ def _history_from_metadata(meta: dict) -> History:
 
 
 def run_from_model(network: Network, meta: dict, number: int, *, name: str | None = None,
-                   test: tuple[np.ndarray, np.ndarray] | None = None):
-    """A ``ui.runs.Run`` for an uploaded model: its stored settings and curves, status
-    "uploaded", and its accuracy on ``test`` (measured now, not trusted from the file)."""
+                   test: tuple[np.ndarray, np.ndarray] | None = None, default_names=None):
+    """A ``ui.runs.Run`` for an uploaded model: its stored settings, curves and class names
+    (``default_names`` for a file without them), status "uploaded", and its accuracy on
+    ``test`` (measured now, not trusted from the file)."""
     from .runs import Run
 
     history = _history_from_metadata(meta)
     summary = meta.get("history") if isinstance(meta.get("history"), dict) else {}
     dataset = meta.get("dataset")
-    test_accuracy = evaluate(network, *test)[1] if test is not None else None
+    test_accuracy = evaluate(network, *test[:2])[1] if test is not None else None
     label = display_name(name, "model file")
     return Run(
         number=number,
@@ -396,6 +448,7 @@ def run_from_model(network: Network, meta: dict, number: int, *, name: str | Non
         dataset=(dataset[:200] if isinstance(dataset, str) else "unknown") + f" · from {label}",
         seconds=_finite_or_none(summary.get("seconds")) or 0.0,
         test_accuracy=test_accuracy,
+        class_names=class_names_from_metadata(meta, network.layer_sizes[-1], default_names),
     )
 
 

@@ -21,6 +21,7 @@ Uploads are parsed from their bytes; a malformed file shows the loader's message
 
 from __future__ import annotations
 
+import html
 import re
 import time
 
@@ -47,7 +48,6 @@ INSTALLED = PREFIX + "installed"  # {upload file id: run number} of uploaded mod
 CANVAS_VERSION = PREFIX + "canvas_version"
 CANVAS_SIZE = 280
 DEFAULT_PEN = 20
-DIGITS = [str(d) for d in range(10)]
 CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 STATIC_CHART = {"displayModeBar": False}
 TAB_EVALUATE = ("Confusion matrix", "Misclassified", "Per class", "Kaggle submission")
@@ -59,7 +59,12 @@ UPLOAD_LIMIT_MB = 200  # Kaggle's train.csv is 73 MB
 MODEL_LIMIT_MB = 50
 SPLITS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 SOURCES = {"bundled": "Bundled 5k subset", "csv": "Kaggle train.csv", "idx": "MNIST IDX files",
-           "download": "Download full MNIST"}
+           "download": "Download full MNIST", "emnist": "EMNIST letters & more"}
+# The EMNIST splits offered here (byclass and bymerge, 814,255 images, are for train.py).
+EMNIST_APP_SPLITS = {"letters": "letters: A–Z, 26 classes (each holds both cases)",
+                     "balanced": "balanced: 0–9, A–Z and 11 lower-case letters, 47 classes",
+                     "digits": "digits: 0–9, 280,000 digits",
+                     "mnist": "mnist: 0–9, MNIST's sizes"}
 
 
 # ---------------------------------------------------------------------------------
@@ -123,8 +128,9 @@ def offer_training(page: str, what: str) -> None:
     last = state.job()
     if last is not None and not pending and last.done:
         st.warning(f"The last run left no model: {last.snapshot().message}", icon=":material/warning:")
-    st.info(f"No model yet: {what} The default network (784 → 128 ReLU → 10) trains in a few "
-            "seconds; this page fills in as soon as it is done.", icon=":material/info:")
+    st.info(f"No model yet: {what} The default network (784 → 128 ReLU → "
+            f"{len(state.class_names())}) trains in a few seconds; this page fills in as soon as "
+            "it is done.", icon=":material/info:")
     st.button("Train a good default model", type="primary", icon=":material/play_arrow:",
               on_click=state.train_default_model, disabled=pending, key=f"{PREFIX}{page}_train_default")
     st.session_state.pop(state.GO_TO_TRAIN, None)  # stay on this page (Home switches to Train)
@@ -136,13 +142,22 @@ def _percent(value: float | None) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{100 * value:.1f}%"
 
 
-def _test_set():
-    """(images, labels, name) of the real MNIST test set, None when absent or unreadable."""
+def _test_set(data=None):
+    """(images, labels, description) of the test set that fits the data in use (the real
+    MNIST test set for digits, EMNIST's test part when loaded), None when there is none."""
     try:
-        return state.test_data()
+        return state.test_set(state.dataset() if data is None else data)
     except (DataError, OSError) as error:
-        st.warning(f"The MNIST test set could not be read: {error}")
+        st.warning(f"The test set could not be read: {error}")
         return None
+
+
+def _refuse_mismatch(run, data=None) -> bool:
+    """Say so and return True when the current model does not fit the data in use."""
+    message = state.model_mismatch(run, data)
+    if message:
+        st.warning(message, icon=":material/block:")
+    return bool(message)
 
 
 
@@ -196,7 +211,7 @@ def _clear_canvas() -> None:
 
 
 def read_canvas(rgba) -> np.ndarray | None:
-    """The canvas' RGBA pixels as the (784,) uint8 digit the network sees, None if empty."""
+    """The canvas' RGBA pixels as the (784,) uint8 image the network sees, None if empty."""
     if rgba is None:
         return None
     image28 = preprocess_canvas(rgba, background="black")
@@ -220,8 +235,8 @@ def _canvas():
     left.button("Clear", icon=":material/delete:", on_click=_clear_canvas, key=PREFIX + "clear",
                 help="Start again on an empty canvas (the canvas' own bin icon works too).")
     right.slider("Pen width", 8, 40, key=key,
-                 help="About 20 px suits a digit drawn over most of the square: its strokes "
-                      "then come out as thick as MNIST's after shrinking to 28×28.")
+                 help="About 20 px suits a character drawn over most of the square: its "
+                      "strokes then come out as thick as MNIST's after shrinking to 28×28.")
     try:
         return read_canvas(result.image_data)
     except ValueError as error:  # an unexpected image from the component
@@ -230,21 +245,23 @@ def _canvas():
 
 
 def _follow_drawing() -> None:
-    """Open the Activations page on the drawn digit."""
+    """Open the Activations page on the drawing."""
     inside_pages.choose("activations_source", "drawn")
 
 
 @page
 def draw_page() -> None:
     st.title("Draw")
+    run = state.model()
+    names = run.class_names if run is not None else state.class_names()
+    noun = state.noun(names=names)
     st.markdown(
-        "Draw a digit with the mouse (or a finger) in the black square, as big as the square. "
+        f"Draw a {noun} with the mouse (or a finger) in the black square, as big as the square. "
         "It is shrunk to 28×28 pixels the way the MNIST digits were made (cropped, scaled to "
         "fit 20×20, centred by its centre of mass), and the network reads that small image.")
     if take_request("follow") and st.session_state.get(inside_pages.DRAWN_DIGIT) is not None:
         _follow_drawing()
         st.switch_page("pages/activations.py")
-    run = state.model()
     drawing, seen, answer = st.columns([1.1, 0.9, 1.6], gap="medium")
     with drawing:
         digit = _canvas()
@@ -263,23 +280,25 @@ def draw_page() -> None:
             return
         if digit is None:
             st.markdown("**Prediction**")
-            st.caption(f"Draw a digit: the model of run {run.number} will read it.")
+            st.caption(f"Draw a {noun}: the model of run {run.number} will read it.")
             return
         probabilities = predict_proba(run.network, digit[None])[0]
         top = int(probabilities.argmax())
+        top_name = html.escape(str(names[top])) if top < len(names) else str(top)
         st.markdown(
             f"<div style='display:flex;align-items:baseline;gap:0.6em'>"
             f"<span style='font-size:1.1rem'>The network reads</span>"
             f"<span data-testid='draw-top-guess' style='font-size:5rem;font-weight:700;"
-            f"line-height:1;color:{figs.HIGHLIGHT}'>{top}</span>"
+            f"line-height:1;color:{figs.HIGHLIGHT}'>{top_name}</span>"
             f"<span style='font-size:1.1rem'>{probabilities[top]:.0%} sure</span></div>",
             unsafe_allow_html=True)
-        _chart(figs.probability_figure(probabilities, height=260), PREFIX + "probability_chart",
+        _chart(figs.probability_figure(probabilities, names, height=260), PREFIX + "probability_chart",
                config=STATIC_CHART)
-        st.button("Follow this digit through the network", icon=":material/bolt:",
+        st.button(f"Follow this {noun} through the network", icon=":material/bolt:",
                   on_click=_request, args=("follow",), key=PREFIX + "follow",
                   help="The Activations page, showing your drawing.")
-        st.caption(f"Model: run {run.number}, {run.architecture}.")
+        st.caption(f"Model: run {run.number}, {run.architecture}, reading "
+                   f"{plain(state.classes_text(names))}.")
 
 
 # ---------------------------------------------------------------------------------
@@ -294,11 +313,9 @@ def evaluations(run, data) -> dict[str, logic.Evaluation]:
                                                 data.validation_labels,
                                                 f"{data.n_validation:,} validation images",
                                                 data.n_classes)}
-        test = _test_set()
+        test = _test_set(data)
         if test is not None:
-            out["test"] = logic.evaluate_set(run.network, test[0], test[1],
-                                             f"{len(test[1]):,} real MNIST test images",
-                                             data.n_classes)
+            out["test"] = logic.evaluate_set(run.network, test[0], test[1], test[2], data.n_classes)
         return out
 
     return cached("evaluations", (*run_key(run), data.key), build)
@@ -318,15 +335,20 @@ def _pick_set(evals: dict) -> logic.Evaluation:
 @page
 def evaluate_page() -> None:
     st.title("Evaluate")
+    data = state.dataset()
+    test_words = ("the test set is the 10,000 real MNIST test digits" if data.test is None and data.digits
+                  else "the test set is the data's own test part" if data.test is not None
+                  else f"these {state.noun(True)} came without a test set (download EMNIST or "
+                       "upload its test part on the Data page)")
     st.markdown(
         "How good is the current model, and where does it go wrong? The validation images "
-        "were held out of training; the test set is the 10,000 real MNIST test digits, never "
-        "seen while choosing settings.")
+        f"were held out of training; {test_words}, never seen while choosing settings.")
     run = state.model()
     if run is None:
         offer_training("evaluate", "there is nothing to evaluate until a network has been trained.")
         return
-    data = state.dataset()
+    if _refuse_mismatch(run, data):
+        return
     evals = evaluations(run, data)
     metrics = st.columns(4)
     metrics[0].metric("Validation accuracy", _percent(evals["validation"].accuracy),
@@ -334,22 +356,24 @@ def evaluate_page() -> None:
                            f"validation images of {plain(data.name)}")
     if "test" in evals:
         metrics[1].metric("Test accuracy", _percent(evals["test"].accuracy),
-                          help=f"{evals['test'].n_correct:,} of {evals['test'].n:,} real MNIST "
-                               "test images")
+                          help=f"{evals['test'].n_correct:,} right of the {plain(evals['test'].name)}")
     else:
-        metrics[1].metric("Test accuracy", "–", help="The real MNIST test set is not available here.")
+        metrics[1].metric("Test accuracy", "–",
+                          help="The real MNIST test set is not available here." if data.digits else
+                          f"No test set for these {state.noun(True)}: only the validation images.")
     metrics[2].metric("Model", f"run {run.number}", help=run.architecture)
     metrics[3].metric("Epochs trained", run.epochs_done)
     tabs = st.tabs(list(TAB_EVALUATE), key=PREFIX + "evaluate_tab", on_change="rerun")
+    names = data.class_names
     with tabs[0]:
         if tabs[0].open:
-            _confusion_tab(_pick_set(evals))
+            _confusion_tab(_pick_set(evals), names)
     with tabs[1]:
         if tabs[1].open:
-            _misclassified_tab(_pick_set(evals))
+            _misclassified_tab(_pick_set(evals), names)
     with tabs[2]:
         if tabs[2].open:
-            _per_class_tab(_pick_set(evals))
+            _per_class_tab(_pick_set(evals), names)
     with tabs[3]:
         if tabs[3].open:
             _submission_tab(run)
@@ -363,41 +387,44 @@ def _default_cell(counts: np.ndarray) -> tuple[int, int]:
     return (int(t), int(p)) if off[t, p] > 0 else (0, 0)
 
 
-def _on_cell_click(chart_key: str) -> None:
-    cell = figs.cell_from_selection(st.session_state.get(chart_key))
+def _on_cell_click(chart_key: str, names) -> None:
+    cell = figs.cell_from_selection(st.session_state.get(chart_key), len(names), names)
     if cell is not None:
         st.session_state[PREFIX + "cell_true"], st.session_state[PREFIX + "cell_predicted"] = cell
 
 
-def _confusion_tab(evaluation: logic.Evaluation) -> None:
+def _confusion_tab(evaluation: logic.Evaluation, names) -> None:
     counts = evaluation.counts
-    normalised = st.toggle("Row-normalised: % of each true digit", key=PREFIX + "normalised",
-                           help="Each row then sums to 100%, and the diagonal is each digit's recall.")
+    k, noun = len(names), state.noun(names=names)
+    normalised = st.toggle(f"Row-normalised: % of each true {noun}", key=PREFIX + "normalised",
+                           help=f"Each row then sums to 100%, and the diagonal is each {noun}'s recall.")
     true_key, predicted_key = PREFIX + "cell_true", PREFIX + "cell_predicted"
-    if st.session_state.get(true_key) not in range(10) or st.session_state.get(predicted_key) not in range(10):
+    if st.session_state.get(true_key) not in range(k) or st.session_state.get(predicted_key) not in range(k):
         st.session_state[true_key], st.session_state[predicted_key] = _default_cell(counts)
     cell = (int(st.session_state[true_key]), int(st.session_state[predicted_key]))
     left, right = st.columns([1.25, 1], gap="large")
     with left:
         st.caption(f"All {counts.sum():,} {evaluation.name.split(' ', 1)[1]}. Rows: the true "
-                   "digit; columns: the network's answer. Blue: right, orange: mistakes. "
+                   f"{noun}; columns: the network's answer. Blue: right, orange: mistakes. "
                    "**Click a cell** to see its images.")
-        fig = figs.confusion_matrix_figure(counts, normalised=normalised, selected=cell, height=470)
+        fig = figs.confusion_matrix_figure(counts, normalised=normalised, class_names=names, selected=cell,
+                                           height=470 if k <= 12 else 640)
         # A new key per selected cell: any click (even on the previous cell) is a change.
         chart_key = f"{PREFIX}confusion_chart_{cell[0]}_{cell[1]}"
-        _chart(fig, chart_key, on_select=lambda: _on_cell_click(chart_key), selection_mode="points")
+        _chart(fig, chart_key, on_select=lambda: _on_cell_click(chart_key, names), selection_mode="points")
     with right:
         a, b = st.columns(2)
-        a.selectbox("True digit", range(10), key=true_key)
-        b.selectbox("Predicted digit", range(10), key=predicted_key)
+        a.selectbox(f"True {noun}", range(k), key=true_key, format_func=lambda c: names[c])
+        b.selectbox(f"Predicted {noun}", range(k), key=predicted_key, format_func=lambda c: names[c])
         cell = (int(st.session_state[true_key]), int(st.session_state[predicted_key]))
         members = logic.cell_indices(evaluation, *cell)
-        what = "read correctly" if cell[0] == cell[1] else f"read as {cell[1]}"
+        true_name, predicted_name = plain(names[cell[0]]), plain(names[cell[1]])
+        what = "read correctly" if cell[0] == cell[1] else f"read as {predicted_name}"
         if not len(members):
-            st.info(f"No {cell[0]} was {what}.")
+            st.info(f"No {true_name} was {what}.")
             return
         shown = members[:CELL_IMAGES]
-        st.markdown(f"**{len(members):,} images of {cell[0]} {what}**" +
+        st.markdown(f"**{len(members):,} images of {true_name} {what}**" +
                     (f" (the {len(shown)} most confident shown)" if len(members) > len(shown) else ""))
         _chart(figs.gallery_figure(evaluation.images[shown],
                                    [f"{evaluation.confidence[i]:.0%}" for i in shown], columns=8,
@@ -406,7 +433,7 @@ def _confusion_tab(evaluation: logic.Evaluation) -> None:
         st.caption("Each image with the network's confidence in its answer.")
 
 
-def _misclassified_tab(evaluation: logic.Evaluation) -> None:
+def _misclassified_tab(evaluation: logic.Evaluation, names) -> None:
     wrong = evaluation.wrong
     if not len(wrong):
         st.success(f"Every one of the {evaluation.name} is read correctly.")
@@ -416,12 +443,13 @@ def _misclassified_tab(evaluation: logic.Evaluation) -> None:
     st.session_state.setdefault(order_key, "most")
     a.radio("Sort by confidence", ["most", "least"], key=order_key, horizontal=True,
             format_func=lambda o: "most confident first" if o == "most" else "least confident first",
-            help="Confident mistakes are the interesting ones: often a badly written digit, "
-                 "sometimes a wrong label.")
+            help=f"Confident mistakes are the interesting ones: often a badly written "
+                 f"{state.noun(names=names)}, sometimes a wrong label.")
     digit_key = PREFIX + "wrong_digit"
-    st.session_state.setdefault(digit_key, "all")
-    b.selectbox("True digit", ["all", *range(10)], key=digit_key,
-                format_func=lambda d: "all digits" if d == "all" else str(d))
+    if st.session_state.get(digit_key) not in ["all", *range(len(names))]:
+        st.session_state[digit_key] = "all"
+    b.selectbox(f"True {state.noun(names=names)}", ["all", *range(len(names))], key=digit_key,
+                format_func=lambda d: f"all {state.noun(True, names)}" if d == "all" else names[d])
     size_key = PREFIX + "wrong_count"
     st.session_state.setdefault(size_key, 40)
     c.selectbox("Show", GALLERY_SIZES, key=size_key, format_func=lambda n: f"up to {n} images")
@@ -433,20 +461,21 @@ def _misclassified_tab(evaluation: logic.Evaluation) -> None:
                 f"({len(wrong) / evaluation.n:.1%}); showing {len(shown)}. Caption: true → "
                 "predicted, confidence.")
     if len(shown):
-        captions = [f"{evaluation.labels[i]}→{evaluation.predicted[i]} {evaluation.confidence[i]:.0%}"
-                    for i in shown]
+        captions = [f"{names[evaluation.labels[i]]}→{names[evaluation.predicted[i]]} "
+                    f"{evaluation.confidence[i]:.0%}" for i in shown]
         _chart(figs.gallery_figure(evaluation.images[shown], captions, columns=10, tile_px=70),
                PREFIX + "wrong_gallery", config=STATIC_CHART)
 
 
-def _per_class_tab(evaluation: logic.Evaluation) -> None:
-    st.dataframe(logic.per_class_table(evaluation.counts), hide_index=True, key=PREFIX + "per_class",
+def _per_class_tab(evaluation: logic.Evaluation, names) -> None:
+    noun = state.noun(names=names)
+    st.dataframe(logic.per_class_table(evaluation.counts, names), hide_index=True, key=PREFIX + "per_class",
                  column_config={
                      "precision %": st.column_config.NumberColumn(format="%.1f %%"),
                      "recall %": st.column_config.NumberColumn(format="%.1f %%")})
-    st.caption(f"On the {evaluation.name}. **Precision** of a digit: of the images the network "
-               "called that digit, the share that really are. **Recall**: of the images of that "
-               "digit, the share the network found.")
+    st.caption(f"On the {evaluation.name}. **Precision** of a {noun}: of the images the network "
+               f"called that {noun}, the share that really are. **Recall**: of the images of that "
+               f"{noun}, the share the network found.")
 
 
 def _submission(run, upload) -> tuple:
@@ -468,6 +497,10 @@ def _submission_tab(run) -> None:
         "For Kaggle's [Digit Recognizer](https://www.kaggle.com/competitions/digit-recognizer): "
         "upload its `test.csv` (28,000 unlabelled digits, header `pixel0,...,pixel783`), and "
         "download `submission.csv` (`ImageId,Label`) to submit.")
+    if tuple(run.class_names) != logic.DIGIT_CLASS_NAMES:
+        st.info(f"Kaggle's Digit Recognizer is about digits; the model of run {run.number} reads "
+                f"{plain(state.classes_text(run.class_names))}.", icon=":material/info:")
+        return
     upload = st.file_uploader("Kaggle test.csv", key=PREFIX + "kaggle_test",
                               max_upload_size=UPLOAD_LIMIT_MB,
                               help="A .csv or .csv.gz file; it is read in memory, never saved.")
@@ -521,30 +554,39 @@ def _reshuffle() -> None:
 
 def _look_tab(data) -> None:
     train_counts, validation_counts, means = data_summary(data)
+    names, noun, nouns = data.class_names, state.noun(names=data.class_names), state.noun(True, data.class_names)
+    many = data.n_classes > 12  # 26 letters, 47 characters: smaller tiles, fewer samples each
     seed = st.session_state.get(PREFIX + "sample_seed", 0)
     left, right = st.columns([1.2, 1], gap="large")
     with left:
-        st.subheader("Samples of each digit")
-        indices = logic.sample_indices(data.train_labels, 12, data.n_classes, seed=seed)
-        _chart(figs.samples_figure(data.train_images, indices, tile_px=40),
+        st.subheader(f"Samples of each {noun}")
+        indices = logic.sample_indices(data.train_labels, 8 if many else 12, data.n_classes, seed=seed)
+        _chart(figs.samples_figure(data.train_images, indices, names, tile_px=30 if many else 40),
                PREFIX + "samples_chart", config=STATIC_CHART)
         st.button("Other samples", icon=":material/casino:", on_click=_reshuffle,
                   key=PREFIX + "reshuffle")
     with right:
-        st.subheader("Images per digit")
-        _chart(figs.class_counts_figure(train_counts, validation_counts, height=300),
+        st.subheader(f"Images per {noun}")
+        _chart(figs.class_counts_figure(train_counts, validation_counts, names, height=300),
                PREFIX + "counts_chart", config=STATIC_CHART)
         smallest, largest = int(np.argmin(train_counts)), int(np.argmax(train_counts))
-        spread = (f"{train_counts[0]:,} of each digit" if smallest == largest or
+        spread = (f"{train_counts[0]:,} of each {noun}" if smallest == largest or
                   train_counts[smallest] == train_counts[largest] else
-                  f"from {train_counts[smallest]:,} (digit {smallest}) to "
-                  f"{train_counts[largest]:,} (digit {largest})")
+                  f"from {train_counts[smallest]:,} ({noun} {plain(names[smallest])}) to "
+                  f"{train_counts[largest]:,} ({noun} {plain(names[largest])})")
         st.caption(f"Training: {train_counts.sum():,} images, {spread}. Validation: "
-                   f"{validation_counts.sum():,}, split off digit by digit so both parts keep "
-                   "the same mix of digits.")
-    st.subheader("The average digit")
-    _chart(figs.mean_images_figure(means, tile_px=96), PREFIX + "means_chart", config=STATIC_CHART)
-    st.caption("The mean of all training images of each digit: where its ink usually is. A "
+                   f"{validation_counts.sum():,}, split off {noun} by {noun} so both parts keep "
+                   f"the same mix of {nouns}.")
+        if not data.digits:
+            st.caption(f"{plain(state.classes_text(names))}. EMNIST letters: each class holds the "
+                       "upper- and the lower-case letter. The images are shown upright: EMNIST "
+                       "stores them transposed (rows and columns swapped), the loader turns them back."
+                       if names == tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ") else
+                       f"{plain(state.classes_text(names))}.")
+    st.subheader(f"The average {noun}")
+    _chart(figs.mean_images_figure(means, names, tile_px=72 if many else 96), PREFIX + "means_chart",
+           config=STATIC_CHART)
+    st.caption(f"The mean of all training images of each {noun}: where its ink usually is. A "
                "network without hidden layers can learn little more than templates like these; "
                "the hidden units of the Weights page look for parts of them.")
 
@@ -577,7 +619,7 @@ def _split_choice(data) -> float:
         st.session_state[key] = min(SPLITS, key=lambda s: abs(s - share))
     st.columns([1, 1])[0].select_slider(
         "Validation share", SPLITS, key=key, format_func=lambda s: f"{s:.0%}",
-        help="Held out of training, digit by digit, to measure the model on images it has not "
+        help="Held out of training, class by class, to measure the model on images it has not "
              "learnt from.")
     return float(st.session_state[key])
 
@@ -644,6 +686,8 @@ def _load_tab(data) -> None:
                 _refused(error, data)
                 return
             _change_dataset(split, f"Now using {dataset.name}, {fraction:.0%} for validation.")
+    elif source == "emnist":
+        _emnist_source(data, fraction, pending)
     else:
         st.caption("The full MNIST training set (60,000 images, about 10 MB to download from a "
                    "public mirror, kept on the server for next time). Training on it takes "
@@ -656,6 +700,88 @@ def _load_tab(data) -> None:
         st.caption(f"In use: {plain(data.name)}.")
         if action_button("Back to the bundled subset", "reset_data", disabled=pending):
             _change_dataset(None, "Back to the bundled MNIST subset.")
+
+
+def _emnist_source(data, fraction: float, pending: bool) -> None:
+    """EMNIST: pick a split, then upload its IDX files or download it (nn/emnist.py)."""
+    from nn.emnist import EMNIST_SIZES, EMNIST_ZIP_MEGABYTES
+
+    split_key = PREFIX + "emnist_split"
+    st.session_state.setdefault(split_key, "letters")
+    st.columns([1, 1])[0].selectbox("EMNIST split", list(EMNIST_APP_SPLITS), key=split_key,
+                                    format_func=EMNIST_APP_SPLITS.get)
+    split = st.session_state[split_key]
+    st.caption(f"EMNIST (Cohen et al., 2017): handwritten characters in MNIST's own IDX format, "
+               f"{EMNIST_SIZES[split]:,} images in the {split} split. Its images are stored "
+               "transposed (rows and columns swapped); they are turned upright when loaded.")
+    st.markdown(f"**Upload** the split's files (`emnist-{split}-train-images-idx3-ubyte` and "
+                f"`…-train-labels-idx1-ubyte`, gzipped or not); its test part is optional.")
+    a, b = st.columns(2)
+    images = a.file_uploader("EMNIST images (idx3)", key=_uploader_key("emnist_images"),
+                             max_upload_size=UPLOAD_LIMIT_MB)
+    labels = b.file_uploader("EMNIST labels (idx1)", key=_uploader_key("emnist_labels"),
+                             max_upload_size=UPLOAD_LIMIT_MB)
+    with st.expander("Its test part (optional): the Evaluate page's test set"):
+        c, d = st.columns(2)
+        test_images = c.file_uploader("EMNIST test images (idx3)", key=_uploader_key("emnist_test_images"),
+                                      max_upload_size=UPLOAD_LIMIT_MB)
+        test_labels = d.file_uploader("EMNIST test labels (idx1)", key=_uploader_key("emnist_test_labels"),
+                                      max_upload_size=UPLOAD_LIMIT_MB)
+    if action_button(f"Load EMNIST {split}", "load_emnist", type="primary",
+                     disabled=pending or images is None or labels is None) \
+            and images is not None and labels is not None:
+        raws = [images.getvalue(), labels.getvalue()]
+        try:
+            train = logic.emnist_set_from_idx(raws[0], images.name, raws[1], labels.name, split)
+            test = None
+            if test_images is not None and test_labels is not None:
+                raws += [test_images.getvalue(), test_labels.getvalue()]
+                test = logic.emnist_set_from_idx(raws[2], test_images.name, raws[3], test_labels.name,
+                                                 split, part="test")
+            key = f"emnist-{split}:{logic.digest(*raws)}@{fraction:g}"
+            split_data = logic.make_split(train, fraction, key=key, test=test)
+        except DataError as error:
+            _refused(error, data)
+            return
+        with_test = f" and its {test.n_samples:,} test images" if test is not None else \
+            " (no test part: the Evaluate page shows the validation images)"
+        _change_dataset(split_data, f"Now using {train.name}{with_test}, {fraction:.0%} for validation.")
+    st.markdown(f"**Or download** it: NIST's archive of every split (about {EMNIST_ZIP_MEGABYTES} MB, "
+                "kept on the server for next time), of which only this split is unpacked.")
+    if action_button(f"Download EMNIST {split}", "download_emnist", icon=":material/download:",
+                     disabled=pending):
+        _download_emnist(split, fraction)
+
+
+def _download_emnist(split: str, fraction: float) -> None:
+    from nn import emnist
+
+    bar = st.progress(0.0, text="Connecting…")
+    last = [0.0]
+
+    def progress(file_name: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.15 and (total is None or done < total):
+            return
+        last[0] = now
+        size = f"{done / 2**20:.0f} of {total / 2**20:.0f} MB" if total else f"{done / 2**20:.0f} MB"
+        bar.progress(min(done / total, 1.0) if total else 0.0, text=f"{file_name}: {size}")
+
+    try:
+        train, test = emnist.download_emnist(split, progress=progress)
+    except DataError as error:
+        bar.empty()
+        st.error(f"The download failed. {plain(error)}\n\nNothing was changed.", icon=":material/error:")
+        return
+    try:
+        split_data = logic.make_split(train, fraction, key=f"emnist-{split}@{fraction:g}", test=test)
+    except DataError as error:
+        bar.empty()
+        _refused(error, state.dataset())
+        return
+    bar.progress(1.0, text="Downloaded, checked and unpacked.")
+    _change_dataset(split_data, f"Now using {train.name} and its {test.n_samples:,} test images, "
+                                f"{fraction:.0%} for validation.")
 
 
 def _download(fraction: float) -> None:
@@ -715,14 +841,17 @@ def _model_file_name(run) -> str:
 
 
 def _uploaded_model(upload):
-    """("ok", network, metadata) or ("error", message), cached per upload."""
+    """("ok", network, metadata) or ("error", message), cached per upload and the data's
+    classes (a model must give one score per class of the data in use)."""
+    names = state.class_names()
+
     def build():
         try:
-            return ("ok", *logic.model_from_upload(upload.getvalue(), upload.name))
+            return ("ok", *logic.model_from_upload(upload.getvalue(), upload.name, len(names), names))
         except DataError as error:
             return ("error", str(error))
 
-    return cached("uploaded_model", upload.file_id, build)
+    return cached("uploaded_model", (upload.file_id, names), build)
 
 
 def _install(upload) -> None:
@@ -732,7 +861,8 @@ def _install(upload) -> None:
     _, network, meta = result
     test = _test_set()
     run = logic.run_from_model(network.copy(), meta, st.session_state.get(state.NEXT_RUN, 1),
-                               name=upload.name, test=test[:2] if test is not None else None)
+                               name=upload.name, test=test[:2] if test is not None else None,
+                               default_names=state.class_names())
     if state.install_model(run):
         st.session_state.setdefault(INSTALLED, {})[upload.file_id] = run.number
         st.session_state[MESSAGE] = ("success", f"The uploaded model is now the current model "
@@ -794,12 +924,14 @@ def _save_load_tab() -> None:
 
 def _inspect_upload(upload, network, meta) -> None:
     sizes = "-".join(map(str, network.layer_sizes))
+    names = logic.class_names_from_metadata(meta, network.layer_sizes[-1])
     st.markdown(f"**{plain(logic.display_name(upload.name))}**: a {sizes} network, "
-                f"{network.activation}, {network.n_parameters:,} parameters.")
+                f"{network.activation}, {network.n_parameters:,} parameters, reading "
+                f"{plain(state.classes_text(names))}.")
     data = state.dataset()
     accuracy = cached("uploaded_accuracy", (upload.file_id, data.key),
-                      lambda: logic.evaluate_set(network, data.validation_images,
-                                                 data.validation_labels, "validation").accuracy)
+                      lambda: logic.evaluate_set(network, data.validation_images, data.validation_labels,
+                                                 "validation", data.n_classes).accuracy)
     st.caption(f"Accuracy now on this session's {data.n_validation:,} validation images: "
                f"{_percent(accuracy)} (if the model was trained on other data, these images may "
                "include some it learnt from).")
