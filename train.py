@@ -5,6 +5,7 @@ by full-batch gradient descent on the bundled 5,000 MNIST images::
 
     python train.py
     python train.py --hidden 128 --optimizer adam --lr 0.001 --batch-size 128 --epochs 10
+    python train.py --conv 8x5                 # conv 8@5x5 -> ReLU -> max pool -> 10 softmax
     python train.py --data train.csv --save model.npz
     python train.py --load model.npz --predict test.csv --submission submission.csv
 
@@ -22,8 +23,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from nn.activations import ACTIVATIONS
+from nn.conv import MAX_CONV_BATCH, PADDINGS, RECOMMENDED_CONV_CONFIG, conv_config_problems
 from nn.data import (
     DIGIT_CLASS_NAMES,
     Dataset,
@@ -41,6 +44,8 @@ from nn.optimizers import SCHEDULES
 from nn.training import TrainConfig, build_network, evaluate, predict_proba, train
 
 DEFAULTS = TrainConfig()
+CONV_PRESET = RECOMMENDED_CONV_CONFIG
+UNSET = object()  # an option the user did not give
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -88,6 +93,19 @@ def hidden_widths(text: str) -> tuple[int, ...]:
     return widths
 
 
+def conv_layers(text: str) -> list[tuple[int, int]]:
+    """'8x5' or '8x5,16x3': FILTERSxKERNEL per conv layer."""
+    layers = []
+    for part in filter(None, (p.strip() for p in text.lower().split(","))):
+        filters, _, kernel = part.partition("x")
+        if not (filters.isdigit() and kernel.isdigit()):
+            raise argparse.ArgumentTypeError(f"expected FILTERSxKERNEL like 8x5 or 8x5,16x3, got {text!r}")
+        layers.append((int(filters), int(kernel)))
+    if not layers:
+        raise argparse.ArgumentTypeError(f"expected FILTERSxKERNEL like 8x5, got {text!r}")
+    return layers
+
+
 def batch_size(text: str) -> int | None:
     if text.lower() == "full":
         return None
@@ -116,18 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "labels, an IDX folder (t10k files), 'auto' (EMNIST data: its split's "
                         "test part; digits: the real MNIST test set in ../shared/data/mnist when "
                         "present) or 'none'")
-    p.add_argument("--hidden", type=hidden_widths, default=DEFAULTS.hidden_sizes,
-                   help="hidden layer widths, e.g. 10 or 256,128 (default: 10)")
+    p.add_argument("--hidden", type=hidden_widths, default=None,
+                   help="hidden layer widths, e.g. 10 or 256,128 (default: 10; none after --conv)")
+    p.add_argument("--conv", type=conv_layers, action="append", default=[],
+                   help="a convolutional layer FILTERSxKERNEL (e.g. 8x5), repeatable or comma-separated, "
+                        "each followed by the activation and a 2x2 max pool; with --conv, unset options "
+                        "default to the recommended conv preset (Adam, batch 64, ...)")
+    p.add_argument("--padding", choices=PADDINGS, default="valid",
+                   help="conv padding: 'valid' (maps shrink by kernel-1) or 'same' (odd kernels)")
+    p.add_argument("--no-pool", action="store_true", help="no max pool after the conv layers")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), default=DEFAULTS.activation)
     p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "rmsprop", "adam"],
-                   default=DEFAULTS.optimizer)
+                   default=None, help=f"default: {DEFAULTS.optimizer} ({CONV_PRESET['optimizer']} with --conv)")
     p.add_argument("--lr", type=positive_float, default=None,
                    help=f"learning rate (default: {DEFAULTS.learning_rate} for sgd, "
                         "0.001 for adam/rmsprop, 0.05 for momentum)")
     p.add_argument("--epochs", type=non_negative_int, default=None,
                    help=f"passes over the data (default: {DEFAULTS.epochs}; 0 with --load)")
-    p.add_argument("--batch-size", type=batch_size, default=DEFAULTS.batch_size,
-                   help="'full' (batch gradient descent, default) or N (1 = stochastic)")
+    p.add_argument("--batch-size", type=batch_size, default=UNSET,
+                   help="'full' (batch gradient descent, default) or N (1 = stochastic; "
+                        f"{CONV_PRESET['batch_size']} with --conv)")
     p.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 weight decay")
     p.add_argument("--momentum", type=fraction, default=DEFAULTS.momentum)
     p.add_argument("--schedule", choices=SCHEDULES, default="constant")
@@ -201,11 +227,38 @@ def write_submission(path: Path, labels: np.ndarray) -> None:
     temp.replace(path)
 
 
+def apply_conv_defaults(args) -> None:
+    """Fill the options left unset: the dense defaults, or with --conv the recommended
+    conv preset's (``nn.conv.RECOMMENDED_CONV_CONFIG``)."""
+    args.conv = [layer for group in args.conv for layer in group]
+    preset = CONV_PRESET if args.conv and not args.load else {}
+    if args.hidden is None:
+        args.hidden = preset.get("hidden_sizes", DEFAULTS.hidden_sizes)
+    if args.optimizer is None:
+        args.optimizer = preset.get("optimizer", DEFAULTS.optimizer)
+        if args.lr is None and preset:
+            args.lr = preset["learning_rate"]
+    if args.batch_size is UNSET:
+        args.batch_size = preset.get("batch_size", DEFAULTS.batch_size)
+    if args.epochs is None and preset:
+        args.epochs = preset["epochs"]
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.submission and not args.predict:
         parser.error("--submission needs --predict test.csv")
+    apply_conv_defaults(args)
+    if args.conv and args.load:
+        parser.error("--conv builds a new network; --load takes the loaded model's layers")
+    if args.conv:
+        problems = conv_config_problems(args.conv, args.padding, not args.no_pool)
+        if args.batch_size is None or args.batch_size > MAX_CONV_BATCH:
+            problems.append(f"conv layers train on batches of at most {MAX_CONV_BATCH} images, "
+                            f"not {args.batch_size or 'full'}")
+        if problems:
+            parser.error(f"--conv: {'; '.join(problems)}")
     try:
         return run(args)
     except DataError as error:
@@ -234,21 +287,36 @@ def run(args) -> int:
     else:
         epochs = args.epochs if args.epochs is not None else DEFAULTS.epochs
         network = None
-    config = TrainConfig(
-        hidden_sizes=network.hidden_sizes if network else args.hidden,
-        activation=network.activation if network else args.activation,
-        optimizer=args.optimizer,
-        learning_rate=args.lr or default_learning_rate(args.optimizer),
-        epochs=epochs, batch_size=args.batch_size, l2=args.l2, momentum=args.momentum,
-        schedule=args.schedule, seed=args.seed, validation_fraction=args.validation,
-        snapshot_every=0, dtype=network.dtype.name if network else "float32",
-    )
+    convolutional = getattr(network, "is_convolutional", False)
+    if convolutional:  # the loaded model's conv layers; full batch is not offered for them
+        conv = [(spec.filters, spec.kernel) for spec in network.conv_specs]
+        padding, pool = network.conv_specs[0].padding, network.conv_specs[0].pool
+        batch = args.batch_size if args.batch_size is not None else CONV_PRESET["batch_size"]
+    else:
+        conv, padding, pool, batch = args.conv, args.padding, not args.no_pool, args.batch_size
+    try:
+        config = TrainConfig(
+            hidden_sizes=network.hidden_sizes if network else args.hidden,
+            activation=network.activation if network else args.activation,
+            optimizer=args.optimizer,
+            learning_rate=args.lr or default_learning_rate(args.optimizer),
+            epochs=epochs, batch_size=batch, l2=args.l2, momentum=args.momentum,
+            schedule=args.schedule, seed=args.seed, validation_fraction=args.validation,
+            snapshot_every=0, dtype=network.dtype.name if network else "float32",
+            conv_layers=conv, conv_padding=padding, conv_pool=pool,
+        )
+    except ValueError as error:
+        raise DataError(str(error)) from None
     if network is not None and network.layer_sizes[0] != dataset.images.shape[1]:
         raise DataError(f"{args.load}: model expects {network.layer_sizes[0]} inputs")
     if network is not None and network.layer_sizes[-1] != dataset.n_classes:
         raise DataError(f"{args.load}: model gives {network.layer_sizes[-1]} scores, but "
                         f"{dataset.name} has {dataset.n_classes} classes")
     network = network or build_network(config, n_classes=dataset.n_classes)
+    if config.conv_layers:
+        # A conv network's matrix products are long and thin (k*k*C_in x m*Ho*Wo times F): BLAS
+        # threads only add synchronisation there (several times slower with 2 on 2 busy cores).
+        threadpool_limits(1, user_api="blas")
 
     train_idx, val_idx = stratified_split(dataset.labels, config.validation_fraction, config.seed)
     train_images, train_labels = dataset.images[train_idx], dataset.labels[train_idx]

@@ -59,6 +59,9 @@ from .network import ForwardPass, Gradients, _add_bias, _Scratch, _softmax_cross
 
 PADDINGS = ("valid", "same")
 MAX_FILTERS = 64  # per conv layer, in TrainConfig (the app's knobs); the layers take any number
+# Largest training batch for a conv network in TrainConfig: the im2col matrix of 1,024 28x28
+# images and a 5x5 kernel is 59 MB; full batch on 60,000 images would need 3.5 GB.
+MAX_CONV_BATCH = 1024
 
 # The recommended convolutional run: conv 8@5x5 valid -> ReLU -> 2x2 max pool -> 10 softmax,
 # trained on the bundled 5,000 images. Measured on the real 10,000 MNIST test images: see the

@@ -3,11 +3,17 @@
 Layout of the archive (no Python objects anywhere, so loading can never run code):
 
 =============  ==============================================================
-``W1 .. WL``   weight matrices, (n[l-1], n[l]), float32 or float64
+``W1 .. WL``   weight matrices, (n[l-1], n[l]), float32 or float64; a conv
+               layer's kernel is (k, k, C_in, filters)
 ``b1 .. bL``   bias vectors, (n[l],)
 ``metadata``   UTF-8 JSON as a uint8 array: format and version, architecture,
                activation, training settings, history summary, data description
 =============  ==============================================================
+
+A convolutional network (``nn.conv.ConvNetwork``, conv layers first) is written as
+format version 2, whose metadata adds ``layer_kinds`` ("conv"/"dense" per weight
+layer), ``conv_layers`` (filters, kernel, padding, pool of each) and ``image_shape``;
+dense networks are still written as version 1, readable by older programs.
 
 Files are read with ``allow_pickle=False`` and checked before anything is built:
 names, shapes, dtypes and finite values must all agree with the metadata.
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -25,11 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .conv import ConvNetwork, ConvSpec, conv_shapes
 from .errors import DataError
 from .network import Network
 
 FORMAT_NAME = "digit-lab-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this program reads (and writes, for conv networks)
+DENSE_FORMAT_VERSION = 1  # dense networks: unchanged since version 1
 # Refuse archives that would unpack to more than this (a hostile "zip bomb").
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 
@@ -38,17 +47,23 @@ class ModelFileError(DataError):
     """A model file that is corrupt, foreign, pickled or inconsistent."""
 
 
-def model_metadata(network: Network, **extra) -> dict:
+def model_metadata(network: Network | ConvNetwork, **extra) -> dict:
     """The metadata dict saved beside the arrays; ``extra`` adds e.g. config, history."""
-    return {
+    convolutional = getattr(network, "is_convolutional", False)
+    meta = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if convolutional else DENSE_FORMAT_VERSION,
         "layer_sizes": list(network.layer_sizes),
         "activation": network.activation,
         "init": network.init,
         "dtype": network.dtype.name,
-        **extra,
     }
+    if convolutional:
+        meta["layer_kinds"] = list(network.layer_kinds)
+        meta["conv_layers"] = [{"filters": s.filters, "kernel": s.kernel, "padding": s.padding, "pool": s.pool}
+                               for s in network.conv_specs]
+        meta["image_shape"] = list(network.image_shape)
+    return {**meta, **extra}
 
 
 def model_to_bytes(network: Network, **extra) -> bytes:
@@ -82,7 +97,7 @@ def save_model(path, network: Network, **extra) -> Path:
     return path
 
 
-def load_model(source) -> tuple[Network, dict]:
+def load_model(source) -> tuple[Network | ConvNetwork, dict]:
     """(network, metadata) from a path, bytes or a binary file-like object.
 
     Raises ModelFileError saying what is wrong for anything but a valid model file.
@@ -125,7 +140,7 @@ def load_model(source) -> tuple[Network, dict]:
     return _network_from_arrays(arrays, label)
 
 
-def _network_from_arrays(arrays: dict, label: str) -> tuple[Network, dict]:
+def _network_from_arrays(arrays: dict, label: str) -> tuple[Network | ConvNetwork, dict]:
     if "metadata" not in arrays:
         raise ModelFileError(f"{label}: no 'metadata' entry; not a Digit Lab model file")
     try:
@@ -146,6 +161,8 @@ def _network_from_arrays(arrays: dict, label: str) -> tuple[Network, dict]:
     activation = meta.get("activation")
     if activation not in ACTIVATIONS:
         raise ModelFileError(f"{label}: unknown activation {activation!r}")
+    if "conv" in (meta.get("layer_kinds") or ()) or "conv_layers" in meta:
+        return _conv_network_from_arrays(arrays, meta, sizes, label), meta
     expected = {f"W{i}" for i in range(1, len(sizes))} | {f"b{i}" for i in range(1, len(sizes))}
     present = set(arrays) - {"metadata"}
     if present != expected:
@@ -172,6 +189,66 @@ def _network_from_arrays(arrays: dict, label: str) -> tuple[Network, dict]:
         raise ModelFileError(f"{label}: layers mix float types {sorted(map(str, dtypes))}")
     network = Network.from_arrays(weights, biases, activation, meta.get("init"))
     return network, meta
+
+
+def _conv_network_from_arrays(arrays: dict, meta: dict, sizes: list, label: str) -> ConvNetwork:
+    """A ConvNetwork from a version-2 file, every shape checked against the metadata."""
+    specs_meta, image_shape = meta.get("conv_layers"), meta.get("image_shape")
+    if not isinstance(specs_meta, list) or not specs_meta or not all(isinstance(s, dict) for s in specs_meta):
+        raise ModelFileError(f"{label}: metadata conv_layers {specs_meta!r} is not a list of conv layers")
+    if (not isinstance(image_shape, list) or len(image_shape) != 2
+            or not all(isinstance(n, int) and n >= 1 for n in image_shape)):
+        raise ModelFileError(f"{label}: metadata image_shape {image_shape!r} is not [height, width]")
+    try:
+        specs = [ConvSpec(s.get("filters"), s.get("kernel"), s.get("padding", "valid"), s.get("pool", True))
+                 for s in specs_meta]
+        if not all(isinstance(s.pool, bool) for s in specs):
+            raise ValueError("pool must be true or false")
+        shapes = conv_shapes(specs, image_shape)
+    except ValueError as error:
+        raise ModelFileError(f"{label}: metadata conv_layers: {error}") from None
+    n_conv = len(specs)
+    kinds = ["conv"] * n_conv + ["dense"] * (len(sizes) - 1 - n_conv)
+    if meta.get("layer_kinds") != kinds or len(sizes) < n_conv + 2:
+        raise ModelFileError(f"{label}: metadata layer_kinds {meta.get('layer_kinds')!r} does not match "
+                             f"{n_conv} conv layers and layer_sizes {sizes}")
+    conv_sizes = [image_shape[0] * image_shape[1]] + [math.prod(pooled) for _, pooled in shapes]
+    if sizes[: n_conv + 1] != conv_sizes:
+        raise ModelFileError(f"{label}: metadata layer_sizes {sizes} do not match the conv layers "
+                             f"(expected {conv_sizes} first)")
+    channels = [1] + [s.filters for s in specs]
+    shapes_expected = [(s.kernel, s.kernel, c, s.filters) for s, c in zip(specs, channels)]
+    shapes_expected += [(a, b) for a, b in zip(sizes[n_conv:-1], sizes[n_conv + 1 :])]
+    _check_arrays(arrays, shapes_expected, label)
+    n_layers = len(shapes_expected)
+    weights = [arrays[f"W{i}"] for i in range(1, n_layers + 1)]
+    biases = [arrays[f"b{i}"] for i in range(1, n_layers + 1)]
+    return ConvNetwork.from_arrays(specs, image_shape, weights, biases, meta["activation"], meta.get("init"))
+
+
+def _check_arrays(arrays: dict, weight_shapes: list, label: str) -> None:
+    """Exactly W1.., b1.. of these weight shapes (biases: the last axis), one float type, finite."""
+    n_layers = len(weight_shapes)
+    expected = {f"{p}{i}" for p in "Wb" for i in range(1, n_layers + 1)}
+    present = set(arrays) - {"metadata"}
+    if present != expected:
+        missing, extra = sorted(expected - present), sorted(present - expected)
+        raise ModelFileError(f"{label}: arrays do not match the architecture"
+                             + (f"; missing {missing}" if missing else "")
+                             + (f"; unexpected {extra}" if extra else ""))
+    dtypes = set()
+    for layer, shape in enumerate(weight_shapes, start=1):
+        for name, want in ((f"W{layer}", shape), (f"b{layer}", shape[-1:])):
+            array = arrays[name]
+            if array.shape != tuple(want):
+                raise ModelFileError(f"{label}: {name} has shape {array.shape}, expected {tuple(want)}")
+            if array.dtype not in (np.float32, np.float64):
+                raise ModelFileError(f"{label}: {name} has dtype {array.dtype}, expected float32/64")
+            if not np.isfinite(array).all():
+                raise ModelFileError(f"{label}: {name} contains NaN or infinite values")
+            dtypes.add(array.dtype)
+    if len(dtypes) != 1:
+        raise ModelFileError(f"{label}: layers mix float types {sorted(map(str, dtypes))}")
 
 
 def _json_default(value):

@@ -259,7 +259,7 @@ def test_copy_and_predictions(bundled):
 
 # -- TrainConfig, build_network and train() -------------------------------------------------
 def test_train_config_conv_settings_are_validated_with_clear_messages():
-    config = TrainConfig(conv_layers=[[8, 5]], hidden_sizes=())
+    config = TrainConfig(conv_layers=[[8, 5]], hidden_sizes=(), batch_size=64)
     assert config.conv_layers == ((8, 5),)
     assert config.to_dict()["conv_layers"] == [[8, 5]]
     assert TrainConfig(**config.to_dict()) == config
@@ -273,9 +273,11 @@ def test_train_config_conv_settings_are_validated_with_clear_messages():
         "too small for a 2×2 max pool": dict(conv_layers=((4, 5), (4, 5), (4, 3), (4, 1))),
         "(filters, kernel) pairs": dict(conv_layers=(8, 5)),
     }
+    bad["batches of at most 1024 images"] = dict(conv_layers=((8, 5),), batch_size=None)
+    bad["batches of at most 1024 images (full batch"] = dict(conv_layers=((8, 5),), batch_size=2000)
     for message, kwargs in bad.items():
         with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-            TrainConfig(**kwargs)
+            TrainConfig(**{"batch_size": 64, **kwargs})
     with pytest.raises(ValueError, match="does not fit"):
         conv_shapes([ConvSpec(2, 5)], (4, 4))
 
@@ -284,14 +286,14 @@ def test_build_network_gives_a_conv_network_only_with_conv_layers():
     dense = build_network(TrainConfig(hidden_sizes=(16,)))
     assert isinstance(dense, Network) and not dense.is_convolutional
     conv = build_network(TrainConfig(conv_layers=((6, 3),), conv_padding="same", conv_pool=False,
-                                     hidden_sizes=(16,), seed=4), n_classes=26)
+                                     hidden_sizes=(16,), seed=4, batch_size=64), n_classes=26)
     assert isinstance(conv, ConvNetwork)
     assert conv.describe() == "28×28 → conv 6@3×3 same relu → 16 relu → 26 softmax"
     again = build_network(TrainConfig(conv_layers=((6, 3),), conv_padding="same", conv_pool=False,
-                                      hidden_sizes=(16,), seed=4), n_classes=26)
+                                      hidden_sizes=(16,), seed=4, batch_size=64), n_classes=26)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(conv.weights, again.weights))
     with pytest.raises(ValueError, match="square"):
-        build_network(TrainConfig(conv_layers=((6, 3),)), n_inputs=780)
+        build_network(TrainConfig(conv_layers=((6, 3),), batch_size=64), n_inputs=780)
 
 
 @pytest.mark.parametrize("optimizer", sorted(LEARNING_RATES))
@@ -362,3 +364,101 @@ def test_recommended_preset_reaches_97_percent_on_the_real_test_set(bundled, mni
 def run_cli(*args):
     return subprocess.run([sys.executable, "train.py", *args], cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=120)
+
+
+# -- model files ----------------------------------------------------------------------------------
+def small_trained_conv(bundled):
+    images, labels = bundled
+    config = TrainConfig(conv_layers=((4, 3), (3, 3)), conv_padding="same", hidden_sizes=(12,), optimizer="adam",
+                         learning_rate=1e-3, batch_size=100, epochs=1)
+    net = build_network(config)
+    train(net, images[::10], labels[::10], config)
+    return net, config
+
+
+def test_model_file_round_trip_gives_identical_predictions(bundled, tmp_path):
+    from nn.model_io import load_model, save_model
+
+    images, _ = bundled
+    net, config = small_trained_conv(bundled)
+    path = save_model(tmp_path / "conv.npz", net, config=config.to_dict())
+    loaded, meta = load_model(path)
+    assert isinstance(loaded, ConvNetwork) and loaded.describe() == net.describe()
+    assert meta["format_version"] == 2 and meta["layer_kinds"] == ["conv", "conv", "dense", "dense"]
+    assert meta["conv_layers"][0] == {"filters": 4, "kernel": 3, "padding": "same", "pool": True}
+    assert meta["image_shape"] == [28, 28]
+    assert TrainConfig(**meta["config"]) == config
+    x = images[:300].astype(np.float32) / np.float32(255)
+    assert loaded.predict_proba(x).tobytes() == net.predict_proba(x).tobytes()
+    dense_meta = load_model(save_model(tmp_path / "dense.npz", build_network(TrainConfig())))[1]
+    assert dense_meta["format_version"] == 1 and "layer_kinds" not in dense_meta  # dense files as before
+
+
+def rewritten(path, tmp_path, change):
+    """A copy of the model file at ``path`` with its arrays/metadata passed through ``change``."""
+    import json
+
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    meta = json.loads(arrays["metadata"].tobytes())
+    change(arrays, meta)
+    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    out = tmp_path / "changed.npz"
+    np.savez(out, **arrays)
+    return out
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda a, m: a.update(W1=a["W1"][:2]), "W1 has shape"),
+    (lambda a, m: a.update(W2=a["W2"].reshape(3, 3, 3, 4)), "W2 has shape"),
+    (lambda a, m: a.pop("b2"), "missing"),
+    (lambda a, m: m["conv_layers"][0].update(kernel=4), "odd kernel"),
+    (lambda a, m: m["conv_layers"][1].update(filters="3"), "filters"),
+    (lambda a, m: m.update(image_shape=[28]), "image_shape"),
+    (lambda a, m: m.update(layer_kinds=["conv", "dense", "dense", "dense"]), "layer_kinds"),
+    (lambda a, m: m.update(layer_sizes=[784, 100, 147, 12, 10]), "layer_sizes"),
+    (lambda a, m: a["W1"].__setitem__((0, 0, 0, 0), np.nan), "NaN"),
+    (lambda a, m: m.update(format_version=3), "newer"),
+])
+def test_a_corrupted_conv_model_file_is_refused(bundled, tmp_path, change, message):
+    from nn.model_io import ModelFileError, load_model, save_model
+
+    net, _ = small_trained_conv(bundled)
+    path = save_model(tmp_path / "conv.npz", net)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(rewritten(path, tmp_path, change))
+    raw = path.read_bytes()
+    with pytest.raises(ModelFileError):
+        load_model(raw[: len(raw) // 2])  # truncated
+
+
+# -- the command line --------------------------------------------------------------------------------
+@pytest.mark.parametrize("args,message", [
+    (["--conv", "8"], "FILTERSxKERNEL"),
+    (["--conv", "8x"], "FILTERSxKERNEL"),
+    (["--conv", "axb"], "FILTERSxKERNEL"),
+    (["--conv", "0x5"], "filters must be 1..64"),
+    (["--conv", "8x30"], "kernel size must be 1..28"),
+    (["--conv", "8x4", "--padding", "same"], "odd kernel"),
+    (["--conv", "8x5,8x5,8x5"], "shrink to nothing"),
+    (["--conv", "8x5", "--padding", "full"], "--padding"),
+    (["--conv", "8x5", "--batch-size", "full"], "at most 1024"),
+])
+def test_cli_bad_conv_values_give_one_line_and_exit_2(args, message):
+    result = run_cli(*args, "--epochs", "1", "--test", "none")
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_cli_trains_saves_and_loads_a_conv_network(tmp_path):
+    model = tmp_path / "conv.npz"
+    result = run_cli("--conv", "4x5", "--conv", "4x3", "--padding", "same", "--epochs", "3", "--validation", "0.5",
+                     "--test", "none", "--save", str(model), "--quiet")
+    assert result.returncode == 0, result.stderr
+    accuracy = float(next(line for line in result.stdout.splitlines() if line.startswith("validation")).split()[2])
+    assert accuracy > 0.8
+    loaded = run_cli("--load", str(model), "--test", "none", "--validation", "0.5")
+    assert loaded.returncode == 0, loaded.stderr
+    assert "loaded" in loaded.stdout and "conv 4@5×5 same relu → max-pool 2×2 → conv 4@3×3 same relu" in loaded.stdout
+    assert f"validation accuracy {accuracy:.4f}" in loaded.stdout
