@@ -171,6 +171,7 @@ class _Scratch:
         self.index = np.empty(m, np.intp)
         self.m = np.intp(m)
         self.rows = np.arange(m, dtype=np.intp)
+        self.row_starts = self.rows * np.intp(n_classes)  # flat index of each row's first class
         self.ones = np.ones(m, dtype)
 
 
@@ -287,7 +288,7 @@ class Network:
         workspace: reuse its arrays instead of allocating (training hot path).
         input_columns: (k,) increasing indices; ``inputs`` is then (m, k) and holds only
             these input columns, every other input being 0 in every row. A 0 input adds
-            ``0 * w = 0`` to ``Z[1]``, so only the k matching rows of ``W[1]`` are used:
+            ``0 * w = 0`` to ``Z[1]`` (w finite), so only the k matching rows of ``W[1]`` are used:
             the same sums over fewer terms (a third fewer for a batch of 128 MNIST digits,
             whose borders are blank). Used by the trainer; ``backward`` then returns a
             gradient of exactly 0 for the rows of ``W[1]`` left out.
@@ -360,8 +361,7 @@ class Network:
             delta = probabilities.copy()
         # Softmax + cross-entropy: dJ/dZ[L] = (P - Y) / m, without building Y:
         # subtract 1 at (i, y_i), addressed in the flattened array as i * k + y_i.
-        index = np.multiply(scratch.rows, np.intp(delta.shape[1]), out=scratch.index)
-        index += labels
+        index = np.add(scratch.row_starts, labels, out=scratch.index)
         flat = delta.reshape(-1)
         flat[index] -= 1
         delta *= self.dtype.type(1.0 / m)

@@ -366,6 +366,7 @@ def train(
     if config.snapshot_every and not history.snapshots:
         snapshot(epoch_offset, step_offset)
 
+    lr = config.learning_rate  # the constant schedule's; other schedules set it every step
     start_time = time.perf_counter()
     last_report = start_time
     step = step_offset
@@ -411,8 +412,9 @@ def train(
                     inputs = raw
                 batch_labels = labels.take(indices, out=batch_labels_buffer[:m], mode="clip")
             epoch_progress = epoch_index + batch_start / n
-            lr = scheduled_learning_rate(config.learning_rate, config.schedule, epoch_progress,
-                                         config.epochs, config.step_size, config.gamma)
+            if config.schedule != "constant":
+                lr = scheduled_learning_rate(config.learning_rate, config.schedule, epoch_progress,
+                                             config.epochs, config.step_size, config.gamma)
             m = len(batch_labels)
             if input_columns is None:
                 forward = network.forward(inputs, batch_labels, workspace=workspace)
