@@ -465,9 +465,17 @@ def top_exciting_images(network: Network, images, unit: int, k: int = 9, *, laye
 class ImageTrace:
     """One image pushed through the network, layer by layer.
 
-    pre_activations: ``[z1, ..., zL]``, each ``(n[l],)``; ``zL`` are the logits.
-    activations: ``[a1, ..., a(L-1)]`` hidden-layer outputs, each ``(n[l],)``.
+    pre_activations: ``[z1, ..., zL]`` of the dense layers, each ``(n[l],)``; ``zL`` are
+        the logits.
+    activations: ``[a1, ..., a(L-1)]`` dense hidden-layer outputs, each ``(n[l],)``.
     probabilities: ``(n_classes,)``; predicted: the most likely class.
+
+    For a convolutional network (``nn.conv.ConvNetwork``) the lists above hold its dense
+    layers only (after the flatten), and per conv layer:
+    feature_maps: ``(H, W, F)`` after the activation, before pooling (one map per filter);
+    map_pre_activations: ``(H, W, F)`` the maps' ``z``;
+    pooled_maps: ``(H', W', F)`` after the 2x2 max pool (the same maps when it has none),
+        what the next layer reads.
     """
 
     image: np.ndarray
@@ -475,16 +483,25 @@ class ImageTrace:
     activations: list[np.ndarray]
     probabilities: np.ndarray
     predicted: int
+    feature_maps: list[np.ndarray] = field(default_factory=list)
+    map_pre_activations: list[np.ndarray] = field(default_factory=list)
+    pooled_maps: list[np.ndarray] = field(default_factory=list)
 
 
 def trace_image(network: Network, image) -> ImageTrace:
     """Forward one image (``(784,)`` or ``(28, 28)``, uint8 or float) and keep every layer."""
     x = as_float_image(image, network.dtype.type)
     forward = network.forward(x[None, :], record=True)
-    pre = [z[0].copy() for z in forward.pre_activations]
-    hidden = [a[0].copy() for a in forward.activations[1:-1]]
+    n_conv = n_conv_layers(network)
+    pre = [z[0].copy() for z in forward.pre_activations[n_conv:]]
+    hidden = [a[0].copy() for a in forward.activations[1 + n_conv : -1]]
     probabilities = forward.probabilities[0].copy()
-    return ImageTrace(x, pre, hidden, probabilities, int(probabilities.argmax()))
+    trace = ImageTrace(x, pre, hidden, probabilities, int(probabilities.argmax()))
+    if n_conv:
+        trace.feature_maps = [a[0].copy() for a in forward.activations[1 : 1 + n_conv]]
+        trace.map_pre_activations = [z[0].copy() for z in forward.pre_activations[:n_conv]]
+        trace.pooled_maps = [p[0].copy() for p in forward.pooled]
+    return trace
 
 
 def saliency(network: Network, image, label: int | None = None) -> np.ndarray:
@@ -538,8 +555,9 @@ def unit_contributions(network: Network, image, target_class: int | None = None)
 
     target_class: default the predicted class. Needs at least one hidden layer.
     """
-    if len(network.weights) < 2:
-        raise ValueError("the network has no hidden layer: its logits come straight from pixels")
+    if len(network.weights) - n_conv_layers(network) < 2:
+        raise ValueError("the network has no dense hidden layer: its logits come straight from "
+                         "pixels or feature maps (see filter_contributions)")
     trace = trace_image(network, image)
     if target_class is None:
         target_class = trace.predicted
@@ -669,3 +687,145 @@ def layer_histograms(arrays, bins: int = 61, percentile: float = 99.9):
     Returns a list of ``(counts, edges)``.
     """
     return [value_histogram(a, bins, symmetric_zmax(a, percentile)) for a in arrays]
+
+
+# ---------------------------------------------------------------------------
+# Convolutional networks (nn/conv.py): filters, feature maps, per-filter evidence
+# ---------------------------------------------------------------------------
+
+
+def n_conv_layers(network) -> int:
+    """How many conv layers come first in ``network`` (0 for a dense ``Network``)."""
+    return len(getattr(network, "conv_specs", ())) if getattr(network, "is_convolutional", False) else 0
+
+
+def is_convolutional(network) -> bool:
+    """True for a network that starts with conv layers (``nn.conv.ConvNetwork``)."""
+    return n_conv_layers(network) > 0
+
+
+def conv_layer_name(number: int, spec) -> str:
+    """E.g. ``"conv1 (8@5×5)"``: conv layer ``number`` (1-based) with its filters and kernel."""
+    return f"conv{number} ({spec.filters}@{spec.kernel}×{spec.kernel})"
+
+
+def layer_names(network) -> list[str]:
+    """A readable name per weight layer: ``["W1 784→128", "W2 128→10"]`` for a dense
+    network, ``["conv1 (8@5×5)", "W2 1152→10"]`` for a convolutional one (its first
+    dense layer reads the flattened maps of the last conv layer)."""
+    n_conv = n_conv_layers(network)
+    dense = layer_labels(len(network.weights), network.layer_sizes)
+    if not n_conv:
+        return dense
+    return [conv_layer_name(i, spec) for i, spec in enumerate(network.conv_specs, 1)] + dense[n_conv:]
+
+
+FILTER_VIEWS = ("mean", "channels")
+
+
+@dataclass
+class FilterTiles:
+    """A conv layer's kernels as k x k pictures, ready to tile.
+
+    tiles: ``(n, k, k)``; filters: ``(n,)`` the filter each tile belongs to; channels:
+    ``(n,)`` the input channel it reads (-1 for a mean over all of them).
+    """
+
+    tiles: np.ndarray
+    filters: np.ndarray
+    channels: np.ndarray
+
+
+def filter_tiles(kernel, view: str = "mean") -> FilterTiles:
+    """The pictures of a conv kernel ``(k, k, C_in, F)``.
+
+    view "mean": one tile per filter, the mean over its ``C_in`` input channels (for the
+        first layer, ``C_in = 1``: the filter itself, exactly).
+    view "channels": one tile per (filter, input channel), filter by filter: tile
+        ``f * C_in + c`` is ``kernel[:, :, c, f]``, what filter f looks for in input map c.
+    """
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 4 or kernel.shape[0] != kernel.shape[1]:
+        raise ValueError(f"expected a conv kernel of shape (k, k, C_in, F), got {kernel.shape}")
+    if view not in FILTER_VIEWS:
+        raise ValueError(f"view must be one of {FILTER_VIEWS}, got {view!r}")
+    _, _, n_in, n_filters = kernel.shape
+    if view == "channels" or n_in == 1:
+        tiles = kernel.transpose(3, 2, 0, 1).reshape(n_filters * n_in, *kernel.shape[:2])
+        filters, channels = np.divmod(np.arange(n_filters * n_in), n_in)
+        return FilterTiles(tiles, filters, channels)
+    tiles = kernel.mean(axis=2, dtype=np.float64).transpose(2, 0, 1)
+    return FilterTiles(tiles, np.arange(n_filters), np.full(n_filters, -1))
+
+
+def tile_maps(maps, columns: int | None = None, gap: int = TILE_GAP) -> tuple[np.ndarray, int]:
+    """Lay out ``maps`` ``(n, h, w)`` as tiles of one ``(rows*(h+gap)-gap, columns*(w+gap)-gap)``
+    float array, row by row, NaN in the gaps and empty slots. Returns ``(grid, columns)``."""
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"expected maps of shape (n, h, w), got {maps.shape}")
+    n, h, w = maps.shape
+    columns = max(1, min(int(columns) if columns else default_columns(n), max(n, 1)))
+    rows = max(1, -(-n // columns))
+    padded = np.full((rows * columns, h + gap, w + gap), np.nan, dtype=np.float64)
+    padded[:n, :h, :w] = maps
+    grid = padded.reshape(rows, columns, h + gap, w + gap).transpose(0, 2, 1, 3)
+    grid = grid.reshape(rows * (h + gap), columns * (w + gap))[: rows * (h + gap) - gap, : columns * (w + gap) - gap]
+    return np.ascontiguousarray(grid), columns
+
+
+@dataclass
+class FilterContributions:
+    """How the pooled feature maps of the last conv layer build one class's logit, when
+    they feed the output layer directly (no dense hidden layer).
+
+    maps: ``(h, w, F)`` each feature's ``a * W_out[feature, target_class]``; totals:
+    ``(F,)`` summed per filter; ``totals.sum() + bias == logit`` (up to rounding).
+    """
+
+    target_class: int
+    maps: np.ndarray
+    totals: np.ndarray
+    bias: float
+    logit: float
+
+
+def filter_contributions(network, image, target_class: int | None = None) -> FilterContributions:
+    """Each filter's share of the logit of ``target_class`` (default: the predicted class)
+    for a conv network whose last conv layer feeds the output layer."""
+    n_conv = n_conv_layers(network)
+    if not n_conv or len(network.weights) != n_conv + 1:
+        raise ValueError("needs a convolutional network whose conv layers feed the output layer")
+    trace = trace_image(network, image)
+    target_class = trace.predicted if target_class is None else int(target_class)
+    pooled = trace.pooled_maps[-1].astype(np.float64)  # (h, w, F): flattened row-major
+    weights = network.weights[-1][:, target_class].astype(np.float64).reshape(pooled.shape)
+    maps = pooled * weights
+    return FilterContributions(target_class, maps, maps.sum(axis=(0, 1)),
+                               float(network.biases[-1][target_class]),
+                               float(trace.pre_activations[-1][target_class]))
+
+
+def top_filter_images(network, images, layer: int, filter_index: int, k: int = 9,
+                      batch_size: int = 512) -> ExcitingImages:
+    """The ``k`` images whose feature map of filter ``filter_index`` in conv ``layer``
+    (0-based) has the largest maximum: where the filter found its pattern most strongly.
+
+    ``pre_activations`` / ``activations``: ``(k,)`` the largest ``z`` / ``a`` of the map.
+    """
+    n_conv = n_conv_layers(network)
+    if not 0 <= layer < n_conv:
+        raise ValueError(f"layer must be 0..{n_conv - 1}, got {layer}")
+    n_filters = network.conv_specs[layer].filters
+    if not 0 <= filter_index < n_filters:
+        raise ValueError(f"filter must be 0..{n_filters - 1}, got {filter_index}")
+    images = np.asarray(images)
+    z = np.empty(len(images), dtype=np.float64)
+    for start, batch in _float_batches(images, network.dtype.type, batch_size):
+        forward = network.forward(batch, record=True)
+        z[start : start + len(batch)] = forward.pre_activations[layer][..., filter_index].max(axis=(1, 2))
+    k = max(0, min(int(k), len(z)))
+    top = np.argpartition(-z, k - 1)[:k] if 0 < k < len(z) else np.arange(len(z))[:k]
+    top = top[np.argsort(-z[top], kind="stable")]
+    pre = z[top]
+    return ExcitingImages(top.astype(np.intp), pre, ACTIVATIONS[network.activation](pre.copy()))

@@ -13,7 +13,9 @@ or a list)::
 
 Knobs are the Train page's setting names (``epochs``, ``learning_rate``, ``width``,
 ``layers``, ``activation``, ``optimizer``, ``batch_mode``, ``batch_size``, ``l2``,
-``seed``). Limits (``min``/``max``) apply to numeric knobs; ``locked`` fixes any knob.
+``seed``, and the convolution knobs ``conv_layers``, ``conv_filters``, ``conv_kernel``,
+``conv_padding``, ``conv_pool``; e.g. ``locked = { conv_layers = 0 }`` keeps a challenge
+dense). Limits (``min``/``max``) apply to numeric knobs; ``locked`` fixes any knob.
 :meth:`Challenge.apply` brings settings within the rules (with notes) and
 :meth:`Challenge.judge` checks a finished run. The server's file is
 ``$DIGIT_LAB_CHALLENGES``, else ``assets/challenges.toml``.
@@ -33,8 +35,9 @@ from . import settings as S
 
 ENV = "DIGIT_LAB_CHALLENGES"
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "assets" / "challenges.toml"
-NUMERIC = ("epochs", "learning_rate", "width", "layers", "batch_size", "l2", "seed")
-KNOBS = tuple(S.DEFAULT_SETTINGS)
+NUMERIC = ("epochs", "learning_rate", "width", "layers", "batch_size", "l2", "seed", "conv_layers",
+           "conv_filters", "conv_kernel")
+KNOBS = tuple(S.ALL_DEFAULTS)
 METRICS = ("test_accuracy", "validation_accuracy")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 MAX_FILE_BYTES = 100_000
@@ -68,11 +71,11 @@ class Challenge:
         settings = dict(settings)
         notes = []
         for name, value in self.locked.items():
-            if settings.get(name) != value:
+            if _get(settings, name) != value:
                 notes.append(f"{_label(name)} is fixed at {_show(value)} by the challenge.")
                 settings[name] = value
         for name, (lo, hi) in self.limits.items():
-            value = settings.get(name)
+            value = _get(settings, name)
             if name in self.locked or value is None:
                 continue
             if lo is not None and value < lo:
@@ -89,11 +92,11 @@ class Challenge:
         """Why ``settings`` break the rules (empty when they keep them)."""
         reasons = []
         for name, value in self.locked.items():
-            if settings.get(name) != value:
-                reasons.append(f"{_label(name)} was {_show(settings.get(name))}, the challenge "
+            if _get(settings, name) != value:
+                reasons.append(f"{_label(name)} was {_show(_get(settings, name))}, the challenge "
                                f"fixes it at {_show(value)}")
         for name, (lo, hi) in self.limits.items():
-            value = settings.get(name)
+            value = _get(settings, name)
             if value is None:
                 continue
             if lo is not None and value < lo:
@@ -138,9 +141,16 @@ class Challenge:
         return rules
 
 
+def _get(settings: dict, name: str):
+    """A setting, or its default when ``settings`` predates it (the conv knobs)."""
+    return settings.get(name, S.ALL_DEFAULTS.get(name))
+
+
 def settings_of(config) -> dict:
     """The Train page's settings a TrainConfig was made from."""
     hidden = tuple(config.hidden_sizes)
+    conv = tuple(config.conv_layers)
+    filters, kernel = conv[0] if conv else (S.CONV_DEFAULTS["conv_filters"], S.CONV_DEFAULTS["conv_kernel"])
     return {
         "epochs": config.epochs,
         "learning_rate": config.learning_rate,
@@ -152,6 +162,11 @@ def settings_of(config) -> dict:
         "batch_size": config.batch_size if config.batch_size is not None else 0,
         "l2": config.l2,
         "seed": config.seed,
+        "conv_layers": len(conv),
+        "conv_filters": filters,
+        "conv_kernel": kernel,
+        "conv_padding": config.conv_padding,
+        "conv_pool": config.conv_pool,
     }
 
 
@@ -183,8 +198,12 @@ def _check_value(name: str, value):
                 not math.isfinite(value):
             raise ChallengeError(f"{name} must be a number, got {value!r}")
         return float(value) if name in ("learning_rate", "l2") else value
+    if name == "conv_pool":
+        if not isinstance(value, bool):
+            raise ChallengeError(f"conv_pool must be true or false, got {value!r}")
+        return value
     allowed = {"activation": S.ACTIVATION_CHOICES, "optimizer": S.OPTIMIZERS,
-               "batch_mode": (S.BATCH_FULL, S.BATCH_MINI)}[name]
+               "batch_mode": (S.BATCH_FULL, S.BATCH_MINI), "conv_padding": S.CONV_PADDINGS}[name]
     if name == "batch_mode" and value in ("full", "mini"):
         value = S.BATCH_FULL if value == "full" else S.BATCH_MINI
     if value not in allowed:

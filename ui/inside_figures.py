@@ -48,10 +48,13 @@ from nn.inspect import (
     IMAGE_SIDE,
     VANISHING_GRADIENT,
     GridLayout,
+    default_columns,
+    filter_tiles,
     layer_histograms,
     layer_labels,
     symmetric_zmax,
     tile_grid,
+    tile_maps,
 )
 
 KIB = 1024
@@ -1082,7 +1085,8 @@ def probabilities_figure(
         verdict += " ✓" if int(label) == top else f" ✗ (true: {names[int(label)]}, outlined)"
     fig.update_layout(
         title=dict(text=verdict, x=0, xanchor="left"), height=height, font=_fonts(projector),
-        xaxis=dict(type="category", title=_class_noun(names)),
+        xaxis=dict(type="category", title=_class_noun(names), tickmode="array", tickvals=names,
+                   ticktext=names, tickfont=dict(size=None if len(names) <= 26 else 10)),
         yaxis=dict(range=[0, 1.12], tickformat=".0%", title="probability"),
         plot_bgcolor="#ffffff", margin=dict(l=10, r=10, t=40, b=10),
     )
@@ -1097,13 +1101,15 @@ def contributions_figure(
     *,
     class_name: str = "",
     top: int = 10,
+    unit_name: str = "unit",
     projector: bool = False,
     height: int = 340,
 ) -> go.Figure:
     """How the last hidden layer builds one logit, as a waterfall.
 
     units, contributions: ``(n,)`` from ``nn.inspect.unit_contributions`` (each
-    contribution = activation x outgoing weight). Shows the ``top`` largest by size,
+    contribution = activation x outgoing weight), or filters and their summed
+    contributions (``nn.inspect.filter_contributions``, ``unit_name="filter"``). Shows the ``top`` largest by size,
     then "other units" (the rest summed), then the bias; the total bar is the logit
     ``z`` (``sum(contributions) + bias``; ``logit`` is checked against it in hover).
     """
@@ -1112,11 +1118,11 @@ def contributions_figure(
     pick = np.argsort(-np.abs(values), kind="stable")[: max(0, int(top))]
     pick = pick[np.argsort(-values[pick], kind="stable")]
     rest = np.setdiff1d(np.arange(len(values)), pick)
-    labels = [f"unit {int(units[i])}" for i in pick]
+    labels = [f"{unit_name} {int(units[i])}" for i in pick]
     measures = ["relative"] * len(pick)
     ys = list(values[pick])
     if len(rest):
-        labels.append(f"{len(rest)} other units")
+        labels.append(f"{len(rest)} other {unit_name}s")
         measures.append("relative")
         ys.append(float(values[rest].sum()))
     labels += ["bias", f"logit z[{class_name}]"]
@@ -1137,4 +1143,247 @@ def contributions_figure(
         margin=dict(l=10, r=10, t=50, b=10), xaxis=dict(type="category"),
         yaxis=dict(title="contribution to the logit", zeroline=True, zerolinecolor="#444444"),
     )
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Convolutional networks: filters, feature maps, per-position weights
+# ---------------------------------------------------------------------------
+#
+# Every figure here tiles small pictures (k x k filters, H x W feature maps) into one
+# heatmap with a one-cell gap (NaN) between tiles, like the weight grid, and records the
+# tiling in ``fig.layout.meta["tiles"]`` so :func:`tiles_of` can read the exact values back.
+
+def _tiled_figure(
+    tiles,
+    *,
+    custom,
+    hovertemplate: str,
+    columns: int | None,
+    zmin: float,
+    zmax: float,
+    colorscale,
+    colorbar_title: str,
+    labels: Sequence[str] | None,
+    labels_above: bool,
+    title: str | None,
+    projector: bool,
+    height: int | None,
+    background: str,
+    meta: dict,
+) -> go.Figure:
+    """One heatmap of ``tiles`` ``(n, h, w)`` laid out by ``nn.inspect.tile_maps``.
+
+    custom: ``(n, h, w, d)`` hover data per cell. labels: one per tile, drawn in a one-cell
+    band above each tile (``labels_above``, for k x k filters, whose every cell matters) or
+    in its top-left corner (big maps).
+    """
+    tiles = np.asarray(tiles)
+    n, h, w = tiles.shape
+    grid, columns = tile_maps(tiles, columns)
+    custom_grid = np.stack([tile_maps(custom[..., d], columns)[0] for d in range(custom.shape[-1])], axis=-1)
+    band = 1 if labels_above and labels is not None else 0
+    if band:  # a row of gap above the first row of tiles holds its labels
+        grid = np.vstack([np.full((1, grid.shape[1]), np.nan), grid])
+        custom_grid = np.concatenate([np.full((1, *custom_grid.shape[1:]), np.nan), custom_grid])
+    font = _fonts(projector)
+    fig = go.Figure(go.Heatmap(
+        z=grid.astype(np.float32), customdata=custom_grid.astype(np.float32), x0=0, dx=1, y0=0, dy=1,
+        zmin=zmin, zmax=zmax, colorscale=colorscale, hoverongaps=False,
+        colorbar=dict(title=dict(text=colorbar_title), thickness=22 if projector else 14, tickfont=font,
+                      len=0.9),
+        hovertemplate=hovertemplate,
+    ))
+    _layout_grid(fig, grid.shape, title, font, height)
+    fig.update_layout(plot_bgcolor=background)
+    pitch_y, pitch_x = h + 1, w + 1
+    for slot, text in enumerate(list(labels or [])[:n]):
+        row, col = divmod(slot, columns)
+        top, left = band + row * pitch_y, col * pitch_x
+        if band:
+            fig.add_annotation(x=left + (w - 1) / 2, y=top - 1, text=str(text), showarrow=False,
+                               xanchor="center", yanchor="middle", font=dict(size=font["size"] - 1))
+        else:
+            fig.add_annotation(x=left - 0.5, y=top - 0.5, text=str(text), showarrow=False,
+                               xanchor="left", yanchor="top", font=dict(size=font["size"] - 2),
+                               bgcolor="rgba(255,255,255,0.75)", borderpad=1)
+    fig.update_layout(meta={"tiles": {**meta, "n": n, "shape": [h, w], "columns": columns, "band": band,
+                                      "zmin": float(zmin), "zmax": float(zmax)}})
+    return fig
+
+
+def tiles_of(fig: go.Figure) -> np.ndarray:
+    """The ``(n, h, w)`` values a tiled figure (filters, feature maps) shows, read back
+    from its heatmap: the exact float32 values that were drawn."""
+    meta = fig.layout.meta["tiles"]
+    z = np.asarray(fig.data[0].z, dtype=np.float64)[meta["band"]:]
+    (h, w), columns = meta["shape"], meta["columns"]
+    out = np.empty((meta["n"], h, w))
+    for slot in range(meta["n"]):
+        row, col = divmod(slot, columns)
+        out[slot] = z[row * (h + 1) : row * (h + 1) + h, col * (w + 1) : col * (w + 1) + w]
+    return out
+
+
+def filter_grid_figure(
+    kernel,
+    biases=None,
+    *,
+    view: str = "mean",
+    columns: int | None = None,
+    zmax: float | None = None,
+    percentile: float = 100,
+    title: str | None = None,
+    value_name: str = "w",
+    projector: bool = False,
+    height: int | None = None,
+) -> go.Figure:
+    """A conv layer's filters as k x k heatmaps, one tile per filter, on one symmetric
+    diverging scale ``[-zmax, zmax]`` centred on 0 (red: the filter responds to ink there,
+    blue: to its absence).
+
+    kernel: ``(k, k, C_in, F)``, e.g. ``network.weights[0]`` of a ``ConvNetwork``, a
+        snapshot's, or its gradient. biases: ``(F,)``, shown on hover.
+    view: "mean" (one tile per filter, the mean over its C_in input channels; the
+        filter itself when C_in = 1) or "channels" (one row of C_in tiles per filter:
+        what it looks for in each input map). See ``nn.inspect.filter_tiles``.
+    zmax: the colour range (default: the ``percentile`` of ``|values|``, 100 = the
+        largest); pass one for every frame of an epoch replay.
+    """
+    kernel = np.asarray(kernel)
+    tiled = filter_tiles(kernel, view)
+    k, _, n_in, n_filters = kernel.shape
+    per_channel = view == "channels" and n_in > 1
+    zmax = float(zmax) if zmax is not None else symmetric_zmax(tiled.tiles, percentile)
+    bias = np.full(n_filters, np.nan) if biases is None else np.asarray(biases, dtype=np.float64).reshape(-1)
+    n = len(tiled.tiles)
+    rows, cols = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
+    custom = np.empty((n, k, k, 5))
+    custom[..., 0] = tiled.filters[:, None, None]
+    custom[..., 1] = tiled.channels[:, None, None]
+    custom[..., 2], custom[..., 3] = rows, cols
+    custom[..., 4] = bias[tiled.filters][:, None, None]
+    where = "input map %{customdata[1]}, " if per_channel else ""
+    what = "" if n_in == 1 or per_channel else f" (mean over {n_in} input maps)"
+    hover = (f"filter %{{customdata[0]}}<br>{where}row %{{customdata[2]}}, col %{{customdata[3]}}"
+             f"<br>{value_name}{what} = %{{z:.4g}}")
+    if biases is not None:
+        hover += "<br>bias of the filter = %{customdata[4]:.4g}"
+    labels = [f"{f}·{c}" if per_channel else str(f) for f, c in zip(tiled.filters, tiled.channels)]
+    return _tiled_figure(
+        tiled.tiles, custom=custom, hovertemplate=hover + "<extra></extra>",
+        columns=n_in if per_channel else (columns or default_columns(n)), zmin=-zmax, zmax=zmax,
+        colorscale=_diverging(projector), colorbar_title=value_name, labels=labels, labels_above=True,
+        title=title, projector=projector, height=height, background=GAP_COLOR,
+        meta={"kind": "filters", "view": "channels" if per_channel else "mean",
+              "filters": tiled.filters.tolist(), "channels": tiled.channels.tolist()})
+
+
+def feature_maps_figure(
+    maps,
+    pre_activations=None,
+    *,
+    columns: int | None = None,
+    zmax: float | None = None,
+    title: str | None = None,
+    value_name: str = "a",
+    projector: bool = False,
+    height: int | None = None,
+) -> go.Figure:
+    """One image's feature maps: a tile per filter, ``(H, W)`` each, on one colour range
+    for the whole layer (so a bright map really responds more than a dim one).
+
+    maps: ``(H, W, F)`` (``nn.inspect.trace_image(...).feature_maps[l]`` or
+        ``.pooled_maps[l]``). pre_activations: the maps' ``z`` ``(H, W, F)``, on hover.
+    Non-negative maps (ReLU) get the sequential scale from 0; maps with negative values
+    (tanh, leaky ReLU) the diverging one, symmetric around 0.
+    zmax: the top of the range (default: the largest ``|value|``); pass the un-pooled
+        maps' to draw the pooled maps on the same scale.
+    """
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"expected feature maps of shape (H, W, F), got {maps.shape}")
+    height_px, width_px, n_filters = maps.shape
+    tiles = maps.transpose(2, 0, 1)
+    zmax = float(zmax) if zmax is not None else symmetric_zmax(tiles, 100)
+    diverging = float(np.nanmin(maps, initial=0.0)) < 0
+    rows, cols = np.meshgrid(np.arange(height_px), np.arange(width_px), indexing="ij")
+    with_z = pre_activations is not None and maps.size <= 20_000  # keep big layers light
+    custom = np.empty((n_filters, height_px, width_px, 4 if with_z else 3))
+    custom[..., 0] = np.arange(n_filters)[:, None, None]
+    custom[..., 1], custom[..., 2] = rows, cols
+    hover = f"filter %{{customdata[0]}}<br>row %{{customdata[1]}}, col %{{customdata[2]}}<br>{value_name} = %{{z:.4g}}"
+    if with_z:
+        custom[..., 3] = np.asarray(pre_activations).transpose(2, 0, 1)
+        hover += "<br>z = %{customdata[3]:.4g}"
+    return _tiled_figure(
+        tiles, custom=custom, hovertemplate=hover + "<extra></extra>", columns=columns,
+        zmin=-zmax if diverging else 0.0, zmax=zmax,
+        colorscale=_diverging(projector) if diverging else SEQUENTIAL, colorbar_title=value_name,
+        labels=[str(f) for f in range(n_filters)], labels_above=False, title=title, projector=projector,
+        height=height, background="#ffffff", meta={"kind": "maps"})
+
+
+def position_weights_figure(
+    values,
+    *,
+    columns: int | None = None,
+    zmax: float | None = None,
+    title: str | None = None,
+    value_name: str = "w",
+    projector: bool = False,
+    height: int | None = None,
+) -> go.Figure:
+    """Per-position values over a conv layer's pooled maps, a tile per filter, on a
+    symmetric diverging scale: e.g. the first dense unit's incoming weights
+    ``W[:, j].reshape(H, W, F)`` (where in each map it reads evidence) or
+    ``nn.inspect.filter_contributions(...).maps`` (where the evidence came from).
+
+    values: ``(H, W, F)``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 3:
+        raise ValueError(f"expected values of shape (H, W, F), got {values.shape}")
+    height_px, width_px, n_filters = values.shape
+    tiles = values.transpose(2, 0, 1)
+    zmax = float(zmax) if zmax is not None else symmetric_zmax(tiles, 100)
+    rows, cols = np.meshgrid(np.arange(height_px), np.arange(width_px), indexing="ij")
+    custom = np.empty((n_filters, height_px, width_px, 3))
+    custom[..., 0] = np.arange(n_filters)[:, None, None]
+    custom[..., 1], custom[..., 2] = rows, cols
+    hover = (f"filter %{{customdata[0]}}, map row %{{customdata[1]}}, col %{{customdata[2]}}"
+             f"<br>{value_name} = %{{z:.4g}}<extra></extra>")
+    return _tiled_figure(
+        tiles, custom=custom, hovertemplate=hover, columns=columns, zmin=-zmax, zmax=zmax,
+        colorscale=_diverging(projector), colorbar_title=value_name,
+        labels=[str(f) for f in range(n_filters)], labels_above=False, title=title, projector=projector,
+        height=height, background=GAP_COLOR, meta={"kind": "positions"})
+
+
+def filter_detail_figure(
+    tile,
+    *,
+    zmax: float | None = None,
+    title: str | None = None,
+    value_name: str = "w",
+    projector: bool = False,
+    height: int = 340,
+) -> go.Figure:
+    """One k x k filter, large, every weight written in its cell (``tile``: ``(k, k)``)."""
+    tile = np.asarray(tile, dtype=np.float64)
+    k = tile.shape[0]
+    zmax = float(zmax) if zmax is not None else symmetric_zmax(tile, 100)
+    font = _fonts(projector)
+    fig = go.Figure(go.Heatmap(
+        z=tile.astype(np.float32), zmin=-zmax, zmax=zmax, colorscale=_diverging(projector),
+        text=np.vectorize(lambda v: f"{v:.2f}")(tile), texttemplate="%{text}" if k <= 7 else None,
+        textfont=dict(size=font["size"] - (1 if k <= 5 else 3)),
+        colorbar=dict(title=dict(text=value_name), thickness=12, tickfont=font), xgap=1, ygap=1,
+        hovertemplate=f"row %{{y}}, col %{{x}}<br>{value_name} = %{{z:.4g}}<extra></extra>",
+    ))
+    fig.update_xaxes(range=[-0.5, k - 0.5], constrain="domain")
+    fig.update_yaxes(range=[k - 0.5, -0.5], scaleanchor="x", scaleratio=1, constrain="domain")
+    _hide_axes(fig)
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left") if title else None, height=height,
+                      margin=dict(l=4, r=4, t=40 if title else 4, b=4), font=font, plot_bgcolor="#ffffff")
     return fig

@@ -71,19 +71,36 @@ def _percent(value) -> str:
     return f"{100 * value:.1f}%"
 
 
+def network_text(s: dict) -> str:
+    """E.g. "784-128-10 relu" or "28×28 → conv 8@5×5 → pool → 10 relu" from an entry's
+    stored settings (which may predate the convolution knobs, or be odd: never raises)."""
+    try:
+        layers = int(s.get("layers", 1))
+        hidden = [str(s.get("width", "?"))] * layers
+        n_conv = int(s.get("conv_layers", 0) or 0)
+        if n_conv:
+            kernel = int(s.get("conv_kernel", 5))
+            block = [f"conv {int(s.get('conv_filters', 8))}@{kernel}×{kernel}"
+                     + (" same" if s.get("conv_padding") == "same" else "")]
+            block += ["pool"] if s.get("conv_pool", True) else []
+            return " → ".join(["28×28", *block * n_conv, *hidden, "10"]) + f" {s.get('activation', '')}"
+    except (TypeError, ValueError):
+        hidden = ["?"]
+    return "784-" + "-".join(hidden or ["?"]) + f"-10 {s.get('activation', '')}"
+
+
 def entries_table(entries, titles: dict):
     import pandas as pd
 
     rows = []
     for entry in entries:
         s = entry.settings
-        hidden = "-".join([str(s.get("width", "?"))] * int(s.get("layers", 1) or 1))
         rows.append({
             "rank": entry.rank,
             "name": entry.name,
             "test accuracy": _percent(entry.accuracy),
             "challenge": titles.get(entry.challenge, entry.challenge) or "free training",
-            "network": f"784-{hidden}-10 {s.get('activation', '')}",
+            "network": network_text(s),
             "optimizer": OPTIMIZER_LABELS.get(s.get("optimizer"), s.get("optimizer")),
             "learning rate": f"{s.get('learning_rate', 0):g}",
             "epochs": s.get("epochs"),

@@ -78,6 +78,13 @@ PRESETS: tuple[Preset, ...] = (
         "Each sigmoid layer shrinks the gradient: the first layer's gradient norm is far "
         "smaller than the last's and the loss stays flat for a long time.",
         "Gradients (norms per layer over training)."),
+    Preset(
+        "small_cnn", "Small CNN (≈97%)",
+        (("conv 8@5×5 → pool → 10", S.recommended_conv_settings()),),
+        "Eight 5×5 filters slide over the image, a 2×2 max pool halves the maps, and the "
+        "output layer reads them directly: about 97% on the real MNIST test set with about "
+        "12,000 weights (the default dense network has about 100,000), though each epoch takes longer.",
+        "Weights (the eight filters), then Activations (each filter's feature map for one digit)."),
 )
 BY_ID = {preset.id: preset for preset in PRESETS}
 

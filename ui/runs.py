@@ -11,7 +11,7 @@ from nn.network import Network
 from nn.training import History, TrainConfig
 
 from .jobs import FAILED, TrainingJob
-from .settings import ACTIVATION_LABELS, OPTIMIZER_LABELS
+from .settings import ACTIVATION_LABELS, OPTIMIZER_LABELS, architecture_text
 
 STATUS_LABELS = {"completed": "completed", "stopped": "stopped by you", "diverged": "diverged",
                  "failed": "failed"}
@@ -46,17 +46,33 @@ class Run:
 
     @property
     def architecture(self) -> str:
-        """E.g. ``784-128-10 ReLU``."""
-        sizes = self.network.layer_sizes if self.network is not None else \
-            (784, *self.config.hidden_sizes, len(self.class_names))
+        """E.g. ``784-128-10 ReLU``, or ``28×28 → conv 8@5×5 → pool → 10 ReLU`` for a
+        convolutional network."""
         label = ACTIVATION_LABELS.get(self.config.activation, self.config.activation)
-        return "-".join(map(str, sizes)) + f" {label}"
+        if self.network is not None:
+            return f"{architecture_of(self.network)} {label}"
+        return f"{architecture_text(self.config, n_classes=len(self.class_names))} {label}"
 
     def for_history(self) -> Run:
         """A copy to keep in the run history: its own network, no weight snapshots."""
         light = dataclasses.replace(self.history, snapshots=[], last_grad_weights=None)
         network = self.network.copy() if self.network is not None else None
         return dataclasses.replace(self, network=network, history=light)
+
+
+def architecture_of(network) -> str:
+    """A network's layers: ``784-128-10``, or for a convolutional one (``nn.conv.ConvNetwork``)
+    ``28×28 → conv 8@5×5 → pool → 10`` (each conv block with its filters, kernel,
+    'same' padding and pooling)."""
+    if not getattr(network, "is_convolutional", False):
+        return "-".join(map(str, network.layer_sizes))
+    parts = ["×".join(map(str, network.image_shape))]
+    for spec in network.conv_specs:
+        parts.append(f"conv {spec.filters}@{spec.kernel}×{spec.kernel}" + (" same" if spec.padding == "same" else ""))
+        if spec.pool:
+            parts.append("pool")
+    parts += [str(n) for n in (*network.hidden_sizes, network.layer_sizes[-1])]
+    return " → ".join(parts)
 
 
 def _last(values) -> float | None:

@@ -7,9 +7,11 @@ training configuration can be tested on its own.
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 from nn.activations import ACTIVATIONS
+from nn.conv import MAX_CONV_BATCH, PADDINGS, RECOMMENDED_CONV_CONFIG, ConvSpec, conv_shapes
 from nn.training import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -51,19 +53,84 @@ GOOD_DEFAULT = {
 }
 DEFAULT_SETTINGS = dict(GOOD_DEFAULT)
 
+# Convolution (issue 9): conv blocks (conv -> activation -> optional 2x2 max pool) before
+# the dense layers, all with the same filters, kernel and padding. These settings are
+# optional in a settings dict: one without them (an older lab, link, preset or challenge)
+# describes a dense network, exactly as before they existed. Read them with `setting`.
+MAX_CONV_LAYERS = 2
+MAX_FILTERS = 32
+CONV_KERNELS = (3, 5, 7)
+CONV_PADDINGS = PADDINGS  # "valid", "same"
+PADDING_LABELS = {"valid": "valid (maps shrink)", "same": "same (maps keep their size)"}
+CONV_DEFAULTS = {
+    "conv_layers": 0,
+    "conv_filters": 8,
+    "conv_kernel": 5,
+    "conv_padding": "valid",
+    "conv_pool": True,
+}
+ALL_DEFAULTS = {**DEFAULT_SETTINGS, **CONV_DEFAULTS}
+
+
+def setting(settings: dict, name: str):
+    """``settings[name]``, or its default when the dict predates that setting."""
+    return settings.get(name, ALL_DEFAULTS[name])
+
+
+def recommended_conv_settings() -> dict:
+    """The engine's recommended small CNN (``nn.conv.RECOMMENDED_CONV_CONFIG``) as Train
+    page settings: conv 8@5x5 valid -> ReLU -> 2x2 max pool -> 10, Adam."""
+    config = RECOMMENDED_CONV_CONFIG
+    (filters, kernel), = config["conv_layers"]
+    return {
+        **DEFAULT_SETTINGS,
+        "epochs": config["epochs"], "learning_rate": config["learning_rate"],
+        "layers": len(config["hidden_sizes"]), "activation": config["activation"],
+        "optimizer": config["optimizer"], "batch_mode": BATCH_MINI, "batch_size": config["batch_size"],
+        "conv_layers": len(config["conv_layers"]), "conv_filters": filters, "conv_kernel": kernel,
+        "conv_padding": config["conv_padding"], "conv_pool": config["conv_pool"],
+    }
+
 
 SNAPSHOT_BUDGET_BYTES = 32 * 2**20  # weight snapshots kept per run (the Weights page replays them)
 MAX_SNAPSHOTS = 50
 
 
-def n_parameters(hidden_sizes, n_inputs: int = 784, n_classes: int = 10) -> int:
+def n_parameters(hidden_sizes, n_inputs: int = 784, n_classes: int = 10, conv_layers=(),
+                 conv_padding: str = "valid", conv_pool: bool = True) -> int:
+    """Weights and biases of the network: dense layers ``n_inputs -> hidden_sizes ->
+    n_classes``, after the conv blocks ``conv_layers`` ((filters, kernel) each) if any,
+    whose flattened maps are then the dense layers' inputs."""
+    conv = 0
+    if conv_layers:
+        channels = 1
+        for filters, kernel in conv_layers:
+            conv += kernel * kernel * channels * filters + filters
+            channels = filters
+        side = math.isqrt(n_inputs)
+        n_inputs = math.prod(_conv_shapes(conv_layers, conv_padding, conv_pool, side)[-1][1])
     sizes = (n_inputs, *hidden_sizes, n_classes)
-    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    return conv + sum(a * b + b for a, b in zip(sizes, sizes[1:]))
 
 
-def snapshot_interval(epochs: int, hidden_sizes=(10,)) -> int:
-    """Epochs between weight snapshots: at most 50 per run, and at most 32 MB of them."""
-    bytes_per_snapshot = 4 * n_parameters(hidden_sizes)  # float32
+def _conv_shapes(conv_layers, padding: str, pool: bool, side: int = 28):
+    """``nn.conv.conv_shapes`` for (filters, kernel) pairs: per block ((H, W, F) after the
+    convolution, (H', W', F) after the pool). ValueError when the maps shrink to nothing."""
+    return conv_shapes([ConvSpec(int(f), int(k), padding, bool(pool)) for f, k in conv_layers], (side, side))
+
+
+def config_parameters(config: TrainConfig, n_inputs: int = 784, n_classes: int = 10) -> int:
+    """Parameters of the network ``config`` builds (see :func:`n_parameters`)."""
+    return n_parameters(config.hidden_sizes, n_inputs, n_classes, config.conv_layers, config.conv_padding,
+                        config.conv_pool)
+
+
+def snapshot_interval(epochs: int, hidden_sizes=(10,), n_params: int | None = None) -> int:
+    """Epochs between weight snapshots: at most 50 per run, and at most 32 MB of them.
+
+    n_params: the network's parameter count (default: a dense 784-hidden-10 network's).
+    """
+    bytes_per_snapshot = 4 * (n_params or n_parameters(hidden_sizes))  # float32
     keep = max(2, min(MAX_SNAPSHOTS, SNAPSHOT_BUDGET_BYTES // bytes_per_snapshot))
     return max(1, -(-epochs // keep))
 
@@ -100,13 +167,50 @@ def max_sample_epochs_from_env(environ=None) -> int:
     return _positive_from_env(MAX_SAMPLE_EPOCHS_ENV, DEFAULT_MAX_SAMPLE_EPOCHS, int, environ)
 
 
-def run_size_problem(epochs: int, n_train: int, limit: int | None = None) -> str | None:
-    """The message for a run larger than the server allows, else None."""
+# A convolutional network costs far more per image than a dense one: measured on one core
+# (bundled images, batch 64, Adam), a training pass over one image took about
+#     100 us + 0.13 ns per multiply-add of the conv layers + 5 ns per entry of their im2col
+#     matrices (k*k*C_in per output position),
+# within 25% for 1-2 conv layers of 4-32 filters of 3x3-7x7 (e.g. conv 8@5x5 + pool: ~150 us,
+# 2 x conv 32@7x7 'same', no pool: ~9 ms), while the default dense 784-128-10 takes ~11 us.
+# So a conv run's sample passes count that many times over (the small CNN: about 17).
+DENSE_MICROSECONDS_PER_IMAGE = 11.0
+
+
+def relative_cost(config: TrainConfig, side: int = 28) -> float:
+    """How many times the default dense network's time one training image costs with
+    ``config`` (1.0 for every dense network: the cap was set for those)."""
+    if not config.conv_layers:
+        return 1.0
+    multiply_adds = im2col = 0
+    channels = 1
+    shapes = _conv_shapes(config.conv_layers, config.conv_padding, config.conv_pool, side)
+    for (filters, kernel), ((height, width, _), _) in zip(config.conv_layers, shapes):
+        im2col += height * width * kernel * kernel * channels
+        multiply_adds += height * width * kernel * kernel * channels * filters
+        channels = filters
+    microseconds = 100 + 1.3e-4 * multiply_adds + 5e-3 * im2col
+    return max(1.0, microseconds / DENSE_MICROSECONDS_PER_IMAGE)
+
+
+def run_size_problem(epochs: int, n_train: int, limit: int | None = None, cost: float = 1.0) -> str | None:
+    """The message for a run larger than the server allows, else None.
+
+    cost: how many sample passes one image counts for (:func:`relative_cost`).
+    """
     limit = max_sample_epochs_from_env() if limit is None else limit
     passes = int(epochs) * int(n_train)
-    if passes <= limit:
+    if passes * cost <= limit:
         return None
-    most = max(1, limit // max(int(n_train), 1))
+    most = max(1, int(limit / cost) // max(int(n_train), 1))
+    if cost > 1:
+        fewer = (f"Choose at most {most:,} epoch{'s' if most > 1 else ''} for this dataset, or "
+                 if int(limit / cost) >= int(n_train) else "Even one epoch is too much: choose ")
+        return (f"{epochs} epochs x {n_train:,} training images = {passes:,} sample passes, and one "
+                f"image costs this convolutional network about {cost:.0f} times what it costs the "
+                f"default dense network: more than this server allows per run ({limit:,} dense sample "
+                f"passes). {fewer}fewer or smaller filters, or max-pooling "
+                f"(the limit is set with ${MAX_SAMPLE_EPOCHS_ENV}).")
     return (f"{epochs} epochs x {n_train:,} training images = {passes:,} sample passes, more "
             f"than this server allows per run ({limit:,}). Choose at most {most:,} epochs "
             f"for this dataset (the limit is set with ${MAX_SAMPLE_EPOCHS_ENV}).")
@@ -137,7 +241,24 @@ def to_config(settings: dict, n_train: int | None = None,
         width = int(settings["width"])
         layers = int(settings["layers"])
         batch_size = None if settings["batch_mode"] == BATCH_FULL else int(settings["batch_size"])
+        n_conv = int(setting(settings, "conv_layers"))
+        filters, kernel = int(setting(settings, "conv_filters")), int(setting(settings, "conv_kernel"))
+        padding, pool = str(setting(settings, "conv_padding")), setting(settings, "conv_pool")
+    except KeyError as missing:
+        raise ValueError(f"missing setting {missing}") from None
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"invalid settings: {error}") from None
+    problem = conv_problem(n_conv, filters, kernel, padding, pool, layers, batch_size)
+    if problem:
+        raise ValueError(problem)
+    conv_layers = ((filters, kernel),) * n_conv
+    if not n_conv:  # the other conv knobs mean nothing then (and may hold anything)
+        padding, pool = CONV_DEFAULTS["conv_padding"], CONV_DEFAULTS["conv_pool"]
+    try:
         config = TrainConfig(
+            conv_layers=conv_layers,
+            conv_padding=padding,
+            conv_pool=pool,
             hidden_sizes=(width,) * layers,
             activation=settings["activation"],
             optimizer=settings["optimizer"],
@@ -147,7 +268,9 @@ def to_config(settings: dict, n_train: int | None = None,
             l2=float(settings["l2"]),
             seed=int(settings["seed"]),
             validation_fraction=VALIDATION_FRACTION,
-            snapshot_every=snapshot_interval(epochs, (width,) * layers),
+            snapshot_every=snapshot_interval(
+                epochs, n_params=n_parameters((width,) * layers, conv_layers=conv_layers, conv_padding=padding,
+                                              conv_pool=pool)),
         )
     except KeyError as missing:
         raise ValueError(f"missing setting {missing}") from None
@@ -157,18 +280,71 @@ def to_config(settings: dict, n_train: int | None = None,
         raise ValueError(f"epochs must be between 1 and {MAX_EPOCHS}, got {epochs}")
     if not 1 <= width <= MAX_WIDTH:
         raise ValueError(f"hidden width must be between 1 and {MAX_WIDTH}, got {width}")
-    if not 1 <= layers <= MAX_LAYERS:
-        raise ValueError(f"hidden layers must be between 1 and {MAX_LAYERS}, got {layers}")
+    lowest = 0 if n_conv else 1
+    if not lowest <= layers <= MAX_LAYERS:
+        raise ValueError(f"hidden layers must be between {lowest} and {MAX_LAYERS}"
+                         + ("" if n_conv else " (0 needs a convolution layer)") + f", got {layers}")
     if n_train is not None:
-        problem = run_size_problem(epochs, n_train, max_sample_epochs)
+        problem = run_size_problem(epochs, n_train, max_sample_epochs, relative_cost(config))
         if problem:
             raise ValueError(problem)
     return config
 
 
+def conv_problem(n_conv: int, filters: int, kernel: int, padding: str, pool, layers: int,
+                 batch_size: int | None) -> str | None:
+    """Why the convolution settings cannot make a network, in the Train page's words, else None."""
+    if not 0 <= n_conv <= MAX_CONV_LAYERS:
+        return f"convolution layers must be between 0 and {MAX_CONV_LAYERS}, got {n_conv}"
+    if not n_conv:
+        return None
+    if not 1 <= filters <= MAX_FILTERS:
+        return f"filters per convolution layer must be between 1 and {MAX_FILTERS}, got {filters}"
+    if kernel not in CONV_KERNELS:
+        return f"the kernel size must be one of {', '.join(map(str, CONV_KERNELS))}, got {kernel}"
+    if padding not in CONV_PADDINGS or not isinstance(pool, bool):
+        return f"padding must be 'valid' or 'same' and max-pool on or off, got {padding!r} and {pool!r}"
+    if batch_size is None or batch_size > MAX_CONV_BATCH:
+        return (f"a convolutional network trains on mini-batches of at most {MAX_CONV_BATCH:,} images "
+                f"(got {'the full batch' if batch_size is None else f'batch size {batch_size:,}'}): "
+                "choose Mini-batch with a smaller batch size")
+    try:
+        _conv_shapes(((filters, kernel),) * n_conv, padding, pool)
+    except ValueError as error:
+        return f"{error}: use fewer conv layers, a smaller kernel, 'same' padding or no pooling"
+    return None
+
+
+def architecture_text(config: TrainConfig, n_inputs: int = 784, n_classes: int = 10, *,
+                      shapes: bool = False) -> str:
+    """The layers ``config`` builds: ``784-128-10`` for a dense network; for a conv one
+    ``28×28 → conv 8@5×5 → pool → 10`` (``shapes``: with each block's map sizes,
+    ``28×28 → conv 8@5×5 → 24×24×8 → pool → 12×12×8 → 10``)."""
+    if not config.conv_layers:
+        return "-".join(str(n) for n in (n_inputs, *config.hidden_sizes, n_classes))
+    side = math.isqrt(n_inputs)
+    parts = [f"{side}×{side}"]
+    try:
+        blocks = _conv_shapes(config.conv_layers, config.conv_padding, config.conv_pool, side)
+    except ValueError:
+        blocks = [None] * len(config.conv_layers)
+    same = " same" if config.conv_padding == "same" else ""
+    for (filters, kernel), block in zip(config.conv_layers, blocks):
+        parts.append(f"conv {filters}@{kernel}×{kernel}{same}")
+        if shapes and block:
+            parts.append("×".join(map(str, block[0])))
+        if config.conv_pool:
+            parts.append("pool")
+            if shapes and block:
+                parts.append("×".join(map(str, block[1])))
+    parts += [str(n) for n in (*config.hidden_sizes, n_classes)]
+    return " → ".join(parts)
+
+
 def describe_config(config: TrainConfig, n_inputs: int = 784, n_classes: int = 10) -> str:
-    """E.g. ``784-128-10 ReLU, Adam lr 0.001, batch 128, 15 epochs``."""
-    sizes = "-".join(str(n) for n in (n_inputs, *config.hidden_sizes, n_classes))
+    """E.g. ``784-128-10 ReLU, Adam lr 0.001, batch 128, 15 epochs`` (a conv network:
+    ``28×28 → conv 8@5×5 → pool → 10 ReLU, ...``)."""
+    sizes = architecture_text(config, n_inputs, n_classes)
     batch = "full batch" if config.batch_size is None else f"batch {config.batch_size}"
     return (f"{sizes} {ACTIVATION_LABELS.get(config.activation, config.activation)}, "
             f"{OPTIMIZER_LABELS.get(config.optimizer, config.optimizer)} lr {config.learning_rate:g}, "
@@ -179,16 +355,20 @@ def describe_config(config: TrainConfig, n_inputs: int = 784, n_classes: int = 1
 # The controls only offer allowed values, but a setting can arrive otherwise (a restored
 # lab, an address, a test). Each is brought into the controls' range with a message
 # rather than crashing the page (Streamlit refuses a slider value outside its range).
-_RANGES = {"epochs": (1, MAX_EPOCHS), "width": (1, MAX_WIDTH), "layers": (1, MAX_LAYERS),
-           "batch_size": (1, 4500), "seed": (0, MAX_SEED)}
+# "layers" may be 0 here: with a convolution layer no dense hidden layer is needed (the
+# Train page raises it to 1 when there is none, see ui.train_panel).
+_RANGES = {"epochs": (1, MAX_EPOCHS), "width": (1, MAX_WIDTH), "layers": (0, MAX_LAYERS),
+           "batch_size": (1, 4500), "seed": (0, MAX_SEED), "conv_layers": (0, MAX_CONV_LAYERS),
+           "conv_filters": (1, MAX_FILTERS)}
 _NAMES = {"epochs": "Epochs", "width": "Hidden width", "layers": "Hidden layers",
           "batch_size": "Batch size", "seed": "Seed", "learning_rate": "Learning rate",
-          "l2": "L2 weight decay"}
+          "l2": "L2 weight decay", "conv_layers": "Convolution layers", "conv_filters": "Filters per layer",
+          "conv_kernel": "Kernel size", "conv_padding": "Padding", "conv_pool": "Max-pool"}
 
 
 def clamp_setting(name: str, value):
     """(a value the control accepts, a message if ``value`` had to change, else None)."""
-    default = DEFAULT_SETTINGS.get(name)
+    default = ALL_DEFAULTS.get(name)
     label = _NAMES.get(name, name)
     try:
         if name in ("learning_rate", "l2"):
@@ -210,8 +390,19 @@ def clamp_setting(name: str, value):
             if clamped == number:
                 return number, None
             return clamped, f"{label} {number} is outside {low} … {high}; using {clamped}."
+        if name == "conv_kernel":
+            number = int(value)
+            if number != float(value) or not number > 0:
+                raise ValueError
+            if number in CONV_KERNELS:
+                return number, None
+            nearest = min(CONV_KERNELS, key=lambda k: (abs(k - number), k))
+            return nearest, f"{label} {number} is not one of {', '.join(map(str, CONV_KERNELS))}; using {nearest}."
+        if name == "conv_pool" and not isinstance(value, bool):
+            raise ValueError
         if name == "activation" and value not in ACTIVATION_CHOICES or \
                 name == "optimizer" and value not in OPTIMIZERS or \
+                name == "conv_padding" and value not in CONV_PADDINGS or \
                 name == "batch_mode" and value not in (BATCH_FULL, BATCH_MINI):
             raise ValueError
         return value, None

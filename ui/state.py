@@ -426,7 +426,8 @@ def start_training() -> None:
         state[NOTICE] = f"Cannot load the images: {error}"
         return
     number = state[NEXT_RUN]
-    if config.batch_size is not None and config.batch_size > data.n_train:
+    if config.batch_size is not None and config.batch_size > data.n_train and not config.conv_layers:
+        # (A conv network keeps its mini-batches, at most 1,024: the trainer takes min(batch, n).)
         config = dataclasses.replace(config, batch_size=None)
         state[RUN_NOTE] = (f"Batch size {state[SETTINGS]['batch_size']:,} is larger than the "
                            f"{data.n_train:,} training images: run {number} trains with the "

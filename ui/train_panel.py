@@ -21,7 +21,7 @@ def _bind(name: str) -> str:
     if key not in st.session_state:
         # A value that did not come from this control (a restored lab, an address) is
         # brought into its range with a message: Streamlit refuses out-of-range values.
-        value, note = S.clamp_setting(name, st.session_state[state.SETTINGS][name])
+        value, note = S.clamp_setting(name, S.setting(st.session_state[state.SETTINGS], name))
         if note:
             st.session_state[state.NOTICE] = f"Setting changed: {note}"
         st.session_state[key] = value
@@ -63,12 +63,20 @@ def settings_controls(challenge=None, compact: bool = False) -> None:
     st.select_slider("Learning rate", options=options, key=_bind("learning_rate"), disabled=off,
                      format_func=lambda v: f"{v:g}",
                      help="Log scale from 0.0001 to 10. Too high and training diverges.")
-    low, high, off = bounds("width", 1, S.MAX_WIDTH)
-    st.slider("Hidden width", low, high, key=_bind("width"), disabled=off,
-              help="Units in each hidden layer.")
+    # With a convolution layer the dense hidden layers are optional (conv -> pool -> 10).
+    n_conv = int(st.session_state[_bind("conv_layers")])
+    layers_key = _bind("layers")
+    low, high, layers_off = bounds("layers", 0 if n_conv else 1, S.MAX_LAYERS)
+    if not layers_off and st.session_state[layers_key] < low:
+        st.session_state[layers_key] = low  # e.g. 0 hidden layers left from a CNN, conv now off
+    low_width, high_width, off = bounds("width", 1, S.MAX_WIDTH)
+    st.slider("Hidden width", low_width, high_width, key=_bind("width"),
+              disabled=off or st.session_state[layers_key] == 0,
+              help="Units in each dense hidden layer (none with 0 hidden layers).")
     left, right = st.columns(2)
-    low, high, off = bounds("layers", 1, S.MAX_LAYERS)
-    left.number_input("Hidden layers", low, high, step=1, key=_bind("layers"), disabled=off)
+    left.number_input("Hidden layers", low, high, step=1, key=layers_key, disabled=layers_off,
+                      help="Dense hidden layers. 0 is allowed after a convolution layer: its pooled "
+                           "maps then feed the output layer directly.")
     right.selectbox("Activation", S.ACTIVATION_CHOICES, key=_bind("activation"),
                     disabled=locked("activation"),
                     format_func=lambda a: S.ACTIVATION_LABELS.get(a, a))
@@ -88,8 +96,53 @@ def settings_controls(challenge=None, compact: bool = False) -> None:
     low, high, off = bounds("seed", 0, S.MAX_SEED)
     more.number_input("Seed", low, high, step=1, key=_bind("seed"), disabled=off,
                       help="Same seed, same settings: the same run.")
-    for name in S.DEFAULT_SETTINGS:
+    _conv_controls(more, bounds, locked, rates)
+    for name in S.ALL_DEFAULTS:
         _store(name)
+    _architecture_caption()
+
+
+def _conv_controls(where, bounds, locked, rates) -> None:
+    """The convolution knobs (issue 9), folded into an expander: 0-2 conv blocks of
+    ``filters`` k x k filters, padding, and a 2x2 max pool after each."""
+    box = where.expander("Convolution layers (CNN)", icon=":material/filter_center_focus:",
+                         expanded=bool(st.session_state[state.WIDGET_PREFIX + "conv_layers"]))
+    left, right = box.columns(2)
+    low, high, off = bounds("conv_layers", 0, S.MAX_CONV_LAYERS)
+    left.number_input("Convolution layers", low, high, step=1, key=_bind("conv_layers"), disabled=off,
+                      help="Blocks before the dense layers: each slides its k×k filters over the "
+                           "image (or the previous block's maps), applies the activation, then "
+                           "optionally a 2×2 max pool. 0 = a plain dense network.")
+    none = st.session_state[state.WIDGET_PREFIX + "conv_layers"] == 0
+    low, high, off = bounds("conv_filters", 1, S.MAX_FILTERS)
+    right.slider("Filters per layer", low, high, key=_bind("conv_filters"), disabled=off or none,
+                 help="Each filter looks for one small pattern everywhere in the image and "
+                      "makes one feature map.")
+    left, right = box.columns(2)
+    options, off = rates("conv_kernel", S.CONV_KERNELS)
+    left.select_slider("Kernel size", options=options, key=_bind("conv_kernel"), disabled=off or none,
+                       format_func=lambda k: f"{k}×{k}")
+    right.radio("Padding", S.CONV_PADDINGS, key=_bind("conv_padding"), horizontal=True,
+                disabled=locked("conv_padding") or none, format_func=lambda p: p,
+                help="valid: the filter stays inside the image, so each map shrinks by k−1 "
+                     "pixels. same: zeros around the image keep the maps its size.")
+    box.checkbox("2×2 max-pool after each convolution layer", key=_bind("conv_pool"),
+                 disabled=locked("conv_pool") or none,
+                 help="Keeps the largest value of every 2×2 block: half the height and width, "
+                      "and a little tolerance to where exactly a stroke is.")
+
+
+def _architecture_caption() -> None:
+    """The network the settings build, with its parameter count (or nothing when the
+    settings cannot make one: the buttons say why)."""
+    try:
+        config = S.to_config(st.session_state[state.SETTINGS])
+    except ValueError:
+        return
+    n_classes = len(state.class_names())
+    label = S.ACTIVATION_LABELS.get(config.activation, config.activation)
+    st.caption(f"Network: {S.architecture_text(config, n_classes=n_classes, shapes=True)} ({label}), "
+               f"{S.config_parameters(config, n_classes=n_classes):,} parameters.")
 
 
 def _n_train() -> int:
@@ -101,14 +154,30 @@ def _n_train() -> int:
     return info.n_images - round(info.n_images * S.VALIDATION_FRACTION)
 
 
+def settings_problem() -> str | None:
+    """Why the current settings cannot make a network (e.g. a conv layer with the full
+    batch), else None. The controls only offer allowed values one by one."""
+    try:
+        S.to_config(st.session_state[state.SETTINGS])
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def run_size_problem() -> str | None:
-    """Why the current settings ask for more work than the server allows, else None."""
-    return S.run_size_problem(st.session_state[state.SETTINGS]["epochs"], _n_train())
+    """Why the current settings ask for more work than the server allows, else None
+    (a convolutional network's images count several times, see ``S.relative_cost``)."""
+    settings = st.session_state[state.SETTINGS]
+    try:
+        cost = S.relative_cost(S.to_config(settings))
+    except ValueError:
+        cost = 1.0
+    return S.run_size_problem(settings["epochs"], _n_train(), cost=cost)
 
 
 def start_training() -> None:
     """Start, after the server's per-run cap (checked here, not only by the disabled button)."""
-    problem = run_size_problem()
+    problem = settings_problem() or run_size_problem()
     if problem:
         st.session_state[state.NOTICE] = f"Cannot start: {problem}"
         return
@@ -117,9 +186,11 @@ def start_training() -> None:
 
 def buttons() -> None:
     pending = state.job_pending()
-    too_big = run_size_problem()
+    invalid = settings_problem()
+    too_big = None if invalid else run_size_problem()
     start, stop, reset = st.columns(3)
-    start.button("Start", type="primary", on_click=start_training, disabled=pending or bool(too_big),
+    start.button("Start", type="primary", on_click=start_training,
+                 disabled=pending or bool(too_big or invalid),
                  width="stretch", key="start",
                  help="A run is in progress: Stop it first, or wait." if pending else None)
     stop.button("Stop", on_click=state.stop_training, disabled=not pending,
@@ -130,7 +201,9 @@ def buttons() -> None:
     st.caption("Changed settings apply to the next run: a run in progress keeps the settings it "
                "started with, and keeps training while you change them or visit other pages.")
     notice = st.session_state.get(state.NOTICE)
-    if too_big:
+    if invalid:
+        st.warning(f"Cannot start: {invalid[0].upper()}{invalid[1:]}.", icon=":material/block:")
+    elif too_big:
         st.warning(f"Run too large: {too_big}", icon=":material/block:")
     elif notice:
         st.error(notice)

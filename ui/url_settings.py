@@ -4,7 +4,11 @@ A settings dict (see :mod:`ui.settings`) becomes short query parameters and back
 
     ?ep=15&lr=0.001&w=128&hl=1&act=relu&opt=adam&bs=128&l2=0&seed=0
 
-``bs`` is ``full`` for full-batch gradient descent, else the mini-batch size. A link
+``bs`` is ``full`` for full-batch gradient descent, else the mini-batch size. A network
+with convolution layers adds ``cl`` (conv layers), ``cf`` (filters per layer), ``ck``
+(kernel size), ``cp`` (padding: valid or same) and ``pool`` (1 or 0), e.g.
+``&cl=1&cf=8&ck=5&cp=valid&pool=1``; a link with settings but no ``cl`` describes a
+dense network (as every link made before convolution existed does). A link
 typed or edited by hand may hold anything: every value is brought into the range the
 Train page's controls allow (the learning rate and L2 snap to the nearest allowed
 value on a log scale; epochs, width, layers, batch size and seed are clamped; an
@@ -31,9 +35,13 @@ SHORT = {
     "l2": "l2",
     "seed": "seed",
 }
+CONV_SHORT = {"conv_layers": "cl", "conv_filters": "cf", "conv_kernel": "ck", "conv_padding": "cp",
+              "conv_pool": "pool"}
+SHORT.update(CONV_SHORT)
 PARAMS = tuple(SHORT.values())
 FULL = "full"  # bs=full: full-batch gradient descent
-_INTEGERS = ("epochs", "width", "layers", "batch_size", "seed")
+_INTEGERS = ("epochs", "width", "layers", "batch_size", "seed", "conv_layers", "conv_filters", "conv_kernel")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 MAX_PARAM_LENGTH = 40  # longer values are refused before parsing
 
 
@@ -54,6 +62,14 @@ def to_params(settings: dict) -> dict[str, str]:
         "l2": _number(float(settings["l2"])),
         "seed": str(int(settings["seed"])),
     }
+    if int(S.setting(settings, "conv_layers")):  # dense networks keep their links as before
+        params.update({
+            "cl": str(int(S.setting(settings, "conv_layers"))),
+            "cf": str(int(S.setting(settings, "conv_filters"))),
+            "ck": str(int(S.setting(settings, "conv_kernel"))),
+            "cp": str(S.setting(settings, "conv_padding")),
+            "pool": "1" if S.setting(settings, "conv_pool") else "0",
+        })
     return params
 
 
@@ -82,7 +98,18 @@ def from_params(params, base: dict | None = None) -> tuple[dict, list[str]]:
         text = str(_first(params[short])).strip()
         if len(text) > MAX_PARAM_LENGTH:
             text = text[:MAX_PARAM_LENGTH] + "…"
-        default = S.DEFAULT_SETTINGS[name]
+        default = S.ALL_DEFAULTS[name]
+        if name in ("conv_padding", "conv_pool"):
+            value = text.lower()
+            if name == "conv_padding" and value in S.CONV_PADDINGS:
+                settings[name] = value
+            elif name == "conv_pool" and value in _TRUE + _FALSE:
+                settings[name] = value in _TRUE
+            else:
+                settings[name] = default
+                choices = ", ".join(S.CONV_PADDINGS) if name == "conv_padding" else "1 or 0"
+                notes.append(f"{short}={text!r} is not one of {choices}; using {default!r}.")
+            continue
         if name == "batch_size" and text.lower() == FULL:
             settings["batch_mode"] = S.BATCH_FULL
             continue
@@ -117,6 +144,11 @@ def from_params(params, base: dict | None = None) -> tuple[dict, list[str]]:
             settings["batch_mode"] = S.BATCH_MINI
         if note:
             notes.append(f"{short}={text}: {note}")
+    if "cl" not in params and has_settings(params) and S.setting(settings, "conv_layers"):
+        settings["conv_layers"] = 0  # a link without cl describes a dense network
+    if int(settings["layers"]) == 0 and not S.setting(settings, "conv_layers"):
+        settings["layers"] = 1
+        notes.append("hl=0: a network without convolution layers needs at least one hidden layer; using 1.")
     return settings, notes
 
 

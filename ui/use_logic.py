@@ -25,6 +25,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 
 import numpy as np
 
+from nn.conv import MAX_CONV_BATCH
 from nn.data import DIGIT_CLASS_NAMES, Dataset, load_idx_pair, load_kaggle_csv, stratified_split
 from nn.emnist import class_noun, emnist_dataset
 from nn.errors import DataError
@@ -285,7 +286,7 @@ def make_split(dataset: Dataset, validation_fraction: float, key: str, seed: int
         n_classes=dataset.n_classes,
         class_names=tuple(dataset.class_names),
         test=None if test is None else (read_only(test.images), read_only(test.labels),
-                                        f"{test.n_samples:,} test images of {test.name}"),
+                                        f"{test.n_samples:,} {test.name.split(' (')[0]} images"),
     )
 
 
@@ -392,16 +393,26 @@ def _config_from_metadata(meta: dict, network: Network) -> TrainConfig:
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     stored = meta.get("config")
     summary = meta.get("history") if isinstance(meta.get("history"), dict) else {}
+    # The architecture always comes from the network itself. A convolutional one's conv
+    # layers are listed too (the app makes them all alike; a file from elsewhere may mix
+    # paddings or pools: then the first layer's stand for all, in the settings only).
+    shape = {"hidden_sizes": tuple(network.hidden_sizes), "activation": network.activation}
+    specs = getattr(network, "conv_specs", ()) if getattr(network, "is_convolutional", False) else ()
+    if specs:
+        shape.update(conv_layers=tuple((s.filters, s.kernel) for s in specs), conv_padding=specs[0].padding,
+                     conv_pool=specs[0].pool, batch_size=MAX_CONV_BATCH)
     if isinstance(stored, dict):
         values = {k: v for k, v in stored.items() if k in known}
-        values.update(hidden_sizes=tuple(network.hidden_sizes), activation=network.activation)
+        batch = values.get("batch_size")
+        values.update(shape)
+        if specs and isinstance(batch, int) and 1 <= batch <= MAX_CONV_BATCH:
+            values["batch_size"] = batch
         try:
             return TrainConfig(**values)
         except (TypeError, ValueError, OverflowError):
             pass
     epochs = summary.get("epochs")
-    return TrainConfig(hidden_sizes=tuple(network.hidden_sizes), activation=network.activation,
-                       epochs=epochs if isinstance(epochs, int) and 0 <= epochs <= 100_000 else 0)
+    return TrainConfig(**shape, epochs=epochs if isinstance(epochs, int) and 0 <= epochs <= 100_000 else 0)
 
 
 def _history_from_metadata(meta: dict) -> History:

@@ -35,7 +35,7 @@ from nn.training import predict_proba
 from . import inside_pages, state
 from . import use_figures as figs
 from . import use_logic as logic
-from .runs import STATUS_LABELS, runs_table
+from .runs import STATUS_LABELS, architecture_of, runs_table
 from .settings import VALIDATION_FRACTION
 from .train_panel import progress_text
 
@@ -923,7 +923,7 @@ def _save_load_tab() -> None:
 
 
 def _inspect_upload(upload, network, meta) -> None:
-    sizes = "-".join(map(str, network.layer_sizes))
+    sizes = architecture_of(network)
     names = logic.class_names_from_metadata(meta, network.layer_sizes[-1])
     st.markdown(f"**{plain(logic.display_name(upload.name))}**: a {sizes} network, "
                 f"{network.activation}, {network.n_parameters:,} parameters, reading "
@@ -950,15 +950,28 @@ def _inspect_upload(upload, network, meta) -> None:
                        "joins the run history.")
     if pending:
         st.caption("A run is training: the model can be changed once it is finished.")
-    with st.expander("Its first-layer weights"):
+    with st.expander("Its first-layer filters" if getattr(network, "is_convolutional", False)
+                     else "Its first-layer weights"):
         _chart(_grid(f"upload:{upload.file_id}", network, 560), PREFIX + "upload_grid")
 
 
 def _grid(name: str, network, width_px: int):
-    """The first-layer weight grid, about as tall as ``width_px`` of width needs."""
+    """The first-layer weight grid, about as tall as ``width_px`` of width needs (for a
+    convolutional network: its first conv layer's k x k filters)."""
     from nn.inspect import default_columns
 
-    from .inside_figures import weight_grid_figure
+    from .inside_figures import filter_grid_figure, weight_grid_figure
+
+    if getattr(network, "is_convolutional", False):
+        kernel = network.weights[0]
+        n_filters = kernel.shape[-1]
+        columns = min(default_columns(n_filters), 8)
+        rows = -(-n_filters // columns)
+        height = int(max(width_px - 90, 120) * rows * (kernel.shape[0] + 1.5) / (columns * (kernel.shape[0] + 1))) + 40
+        spec = network.conv_specs[0]
+        return cached(f"grid:{name}:{width_px}", id(network), lambda: filter_grid_figure(
+            kernel, network.biases[0], columns=columns, height=max(height, 160),
+            title=f"conv1: {spec.filters} filters of {spec.kernel}×{spec.kernel}"))
 
     n_units = network.weights[0].shape[1]
     columns = default_columns(n_units)
@@ -1007,6 +1020,10 @@ def _compare_tab() -> None:
                PREFIX + "compare_loss", config=STATIC_CHART)
         st.caption("Loss per epoch: solid = validation, dotted = training.")
     st.subheader("First-layer weights")
+    if any(getattr(r.network, "is_convolutional", False) for r in chosen):
+        st.caption("Dense runs: every first-layer unit's 784 weights as a 28×28 picture. "
+                   "Convolutional runs: the first conv layer's small filters, each slid over the "
+                   "whole image.")
     with_network = [r for r in chosen if r.network is not None]
     if not with_network:
         st.caption("None of these runs left a network (diverged or stopped before training).")

@@ -20,6 +20,7 @@ import streamlit as st
 
 from . import challenges as C
 from . import presets as P
+from . import settings as S
 from . import state
 from . import url_settings as U
 
@@ -143,6 +144,9 @@ def mirror_url() -> None:
     for name, value in wanted.items():
         if st.query_params.get(name) != value:
             st.query_params[name] = value
+    for name in U.CONV_SHORT.values():  # convolution turned off: its parameters go
+        if name not in wanted and name in st.query_params:
+            del st.query_params[name]
     challenge = active_challenge()
     if challenge is not None:
         if st.query_params.get(CHALLENGE_PARAM) != challenge.id:
@@ -199,7 +203,8 @@ def load_preset() -> None:
     if not option or option[0] not in P.BY_ID:
         return
     preset = P.BY_ID[option[0]]
-    settings = preset.settings(option[1])
+    # A dense preset also switches convolution off (its dict predates the conv knobs).
+    settings = {**S.CONV_DEFAULTS, **preset.settings(option[1])}
     notes = []
     challenge = active_challenge()
     if challenge is not None:
