@@ -504,7 +504,9 @@ def download_emnist(
                 raise DataError(f"could not download EMNIST ({EMNIST_ZIP_NAME}, about "
                                 f"{EMNIST_ZIP_MEGABYTES} MB) from {url}: {error}") from None
         _extract_split(archive_path, split, directory)
-    return load_emnist(split, directory, "train"), load_emnist(split, directory, "test")
+    train, test = load_emnist(split, directory, "train"), load_emnist(split, directory, "test")
+    # "downloaded" rather than the cache's path, which means nothing to an app's user.
+    return _renamed(train, split, "train", "downloaded"), _renamed(test, split, "test", "downloaded")
 
 
 def _extract_split(archive_path: Path, split: str, directory: Path) -> None:

@@ -184,6 +184,14 @@ def test_split_table():
     assert EMNIST_SPLITS["mnist"].class_names == DIGIT_CLASS_NAMES
 
 
+def test_class_ranges_for_captions():
+    from nn.emnist import class_ranges
+
+    assert class_ranges(DIGIT_CLASS_NAMES) == "0–9" and class_ranges(UPPER) == "A–Z"
+    assert class_ranges(EMNIST_SPLITS["balanced"].class_names) == "0–9, A–Z, a, b, d–h, n, q, r, t"
+    assert class_ranges(["0", "1", "2", "10", "11"]) == "0–2, 10, 11"
+
+
 def test_class_noun():
     assert class_noun(DIGIT_CLASS_NAMES) == "digit" and class_noun(DIGIT_CLASS_NAMES, plural=True) == "digits"
     assert class_noun(tuple(UPPER)) == "letter"
@@ -400,6 +408,7 @@ def test_download_shows_progress_checks_md5_extracts_one_split_then_uses_the_cac
     assert [done for _, done, _ in calls] == sorted(done for _, done, _ in calls)
     assert np.array_equal(train.images.reshape(-1, 28, 28), upright_images(N_SERVED))
     assert train.class_names == tuple(UPPER) and test.n_samples == 26
+    assert train.name == f"EMNIST letters train ({N_SERVED} images, downloaded)"  # not the cache's path
     # Only the letters split was extracted; the zip stays for the other splits; no temporaries.
     assert sorted(p.name for p in cache.iterdir()) == sorted([
         "gzip.zip", "emnist-letters-mapping.txt",
@@ -571,6 +580,7 @@ def test_app_loads_emnist_letters_trains_26_outputs_and_every_page_names_the_let
     assert chart(at, "use_samples_chart")["layout"]["yaxis"]["ticktext"] == LETTERS
     counts = chart(at, "use_counts_chart")
     assert list(counts["data"][0]["x"]) == LETTERS and counts["layout"]["xaxis"]["title"]["text"] == "letter"
+    assert counts["layout"]["xaxis"]["ticktext"] == LETTERS  # every letter labelled, none skipped
     assert [a["text"] for a in chart(at, "use_means_chart")["layout"]["annotations"]] == LETTERS
 
     # Train: the output layer has one unit per letter.

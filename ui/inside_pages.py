@@ -535,7 +535,7 @@ def _templates_tab(run, proj: bool) -> None:
         note=TEMPLATE_SHORT_NOTE if templates.approximate else None))
     _chart(fig, PREFIX + "templates_chart")
     if templates.approximate:
-        st.caption(f"**Only an approximation.** {templates.note}")
+        st.caption(f"**Only an approximation.** {templates.note.replace('digit', noun(run))}")
 
 
 # ---------------------------------------------------------------------------------

@@ -35,6 +35,13 @@ def _names(n: int, class_names=None) -> list[str]:
     return [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(n)]
 
 
+def _every_tick(names: Sequence[str]) -> dict:
+    """A category axis that labels every class (Plotly would skip every other one of 26
+    letters), in a smaller font when there are many."""
+    return dict(type="category", tickmode="array", tickvals=list(names), ticktext=list(names),
+                tickfont=dict(size=13 if len(names) <= 26 else 10))
+
+
 def _noun(names: Sequence[str]) -> str:
     """"digit" for 0-9 (and unnamed classes), "letter" or "character" otherwise."""
     return "digit" if all(n.isdigit() for n in names) else class_noun(names)
@@ -78,7 +85,7 @@ def probability_figure(probabilities, class_names=None, *, height: int = 300) ->
     ))
     fig.update_layout(
         height=height, font=FONT, plot_bgcolor="#ffffff", margin=dict(l=10, r=10, t=10, b=10),
-        xaxis=dict(type="category", title=noun),
+        xaxis=dict(**_every_tick(names), title=noun),
         yaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability", gridcolor="#eeeeee"),
     )
     return fig
@@ -175,8 +182,8 @@ def confusion_matrix_figure(counts, *, normalised: bool = False, class_names=Non
         hovermode="closest", hoverdistance=40, clickmode="event+select", dragmode=False,
         meta={"counts": counts.astype(int).tolist(), "normalised": bool(normalised)},
     )
-    fig.update_xaxes(title=f"predicted {noun}", type="category", side="top", fixedrange=True)
-    fig.update_yaxes(title=f"true {noun}", type="category", autorange="reversed", fixedrange=True,
+    fig.update_xaxes(title=f"predicted {noun}", side="top", fixedrange=True, **_every_tick(names))
+    fig.update_yaxes(title=f"true {noun}", autorange="reversed", fixedrange=True, **_every_tick(names),
                      scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 
@@ -302,7 +309,7 @@ def class_counts_figure(train_counts, validation_counts=None, class_names=None, 
                              hovertemplate=f"{noun} %{{x}}: %{{y:,}} validation images<extra></extra>"))
     fig.update_layout(
         barmode="stack", height=height, font=FONT, plot_bgcolor="#ffffff",
-        margin=dict(l=10, r=10, t=30, b=10), xaxis=dict(type="category", title=noun),
+        margin=dict(l=10, r=10, t=30, b=10), xaxis=dict(**_every_tick(names), title=noun),
         yaxis=dict(title="images", gridcolor="#eeeeee"),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0,
                     traceorder="normal"),
