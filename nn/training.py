@@ -249,8 +249,11 @@ def _dead_fraction(a: np.ndarray, activation: str, ones: np.ndarray) -> float:
     when its map is <= 0 everywhere, for every image.
     """
     if a.ndim > 2:
-        # Every position of every image is a row: (m*H*W, F); the largest value of each column.
-        alive = np.count_nonzero(np.maximum.reduce(a.reshape(-1, a.shape[-1]), axis=0) > 0)
+        # Over the images first, each (position, filter) a long column (ReLU: its sum, one BLAS
+        # product; else its maximum), then over the positions: 40x faster than (m*H*W, F) rows.
+        rows = a.reshape(len(a), -1)
+        per_position = np.matmul(ones, rows) if activation == "relu" else np.maximum.reduce(rows, axis=0)
+        alive = np.count_nonzero(np.maximum.reduce(per_position.reshape(-1, a.shape[-1]), axis=0) > 0)
     elif activation == "relu":
         # Speed: ReLU outputs are >= 0, so a unit is dead exactly when its column sums to 0,
         # and 1^T A is one BLAS product (np.any(a > 0, axis=0) is slow on narrow layers).
@@ -320,8 +323,12 @@ def train(
     hidden_layers = len(network.weights) - 1
 
     # Speed: pixels blank (0) in every image of a batch are left out of the first layer's
-    # products (see Network.forward's input_columns): only for a dense net on uint8 images.
+    # products (see Network.forward's input_columns), for a dense net on uint8 images when that
+    # saves more than its gathers cost (measured): batch x width >= 4096, or single images.
     trim_inputs = images.dtype == np.uint8 and not getattr(network, "is_convolutional", False)
+    if trim_inputs:
+        width = network.weights[0].shape[1]
+        trim_inputs = batch_size * width >= 4096 or (batch_size == 1 and width >= 32)
     input_columns = None
     if batch_size == n:
         # Full batch: every step uses all the data, so convert it to float once.

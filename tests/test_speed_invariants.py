@@ -251,12 +251,23 @@ def test_leaving_out_blank_input_columns_gives_the_same_forward_and_backward(bun
         net.backward(forward, y, input_gradient=True)
 
 
+def test_small_batches_on_narrow_layers_use_every_column(bundled):
+    images, labels = bundled
+    config = TrainConfig(hidden_sizes=(10,), learning_rate=0.1, batch_size=16, epochs=1, snapshot_every=0)
+    net = build_network(config)
+    kept = []
+    plain_forward = net.forward
+    net.forward = lambda *args, **kw: kept.append(kw.get("input_columns")) or plain_forward(*args, **kw)
+    train(net, images[:200], labels[:200], config)  # 16 x 10: the gathers would cost more than they save
+    assert len(kept) == 13 and all(c is None for c in kept)
+
+
 @pytest.mark.parametrize("batch_size", [None, 100])
 def test_training_on_uint8_pixels_leaves_blank_ones_out_and_matches_float_training(bundled, batch_size):
     images, labels = bundled
     x, y = images[:1000], labels[:1000]
-    config = TrainConfig(hidden_sizes=(16,), learning_rate=0.1, batch_size=batch_size, epochs=2,
-                         snapshot_every=0)
+    config = TrainConfig(hidden_sizes=(48,), learning_rate=0.1, batch_size=batch_size, epochs=2,
+                         snapshot_every=0)  # batch x width >= 4096: worth leaving pixels out
     on_uint8 = build_network(config)
     kept = []
     plain_forward = on_uint8.forward
