@@ -13,7 +13,9 @@ stochastic    1             n   - noisy, slow per epoch, but each step is cheap
 
 Images stay ``uint8`` until a batch is used (4x less memory than float32); each
 mini-batch is gathered into one reused float32 buffer. Full batch converts the data
-once, since every step uses all of it.
+once, since every step uses all of it. Pixels that are 0 in every image of a batch
+(an MNIST digit's blank border) are left out of the first layer's products: they add
+nothing to them (see ``Network.forward``'s ``input_columns``).
 """
 
 from __future__ import annotations
