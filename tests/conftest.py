@@ -3,12 +3,14 @@
 import sys
 from pathlib import Path
 
+import numpy  # noqa: F401  (loads OpenBLAS, so that the limit below applies to it)
 import pytest
 from threadpoolctl import threadpool_limits
 
 # One BLAS thread for the whole suite: on 2 busy cores, OpenBLAS threads spin against
 # each other (a 0.4 s training took 11 s with two threads while other tests ran).
-# Benchmarks that compare thread counts run in their own processes.
+# Benchmarks that compare thread counts run in their own processes. threadpoolctl only
+# limits libraries already loaded: without the numpy import above this did nothing.
 threadpool_limits(1)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
