@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{CONV_PRESET['batch_size']} with --conv)")
     p.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 weight decay")
     p.add_argument("--momentum", type=fraction, default=DEFAULTS.momentum)
-    p.add_argument("--schedule", choices=SCHEDULES, default="constant")
+    p.add_argument("--schedule", choices=SCHEDULES, default=None,
+                   help="learning-rate schedule (default: constant, also with --conv unless the preset has one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--validation", type=fraction, default=DEFAULTS.validation_fraction,
                    help="fraction held out for validation (default 0.1)")
@@ -242,6 +243,8 @@ def apply_conv_defaults(args) -> None:
         args.batch_size = preset.get("batch_size", DEFAULTS.batch_size)
     if args.epochs is None and preset:
         args.epochs = preset["epochs"]
+    if args.schedule is None:
+        args.schedule = preset.get("schedule", DEFAULTS.schedule)
 
 
 def main(argv=None) -> int:

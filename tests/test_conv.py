@@ -120,15 +120,17 @@ def test_maxpool_gradient_matches_finite_differences(shape):
         assert not dx[:, -1].any()  # the dropped row gets nothing
 
 
-def test_maxpool_ties_give_the_whole_gradient_to_the_first_maximum():
-    x = np.zeros((1, 2, 4, 1))
-    x[0, :, 2:, 0] = [[5.0, 5.0], [1.0, 5.0]]  # second block: a three-way tie at 5
+def test_maxpool_ties_give_the_whole_gradient_to_one_maximum_left_column_first():
+    x = np.zeros((1, 2, 6, 1))
+    x[0, :, 2:4, 0] = [[5.0, 5.0], [1.0, 5.0]]  # a three-way tie at 5: top-left wins
+    x[0, :, 4:6, 0] = [[1.0, 5.0], [5.0, 0.0]]  # top-right and bottom-left tie: the left column wins
     pool = MaxPool2D()
     pooled = pool.forward(x)
-    assert pooled.reshape(-1).tolist() == [0.0, 5.0]
-    dx = pool.backward(x, pooled, np.array([2.0, 3.0]).reshape(1, 1, 2, 1))
+    assert pooled.reshape(-1).tolist() == [0.0, 5.0, 5.0]
+    dx = pool.backward(x, pooled, np.array([2.0, 3.0, 4.0]).reshape(1, 1, 3, 1))
     assert dx[0, :, :2, 0].tolist() == [[2.0, 0.0], [0.0, 0.0]]  # all four tie at 0: top-left
-    assert dx[0, :, 2:, 0].tolist() == [[3.0, 0.0], [0.0, 0.0]]
+    assert dx[0, :, 2:4, 0].tolist() == [[3.0, 0.0], [0.0, 0.0]]
+    assert dx[0, :, 4:6, 0].tolist() == [[0.0, 0.0], [4.0, 0.0]]
 
 
 def test_flatten_is_a_reshape_both_ways():
@@ -139,7 +141,7 @@ def test_flatten_is_a_reshape_both_ways():
     np.testing.assert_array_equal(Flatten().backward(flat, x.shape), x)
 
 
-@pytest.mark.parametrize("padding,kernel,in_channels", CONV_CASES[:4])
+@pytest.mark.parametrize("padding,kernel,in_channels", CONV_CASES)
 def test_conv2d_forward_equals_the_naive_loop(padding, kernel, in_channels):
     rng = np.random.default_rng(1)
     layer = Conv2D(in_channels, 4, kernel, padding)
@@ -462,3 +464,17 @@ def test_cli_trains_saves_and_loads_a_conv_network(tmp_path):
     assert loaded.returncode == 0, loaded.stderr
     assert "loaded" in loaded.stdout and "conv 4@5×5 same relu → max-pool 2×2 → conv 4@3×3 same relu" in loaded.stdout
     assert f"validation accuracy {accuracy:.4f}" in loaded.stdout
+
+
+def test_conv_benchmark_quick_runs_and_prints_its_tables():
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-m", "bench.conv", "--quick", "--no-torch"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "## ms per epoch (median of wall time)" in out
+    assert "| configuration | ours | ours, no history | ours / PyTorch |" in out
+    assert "conv 8@5×5 valid → ReLU → max-pool 2×2 → dense 10, batch 128" in out
+    assert "PyTorch: absent" in out and "| 128 | n/a | SKIP | — |" in out

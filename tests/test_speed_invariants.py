@@ -298,3 +298,17 @@ def test_bench_quick_runs_and_prints_its_tables():
     assert "BLAS used by numpy" in out
     assert "tiled" in out  # says the 60,000 samples are the bundled 5,000 repeated
     assert "PyTorch: absent" in out
+
+
+# -- convolution (nn/conv.py) ----------------------------------------------------------
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_conv_minibatch_epoch_allocates_no_data_sized_array(bundled, optimizer):
+    images, labels = bundled
+    x, y = np.tile(images, (3, 1)), np.tile(labels, 3)  # 15,000 images, 11.8 MB of uint8
+    config = TrainConfig(conv_layers=((4, 5), (4, 3)), conv_padding="same", hidden_sizes=(16,), optimizer=optimizer,
+                         learning_rate=OPTIMIZERS[optimizer], batch_size=128, epochs=2)
+    per_epoch, whole = traced_training(x, y, config)
+    # The step buffers (im2col matrices, maps, pooling masks: ~16 MB for 128 images here) are
+    # made in the first epoch, for the two batch sizes, and reused; never a copy of the data.
+    assert per_epoch < 0.05 * x.nbytes, f"an epoch allocated {per_epoch} bytes (data {x.nbytes})"
+    assert whole < 4 * x.nbytes, f"training allocated {whole} bytes, a float32 copy of the data is {4 * x.nbytes}"
