@@ -13,8 +13,8 @@ or a list)::
 
 Knobs are the Train page's setting names (``epochs``, ``learning_rate``, ``width``,
 ``layers``, ``activation``, ``optimizer``, ``batch_mode``, ``batch_size``, ``l2``,
-``seed``, and the convolution knobs ``conv_layers``, ``conv_filters``, ``conv_kernel``,
-``conv_padding``, ``conv_pool``; e.g. ``locked = { conv_layers = 0 }`` keeps a challenge
+``seed``, and the convolution knobs ``conv_layers``, ``conv_filters``, ``conv_filters_2``,
+``conv_kernel``, ``conv_padding``, ``conv_pool``; e.g. ``locked = { conv_layers = 0 }`` keeps a challenge
 dense). Limits (``min``/``max``) apply to numeric knobs; ``locked`` fixes any knob.
 :meth:`Challenge.apply` brings settings within the rules (with notes) and
 :meth:`Challenge.judge` checks a finished run. The server's file is
@@ -36,7 +36,7 @@ from . import settings as S
 ENV = "DIGIT_LAB_CHALLENGES"
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "assets" / "challenges.toml"
 NUMERIC = ("epochs", "learning_rate", "width", "layers", "batch_size", "l2", "seed", "conv_layers",
-           "conv_filters", "conv_kernel")
+           "conv_filters", "conv_filters_2", "conv_kernel")
 KNOBS = tuple(S.ALL_DEFAULTS)
 METRICS = ("test_accuracy", "validation_accuracy")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -151,6 +151,7 @@ def settings_of(config) -> dict:
     hidden = tuple(config.hidden_sizes)
     conv = tuple(config.conv_layers)
     filters, kernel = conv[0] if conv else (S.CONV_DEFAULTS["conv_filters"], S.CONV_DEFAULTS["conv_kernel"])
+    filters_2 = conv[1][0] if len(conv) > 1 else S.CONV_DEFAULTS["conv_filters_2"]
     return {
         "epochs": config.epochs,
         "learning_rate": config.learning_rate,
@@ -164,6 +165,7 @@ def settings_of(config) -> dict:
         "seed": config.seed,
         "conv_layers": len(conv),
         "conv_filters": filters,
+        "conv_filters_2": filters_2,
         "conv_kernel": kernel,
         "conv_padding": config.conv_padding,
         "conv_pool": config.conv_pool,

@@ -1235,6 +1235,7 @@ def filter_grid_figure(
     percentile: float = 100,
     title: str | None = None,
     value_name: str = "w",
+    filter_ids=None,
     projector: bool = False,
     height: int | None = None,
 ) -> go.Figure:
@@ -1249,9 +1250,12 @@ def filter_grid_figure(
         what it looks for in each input map). See ``nn.inspect.filter_tiles``.
     zmax: the colour range (default: the ``percentile`` of ``|values|``, 100 = the
         largest); pass one for every frame of an epoch replay.
+    filter_ids: the number shown for each filter (default 0, 1, ...), e.g. for a slice
+        ``kernel[..., [f]]`` of one filter.
     """
     kernel = np.asarray(kernel)
     tiled = filter_tiles(kernel, view)
+    ids = np.arange(kernel.shape[-1]) if filter_ids is None else np.asarray(filter_ids).reshape(-1)
     k, _, n_in, n_filters = kernel.shape
     per_channel = view == "channels" and n_in > 1
     zmax = float(zmax) if zmax is not None else symmetric_zmax(tiled.tiles, percentile)
@@ -1259,7 +1263,7 @@ def filter_grid_figure(
     n = len(tiled.tiles)
     rows, cols = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
     custom = np.empty((n, k, k, 5))
-    custom[..., 0] = tiled.filters[:, None, None]
+    custom[..., 0] = ids[tiled.filters][:, None, None]
     custom[..., 1] = tiled.channels[:, None, None]
     custom[..., 2], custom[..., 3] = rows, cols
     custom[..., 4] = bias[tiled.filters][:, None, None]
@@ -1269,14 +1273,14 @@ def filter_grid_figure(
              f"<br>{value_name}{what} = %{{z:.4g}}")
     if biases is not None:
         hover += "<br>bias of the filter = %{customdata[4]:.4g}"
-    labels = [f"{f}·{c}" if per_channel else str(f) for f, c in zip(tiled.filters, tiled.channels)]
+    labels = [f"{ids[f]}·{c}" if per_channel else str(ids[f]) for f, c in zip(tiled.filters, tiled.channels)]
     return _tiled_figure(
         tiled.tiles, custom=custom, hovertemplate=hover + "<extra></extra>",
-        columns=n_in if per_channel else (columns or default_columns(n)), zmin=-zmax, zmax=zmax,
+        columns=(columns or n_in) if per_channel else (columns or default_columns(n)), zmin=-zmax, zmax=zmax,
         colorscale=_diverging(projector), colorbar_title=value_name, labels=labels, labels_above=True,
         title=title, projector=projector, height=height, background=GAP_COLOR,
         meta={"kind": "filters", "view": "channels" if per_channel else "mean",
-              "filters": tiled.filters.tolist(), "channels": tiled.channels.tolist()})
+              "filters": ids[tiled.filters].tolist(), "channels": tiled.channels.tolist()})
 
 
 def feature_maps_figure(

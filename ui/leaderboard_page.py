@@ -80,10 +80,13 @@ def network_text(s: dict) -> str:
         n_conv = int(s.get("conv_layers", 0) or 0)
         if n_conv:
             kernel = int(s.get("conv_kernel", 5))
-            block = [f"conv {int(s.get('conv_filters', 8))}@{kernel}×{kernel}"
-                     + (" same" if s.get("conv_padding") == "same" else "")]
-            block += ["pool"] if s.get("conv_pool", True) else []
-            return " → ".join(["28×28", *block * n_conv, *hidden, "10"]) + f" {s.get('activation', '')}"
+            filters = [int(s.get("conv_filters", 8)), int(s.get("conv_filters_2", 16))]
+            blocks = []
+            for layer in range(n_conv):
+                blocks.append(f"conv {filters[min(layer, 1)]}@{kernel}×{kernel}"
+                              + (" same" if s.get("conv_padding") == "same" else ""))
+                blocks += ["pool"] if s.get("conv_pool", True) else []
+            return " → ".join(["28×28", *blocks, *hidden, "10"]) + f" {s.get('activation', '')}"
     except (TypeError, ValueError):
         hidden = ["?"]
     return "784-" + "-".join(hidden or ["?"]) + f"-10 {s.get('activation', '')}"

@@ -54,7 +54,8 @@ GOOD_DEFAULT = {
 DEFAULT_SETTINGS = dict(GOOD_DEFAULT)
 
 # Convolution (issue 9): conv blocks (conv -> activation -> optional 2x2 max pool) before
-# the dense layers, all with the same filters, kernel and padding. These settings are
+# the dense layers, each with its own number of filters and all with the same kernel size,
+# padding and pooling. These settings are
 # optional in a settings dict: one without them (an older lab, link, preset or challenge)
 # describes a dense network, exactly as before they existed. Read them with `setting`.
 MAX_CONV_LAYERS = 2
@@ -64,7 +65,8 @@ CONV_PADDINGS = PADDINGS  # "valid", "same"
 PADDING_LABELS = {"valid": "valid (maps shrink)", "same": "same (maps keep their size)"}
 CONV_DEFAULTS = {
     "conv_layers": 0,
-    "conv_filters": 8,
+    "conv_filters": 8,  # in the first conv layer
+    "conv_filters_2": 16,  # in the second (when there are two)
     "conv_kernel": 5,
     "conv_padding": "valid",
     "conv_pool": True,
@@ -79,17 +81,33 @@ def setting(settings: dict, name: str):
 
 def recommended_conv_settings() -> dict:
     """The engine's recommended small CNN (``nn.conv.RECOMMENDED_CONV_CONFIG``) as Train
-    page settings: conv 8@5x5 valid -> ReLU -> 2x2 max pool -> 10, Adam."""
+    page settings, e.g. conv 16@3x3 -> pool -> conv 32@3x3 -> pool -> 10, Adam.
+
+    The page has no learning-rate schedule knob, so the run keeps a constant rate (the
+    engine's preset may decay it): measured for conv 16@3x3 + 32@3x3, Adam lr 0.002, 10
+    epochs on the 4,500 bundled training images, 97.3% (seed 0) and 97.4% (seed 1) on the
+    real MNIST test set with a constant rate, 97.2% and 97.1% with a cosine decay.
+    """
     config = RECOMMENDED_CONV_CONFIG
-    (filters, kernel), = config["conv_layers"]
+    layers = [tuple(layer) for layer in config["conv_layers"]]
     return {
         **DEFAULT_SETTINGS,
         "epochs": config["epochs"], "learning_rate": config["learning_rate"],
-        "layers": len(config["hidden_sizes"]), "activation": config["activation"],
-        "optimizer": config["optimizer"], "batch_mode": BATCH_MINI, "batch_size": config["batch_size"],
-        "conv_layers": len(config["conv_layers"]), "conv_filters": filters, "conv_kernel": kernel,
-        "conv_padding": config["conv_padding"], "conv_pool": config["conv_pool"],
+        "layers": len(config["hidden_sizes"]), "width": max(config["hidden_sizes"], default=DEFAULT_SETTINGS["width"]),
+        "activation": config["activation"], "optimizer": config["optimizer"],
+        "batch_mode": BATCH_MINI, "batch_size": config["batch_size"],
+        "conv_layers": len(layers), "conv_filters": layers[0][0],
+        "conv_filters_2": layers[1][0] if len(layers) > 1 else CONV_DEFAULTS["conv_filters_2"],
+        "conv_kernel": layers[0][1], "conv_padding": config["conv_padding"], "conv_pool": config["conv_pool"],
     }
+
+
+def conv_layers_of(settings: dict) -> tuple[tuple[int, int], ...]:
+    """TrainConfig's ``conv_layers``, ((filters, kernel), ...), for the page's settings."""
+    n_conv = int(setting(settings, "conv_layers"))
+    kernel = int(setting(settings, "conv_kernel"))
+    filters = (int(setting(settings, "conv_filters")), int(setting(settings, "conv_filters_2")))
+    return tuple((filters[min(i, 1)], kernel) for i in range(max(0, n_conv)))
 
 
 SNAPSHOT_BUDGET_BYTES = 32 * 2**20  # weight snapshots kept per run (the Weights page replays them)
@@ -242,16 +260,15 @@ def to_config(settings: dict, n_train: int | None = None,
         layers = int(settings["layers"])
         batch_size = None if settings["batch_mode"] == BATCH_FULL else int(settings["batch_size"])
         n_conv = int(setting(settings, "conv_layers"))
-        filters, kernel = int(setting(settings, "conv_filters")), int(setting(settings, "conv_kernel"))
+        conv_layers = conv_layers_of(settings)
         padding, pool = str(setting(settings, "conv_padding")), setting(settings, "conv_pool")
     except KeyError as missing:
         raise ValueError(f"missing setting {missing}") from None
     except (TypeError, ValueError) as error:
         raise ValueError(f"invalid settings: {error}") from None
-    problem = conv_problem(n_conv, filters, kernel, padding, pool, layers, batch_size)
+    problem = conv_problem(n_conv, conv_layers, padding, pool, batch_size)
     if problem:
         raise ValueError(problem)
-    conv_layers = ((filters, kernel),) * n_conv
     if not n_conv:  # the other conv knobs mean nothing then (and may hold anything)
         padding, pool = CONV_DEFAULTS["conv_padding"], CONV_DEFAULTS["conv_pool"]
     try:
@@ -291,17 +308,17 @@ def to_config(settings: dict, n_train: int | None = None,
     return config
 
 
-def conv_problem(n_conv: int, filters: int, kernel: int, padding: str, pool, layers: int,
-                 batch_size: int | None) -> str | None:
+def conv_problem(n_conv: int, conv_layers, padding: str, pool, batch_size: int | None) -> str | None:
     """Why the convolution settings cannot make a network, in the Train page's words, else None."""
     if not 0 <= n_conv <= MAX_CONV_LAYERS:
         return f"convolution layers must be between 0 and {MAX_CONV_LAYERS}, got {n_conv}"
     if not n_conv:
         return None
-    if not 1 <= filters <= MAX_FILTERS:
-        return f"filters per convolution layer must be between 1 and {MAX_FILTERS}, got {filters}"
-    if kernel not in CONV_KERNELS:
-        return f"the kernel size must be one of {', '.join(map(str, CONV_KERNELS))}, got {kernel}"
+    for number, (filters, kernel) in enumerate(conv_layers, start=1):
+        if not 1 <= filters <= MAX_FILTERS:
+            return f"conv layer {number}'s filters must be between 1 and {MAX_FILTERS}, got {filters}"
+        if kernel not in CONV_KERNELS:
+            return f"the kernel size must be one of {', '.join(map(str, CONV_KERNELS))}, got {kernel}"
     if padding not in CONV_PADDINGS or not isinstance(pool, bool):
         return f"padding must be 'valid' or 'same' and max-pool on or off, got {padding!r} and {pool!r}"
     if batch_size is None or batch_size > MAX_CONV_BATCH:
@@ -309,7 +326,7 @@ def conv_problem(n_conv: int, filters: int, kernel: int, padding: str, pool, lay
                 f"(got {'the full batch' if batch_size is None else f'batch size {batch_size:,}'}): "
                 "choose Mini-batch with a smaller batch size")
     try:
-        _conv_shapes(((filters, kernel),) * n_conv, padding, pool)
+        _conv_shapes(conv_layers, padding, pool)
     except ValueError as error:
         return f"{error}: use fewer conv layers, a smaller kernel, 'same' padding or no pooling"
     return None
@@ -359,10 +376,11 @@ def describe_config(config: TrainConfig, n_inputs: int = 784, n_classes: int = 1
 # Train page raises it to 1 when there is none, see ui.train_panel).
 _RANGES = {"epochs": (1, MAX_EPOCHS), "width": (1, MAX_WIDTH), "layers": (0, MAX_LAYERS),
            "batch_size": (1, 4500), "seed": (0, MAX_SEED), "conv_layers": (0, MAX_CONV_LAYERS),
-           "conv_filters": (1, MAX_FILTERS)}
+           "conv_filters": (1, MAX_FILTERS), "conv_filters_2": (1, MAX_FILTERS)}
 _NAMES = {"epochs": "Epochs", "width": "Hidden width", "layers": "Hidden layers",
           "batch_size": "Batch size", "seed": "Seed", "learning_rate": "Learning rate",
-          "l2": "L2 weight decay", "conv_layers": "Convolution layers", "conv_filters": "Filters per layer",
+          "l2": "L2 weight decay", "conv_layers": "Convolution layers", "conv_filters": "Filters (conv layer 1)",
+          "conv_filters_2": "Filters (conv layer 2)",
           "conv_kernel": "Kernel size", "conv_padding": "Padding", "conv_pool": "Max-pool"}
 
 

@@ -114,10 +114,18 @@ def _conv_controls(where, bounds, locked, rates) -> None:
                            "image (or the previous block's maps), applies the activation, then "
                            "optionally a 2×2 max pool. 0 = a plain dense network.")
     none = st.session_state[state.WIDGET_PREFIX + "conv_layers"] == 0
+    left.checkbox("2×2 max-pool after each", key=_bind("conv_pool"),
+                  disabled=locked("conv_pool") or none,
+                  help="Keeps the largest value of every 2×2 block: half the height and width, "
+                       "and a little tolerance to where exactly a stroke is.")
     low, high, off = bounds("conv_filters", 1, S.MAX_FILTERS)
-    right.slider("Filters per layer", low, high, key=_bind("conv_filters"), disabled=off or none,
+    right.slider("Filters, conv layer 1", low, high, key=_bind("conv_filters"), disabled=off or none,
                  help="Each filter looks for one small pattern everywhere in the image and "
                       "makes one feature map.")
+    low, high, off = bounds("conv_filters_2", 1, S.MAX_FILTERS)
+    right.slider("Filters, conv layer 2", low, high, key=_bind("conv_filters_2"),
+                 disabled=off or st.session_state[state.WIDGET_PREFIX + "conv_layers"] < 2,
+                 help="Each of them reads all the maps of conv layer 1 (commonly twice as many).")
     left, right = box.columns(2)
     options, off = rates("conv_kernel", S.CONV_KERNELS)
     left.select_slider("Kernel size", options=options, key=_bind("conv_kernel"), disabled=off or none,
@@ -126,10 +134,6 @@ def _conv_controls(where, bounds, locked, rates) -> None:
                 disabled=locked("conv_padding") or none, format_func=lambda p: p,
                 help="valid: the filter stays inside the image, so each map shrinks by k−1 "
                      "pixels. same: zeros around the image keep the maps its size.")
-    box.checkbox("2×2 max-pool after each convolution layer", key=_bind("conv_pool"),
-                 disabled=locked("conv_pool") or none,
-                 help="Keeps the largest value of every 2×2 block: half the height and width, "
-                      "and a little tolerance to where exactly a stroke is.")
 
 
 def _architecture_caption() -> None:

@@ -5,9 +5,9 @@ A settings dict (see :mod:`ui.settings`) becomes short query parameters and back
     ?ep=15&lr=0.001&w=128&hl=1&act=relu&opt=adam&bs=128&l2=0&seed=0
 
 ``bs`` is ``full`` for full-batch gradient descent, else the mini-batch size. A network
-with convolution layers adds ``cl`` (conv layers), ``cf`` (filters per layer), ``ck``
-(kernel size), ``cp`` (padding: valid or same) and ``pool`` (1 or 0), e.g.
-``&cl=1&cf=8&ck=5&cp=valid&pool=1``; a link with settings but no ``cl`` describes a
+with convolution layers adds ``cl`` (conv layers), ``cf`` and ``cf2`` (filters of the
+first and second conv layer), ``ck`` (kernel size), ``cp`` (padding: valid or same) and
+``pool`` (1 or 0), e.g. ``&cl=2&cf=16&cf2=32&ck=3&cp=valid&pool=1``; a link with settings but no ``cl`` describes a
 dense network (as every link made before convolution existed does). A link
 typed or edited by hand may hold anything: every value is brought into the range the
 Train page's controls allow (the learning rate and L2 snap to the nearest allowed
@@ -35,12 +35,13 @@ SHORT = {
     "l2": "l2",
     "seed": "seed",
 }
-CONV_SHORT = {"conv_layers": "cl", "conv_filters": "cf", "conv_kernel": "ck", "conv_padding": "cp",
-              "conv_pool": "pool"}
+CONV_SHORT = {"conv_layers": "cl", "conv_filters": "cf", "conv_filters_2": "cf2", "conv_kernel": "ck",
+              "conv_padding": "cp", "conv_pool": "pool"}
 SHORT.update(CONV_SHORT)
 PARAMS = tuple(SHORT.values())
 FULL = "full"  # bs=full: full-batch gradient descent
-_INTEGERS = ("epochs", "width", "layers", "batch_size", "seed", "conv_layers", "conv_filters", "conv_kernel")
+_INTEGERS = ("epochs", "width", "layers", "batch_size", "seed", "conv_layers", "conv_filters", "conv_filters_2",
+             "conv_kernel")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 MAX_PARAM_LENGTH = 40  # longer values are refused before parsing
 
@@ -66,6 +67,7 @@ def to_params(settings: dict) -> dict[str, str]:
         params.update({
             "cl": str(int(S.setting(settings, "conv_layers"))),
             "cf": str(int(S.setting(settings, "conv_filters"))),
+            "cf2": str(int(S.setting(settings, "conv_filters_2"))),
             "ck": str(int(S.setting(settings, "conv_kernel"))),
             "cp": str(S.setting(settings, "conv_padding")),
             "pool": "1" if S.setting(settings, "conv_pool") else "0",
