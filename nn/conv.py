@@ -70,7 +70,7 @@ MAX_CONV_BATCH = 1024
 # conv 16@3x3 -> ReLU -> 2x2 max pool -> conv 32@3x3 -> ReLU -> 2x2 max pool -> 10 softmax
 # (28x28 -> 26x26x16 -> 13x13x16 -> 11x11x32 -> 5x5x32 -> 10; 12,810 parameters), Adam at a
 # constant rate, trained on all the bundled 5,000 images: 97.7% on the real 10,000 MNIST test
-# images with seeds 0, 1 and 2 (97.66%, 97.70%, 97.67%; after 10 epochs 97.3-97.6%). One conv
+# images with seeds 0, 1 and 2 (97.66%, 97.70%, 97.67%; after 10 epochs 97.2-97.6%). One conv
 # 8@5x5 block straight into the softmax (11,738 parameters) stays near 96.5-96.8% at its best
 # settings found (SGD with momentum, lr 0.1): see the README's Convolution section.
 RECOMMENDED_CONV_CONFIG = {
@@ -621,7 +621,7 @@ class ConvNetwork:
            maximum gets a gradient, and there ``a = pooled``, so ``f'`` is known from the
            pooled values alone (4x fewer numbers; exact for these monotone activations);
         2. the max pool routes it to the argmax: ``delta = dJ/dZ`` (m, Ho, Wo, F);
-        3. ``dJ/dW = cols @ delta``, ``dJ/db``, and unless this is the first layer (or
+        3. ``dJ/dW = cols.T @ delta``, ``dJ/db``, and unless this is the first layer (or
            ``input_gradient``) ``dJ/dX = col2im(delta @ W.T)``: the previous block's
            pooled-output error.
 
