@@ -101,14 +101,16 @@ def set_settings(at: AppTest, **values) -> AppTest:
     """Set the Train page's controls (keys train_<name>) and rerun."""
     for name, value in values.items():
         key = f"train_{name}"
-        if name in ("learning_rate", "l2"):
+        if name in ("learning_rate", "l2", "conv_kernel"):
             at.select_slider(key=key).set_value(value)
-        elif name in ("epochs", "width"):
+        elif name in ("epochs", "width", "conv_filters", "conv_filters_2"):
             at.slider(key=key).set_value(value)
-        elif name in ("layers", "batch_size", "seed"):
+        elif name in ("layers", "batch_size", "seed", "conv_layers"):
             at.number_input(key=key).set_value(value)
         elif name in ("activation", "optimizer"):
             at.selectbox(key=key).set_value(value)
+        elif name == "conv_pool":
+            at.checkbox(key=key).set_value(value)
         else:
             at.radio(key=key).set_value(value)
     return at.run()
