@@ -758,20 +758,24 @@ def filter_tiles(kernel, view: str = "mean") -> FilterTiles:
     return FilterTiles(tiles, np.arange(n_filters), np.full(n_filters, -1))
 
 
-def tile_maps(maps, columns: int | None = None, gap: int = TILE_GAP) -> tuple[np.ndarray, int]:
-    """Lay out ``maps`` ``(n, h, w)`` as tiles of one ``(rows*(h+gap)-gap, columns*(w+gap)-gap)``
-    float array, row by row, NaN in the gaps and empty slots. Returns ``(grid, columns)``."""
+def tile_maps(maps, columns: int | None = None, gap: int = TILE_GAP,
+              row_gap: int | None = None) -> tuple[np.ndarray, int]:
+    """Lay out ``maps`` ``(n, h, w)`` as tiles of one float array, row by row: ``gap``
+    cells between tiles side by side, ``row_gap`` (default ``gap``) between rows of tiles,
+    NaN in the gaps and empty slots. The array is ``(rows*(h+row_gap)-row_gap,
+    columns*(w+gap)-gap)``. Returns ``(grid, columns)``."""
     maps = np.asarray(maps)
     if maps.ndim != 3:
         raise ValueError(f"expected maps of shape (n, h, w), got {maps.shape}")
     n, h, w = maps.shape
+    row_gap = gap if row_gap is None else row_gap
     columns = max(1, min(int(columns) if columns else default_columns(n), max(n, 1)))
     rows = max(1, -(-n // columns))
-    padded = np.full((rows * columns, h + gap, w + gap), np.nan, dtype=np.float64)
+    padded = np.full((rows * columns, h + row_gap, w + gap), np.nan, dtype=np.float64)
     padded[:n, :h, :w] = maps
-    grid = padded.reshape(rows, columns, h + gap, w + gap).transpose(0, 2, 1, 3)
-    grid = grid.reshape(rows * (h + gap), columns * (w + gap))[: rows * (h + gap) - gap, : columns * (w + gap) - gap]
-    return np.ascontiguousarray(grid), columns
+    grid = padded.reshape(rows, columns, h + row_gap, w + gap).transpose(0, 2, 1, 3)
+    grid = grid.reshape(rows * (h + row_gap), columns * (w + gap))
+    return np.ascontiguousarray(grid[: rows * (h + row_gap) - row_gap, : columns * (w + gap) - gap]), columns
 
 
 @dataclass

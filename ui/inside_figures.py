@@ -1154,6 +1154,17 @@ def contributions_figure(
 # heatmap with a one-cell gap (NaN) between tiles, like the weight grid, and records the
 # tiling in ``fig.layout.meta["tiles"]`` so :func:`tiles_of` can read the exact values back.
 
+TILE_BACKGROUND = "#d9d9d9"  # gaps and label bands of small tiles: near-white values stand out
+SMALL_TILE = 8  # tiles up to this many cells high get their label above them, not on them
+
+
+def _tiled_height(shape, width: int, title: bool) -> int:
+    """Figure height for a tiled grid of ``shape`` cells drawn ``width`` px wide (about 100 px
+    of which go to the colour bar), square cells."""
+    rows, cols = shape
+    return int(min(1000, max(160, (width - 100) * rows / cols + (60 if title else 20))))
+
+
 def _tiled_figure(
     tiles,
     *,
@@ -1165,28 +1176,39 @@ def _tiled_figure(
     colorscale,
     colorbar_title: str,
     labels: Sequence[str] | None,
-    labels_above: bool,
     title: str | None,
     projector: bool,
     height: int | None,
+    width: int,
     background: str,
     meta: dict,
+    axis_labels: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> go.Figure:
     """One heatmap of ``tiles`` ``(n, h, w)`` laid out by ``nn.inspect.tile_maps``.
 
     custom: ``(n, h, w, d)`` hover data per cell. labels: one per tile, drawn in a one-cell
-    band above each tile (``labels_above``, for k x k filters, whose every cell matters) or
-    in its top-left corner (big maps).
+    band above each small tile (k x k filters, whose every cell matters) or in the top-left
+    corner of a big one (feature maps). axis_labels: (per tile row, per tile column) names
+    on the axes instead (a filter per row, an input map per column). width: the width the
+    figure is drawn at, for its height.
     """
     tiles = np.asarray(tiles)
     n, h, w = tiles.shape
-    grid, columns = tile_maps(tiles, columns)
-    custom_grid = np.stack([tile_maps(custom[..., d], columns)[0] for d in range(custom.shape[-1])], axis=-1)
-    band = 1 if labels_above and labels is not None else 0
-    if band:  # a row of gap above the first row of tiles holds its labels
-        grid = np.vstack([np.full((1, grid.shape[1]), np.nan), grid])
-        custom_grid = np.concatenate([np.full((1, *custom_grid.shape[1:]), np.nan), custom_grid])
+    columns = max(1, min(int(columns) if columns else default_columns(n), max(n, 1)))
+    band = 0
+    if labels is not None and h <= SMALL_TILE:
+        # Labels sit in a band of gap rows above each row of tiles, tall enough for the text
+        # (about 15 px) at the width the figure is drawn.
+        cell = (width - 100) / (columns * (w + 1) - 1)
+        band = max(1, math.ceil(15 / cell))
+    grid, columns = tile_maps(tiles, columns, row_gap=band or 1)
+    custom_grid = np.stack([tile_maps(custom[..., d], columns, row_gap=band or 1)[0]
+                            for d in range(custom.shape[-1])], axis=-1)
+    if band:  # the band above the first row of tiles
+        grid = np.vstack([np.full((band, grid.shape[1]), np.nan), grid])
+        custom_grid = np.concatenate([np.full((band, *custom_grid.shape[1:]), np.nan), custom_grid])
     font = _fonts(projector)
+    height = height or _tiled_height(grid.shape, width, bool(title))
     fig = go.Figure(go.Heatmap(
         z=grid.astype(np.float32), customdata=custom_grid.astype(np.float32), x0=0, dx=1, y0=0, dy=1,
         zmin=zmin, zmax=zmax, colorscale=colorscale, hoverongaps=False,
@@ -1196,18 +1218,29 @@ def _tiled_figure(
     ))
     _layout_grid(fig, grid.shape, title, font, height)
     fig.update_layout(plot_bgcolor=background)
-    pitch_y, pitch_x = h + 1, w + 1
+    pitch_y, pitch_x = h + (band or 1), w + 1
     for slot, text in enumerate(list(labels or [])[:n]):
         row, col = divmod(slot, columns)
         top, left = band + row * pitch_y, col * pitch_x
         if band:
-            fig.add_annotation(x=left + (w - 1) / 2, y=top - 1, text=str(text), showarrow=False,
-                               xanchor="center", yanchor="middle", font=dict(size=font["size"] - 1))
+            fig.add_annotation(x=left + (w - 1) / 2, y=top - (band + 1) / 2, text=str(text), showarrow=False,
+                               xanchor="center", yanchor="middle",
+                               font=dict(size=font["size"] - 1, color="#262730"))
         else:
             fig.add_annotation(x=left - 0.5, y=top - 0.5, text=str(text), showarrow=False,
                                xanchor="left", yanchor="top", font=dict(size=font["size"] - 2),
                                bgcolor="rgba(255,255,255,0.75)", borderpad=1)
+    if axis_labels is not None:
+        row_names, column_names = axis_labels
+        fig.update_yaxes(showticklabels=True, ticks="", tickfont=dict(size=font["size"] - 2),
+                         tickvals=[band + r * pitch_y + (h - 1) / 2 for r in range(len(row_names))],
+                         ticktext=list(row_names))
+        fig.update_xaxes(showticklabels=True, ticks="", side="top", tickfont=dict(size=font["size"] - 2),
+                         tickvals=[c * (w + 1) + (w - 1) / 2 for c in range(len(column_names))],
+                         ticktext=list(column_names))
+        fig.update_layout(margin=dict(l=60, t=(80 if title else 30)))
     fig.update_layout(meta={"tiles": {**meta, "n": n, "shape": [h, w], "columns": columns, "band": band,
+                                      "row_pitch": pitch_y,
                                       "zmin": float(zmin), "zmax": float(zmax)}})
     return fig
 
@@ -1217,11 +1250,11 @@ def tiles_of(fig: go.Figure) -> np.ndarray:
     from its heatmap: the exact float32 values that were drawn."""
     meta = fig.layout.meta["tiles"]
     z = np.asarray(fig.data[0].z, dtype=np.float64)[meta["band"]:]
-    (h, w), columns = meta["shape"], meta["columns"]
+    (h, w), columns, pitch = meta["shape"], meta["columns"], meta["row_pitch"]
     out = np.empty((meta["n"], h, w))
     for slot in range(meta["n"]):
         row, col = divmod(slot, columns)
-        out[slot] = z[row * (h + 1) : row * (h + 1) + h, col * (w + 1) : col * (w + 1) + w]
+        out[slot] = z[row * pitch : row * pitch + h, col * (w + 1) : col * (w + 1) + w]
     return out
 
 
@@ -1238,6 +1271,7 @@ def filter_grid_figure(
     filter_ids=None,
     projector: bool = False,
     height: int | None = None,
+    width: int = 900,
 ) -> go.Figure:
     """A conv layer's filters as k x k heatmaps, one tile per filter, on one symmetric
     diverging scale ``[-zmax, zmax]`` centred on 0 (red: the filter responds to ink there,
@@ -1252,6 +1286,9 @@ def filter_grid_figure(
         largest); pass one for every frame of an epoch replay.
     filter_ids: the number shown for each filter (default 0, 1, ...), e.g. for a slice
         ``kernel[..., [f]]`` of one filter.
+    columns: tiles per row of the "mean" view (default: about four times wider than tall);
+        the "channels" view has one column per input map (or, given fewer, wraps them).
+    width: the width the figure is drawn at (its height follows).
     """
     kernel = np.asarray(kernel)
     tiled = filter_tiles(kernel, view)
@@ -1273,12 +1310,20 @@ def filter_grid_figure(
              f"<br>{value_name}{what} = %{{z:.4g}}")
     if biases is not None:
         hover += "<br>bias of the filter = %{customdata[4]:.4g}"
-    labels = [f"{ids[f]}·{c}" if per_channel else str(ids[f]) for f, c in zip(tiled.filters, tiled.channels)]
+    if per_channel and columns and columns < n_in:  # wrapped rows: each tile says which map
+        labels, axis_labels = [f"map {c}" for c in tiled.channels], None
+    elif per_channel:  # a row per filter, a column per input map: named on the axes
+        labels = None
+        axis_labels = ([f"filter {ids[f]}" for f in range(n_filters)], [f"map {c}" for c in range(n_in)])
+        columns = n_in
+    else:
+        labels, axis_labels = [str(ids[f]) for f in tiled.filters], None
+        columns = columns or default_columns(n, aspect=4)
     return _tiled_figure(
-        tiled.tiles, custom=custom, hovertemplate=hover + "<extra></extra>",
-        columns=(columns or n_in) if per_channel else (columns or default_columns(n)), zmin=-zmax, zmax=zmax,
-        colorscale=_diverging(projector), colorbar_title=value_name, labels=labels, labels_above=True,
-        title=title, projector=projector, height=height, background=GAP_COLOR,
+        tiled.tiles, custom=custom, hovertemplate=hover + "<extra></extra>", columns=columns,
+        zmin=-zmax, zmax=zmax, colorscale=_diverging(projector), colorbar_title=value_name, labels=labels,
+        axis_labels=axis_labels, title=title, projector=projector, height=height, width=width,
+        background=TILE_BACKGROUND,
         meta={"kind": "filters", "view": "channels" if per_channel else "mean",
               "filters": ids[tiled.filters].tolist(), "channels": tiled.channels.tolist()})
 
@@ -1293,6 +1338,7 @@ def feature_maps_figure(
     value_name: str = "a",
     projector: bool = False,
     height: int | None = None,
+    width: int = 900,
 ) -> go.Figure:
     """One image's feature maps: a tile per filter, ``(H, W)`` each, on one colour range
     for the whole layer (so a bright map really responds more than a dim one).
@@ -1324,8 +1370,8 @@ def feature_maps_figure(
         tiles, custom=custom, hovertemplate=hover + "<extra></extra>", columns=columns,
         zmin=-zmax if diverging else 0.0, zmax=zmax,
         colorscale=_diverging(projector) if diverging else SEQUENTIAL, colorbar_title=value_name,
-        labels=[str(f) for f in range(n_filters)], labels_above=False, title=title, projector=projector,
-        height=height, background="#ffffff", meta={"kind": "maps"})
+        labels=[str(f) for f in range(n_filters)], title=title, projector=projector,
+        height=height, width=width, background="#ffffff", meta={"kind": "maps"})
 
 
 def position_weights_figure(
@@ -1337,6 +1383,7 @@ def position_weights_figure(
     value_name: str = "w",
     projector: bool = False,
     height: int | None = None,
+    width: int = 900,
 ) -> go.Figure:
     """Per-position values over a conv layer's pooled maps, a tile per filter, on a
     symmetric diverging scale: e.g. the first dense unit's incoming weights
@@ -1360,8 +1407,8 @@ def position_weights_figure(
     return _tiled_figure(
         tiles, custom=custom, hovertemplate=hover, columns=columns, zmin=-zmax, zmax=zmax,
         colorscale=_diverging(projector), colorbar_title=value_name,
-        labels=[str(f) for f in range(n_filters)], labels_above=False, title=title, projector=projector,
-        height=height, background=GAP_COLOR, meta={"kind": "positions"})
+        labels=[str(f) for f in range(n_filters)], title=title, projector=projector,
+        height=height, width=width, background=TILE_BACKGROUND, meta={"kind": "positions"})
 
 
 def filter_detail_figure(

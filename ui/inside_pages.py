@@ -646,8 +646,9 @@ def _filters_tab(run, proj: bool) -> None:
     zmax = fig.layout.meta["tiles"]["zmax"]
     reads = "the image" if layer == 0 else f"the {n_in} feature maps of conv{layer}"
     st.caption(
-        f"Each tile: one filter's {spec.kernel}×{spec.kernel} weights (its number above it"
-        + (", then the input map" if view == "channels" and n_in > 1 else "") + "). The filter slides over "
+        f"Each tile: one filter's {spec.kernel}×{spec.kernel} weights "
+        + ("on one input map (a row per filter, a column per map)" if view == "channels" and n_in > 1
+           else "(its number above it)") + ". The filter slides over "
         f"{reads}: at every position it multiplies the patch under it by these weights, adds its bias, and "
         f"the result (after {_activation_label(network)}) is one pixel of its feature map (see the "
         f"Activations page). Colours: ±{zmax:.3g}, one scale for every tile. Hover for each weight and the bias.")
@@ -671,8 +672,8 @@ def _filter_detail(run, layer: int, zmax: float, proj: bool) -> None:
                 kernel[:, :, 0, f], zmax=zmax, projector=proj, title=f"filter {f}: its weights"))
         else:
             fig = cached(run, f"filter_detail:{layer}:{f}:{zmax}:{proj}", lambda: figs.filter_grid_figure(
-                kernel[..., [f]], biases[[f]], view="channels", columns=min(n_in, 8), filter_ids=[f],
-                zmax=zmax, projector=proj, height=340, title=f"filter {f}: its weights on each input map"))
+                kernel[..., [f]], biases[[f]], view="channels", columns=min(n_in, 4), filter_ids=[f],
+                zmax=zmax, projector=proj, width=480, title=f"filter {f}: its weights on each input map"))
         _chart(fig, PREFIX + "filter_detail_chart")
         st.caption(f"Bias {bias:+.3g}. ‖w‖ = {np.linalg.norm(kernel[..., f]):.3g}.")
     with images:
@@ -718,8 +719,8 @@ def _dense_after_conv_tab(run, proj: bool) -> None:
         who = f"unit {unit} of dense layer 1"
     values = first[:, unit].reshape(height, width, n_filters)
     fig = cached(run, f"position_weights:{unit}:{proj}", lambda: figs.position_weights_figure(
-        values, projector=proj, title=f"W{n_conv + 1}: the weights of {who} on each filter's "
-                                      f"{height}×{width} map"))
+        values, projector=proj, title=f"W{n_conv + 1}: the weights from each filter's {height}×{width} "
+                                      f"map to {who}"))
     _chart(fig, PREFIX + "position_weights_chart")
     st.caption(f"Tile f: filter f's map. Red: a strong response of that filter at that place raises {who}; "
                "blue lowers it. Hover for each weight.")
@@ -779,13 +780,13 @@ def _feature_maps(run, trace, proj: bool) -> None:
         left, right = st.columns(2) if spec.pool else (st.container(), None)
         zmax = float(np.abs(maps).max(initial=0.0)) or 1.0  # one range for both figures
         with left:
-            _chart(figs.feature_maps_figure(maps, z, zmax=zmax, projector=proj,
+            _chart(figs.feature_maps_figure(maps, z, zmax=zmax, projector=proj, width=540 if spec.pool else 900,
                                             title=f"{n_filters} maps of {height}×{width} after {activation}"),
                    f"{PREFIX}maps_{layer + 1}_chart")
         if right is not None:
             ph, pw, _ = pooled.shape
             with right:
-                _chart(figs.feature_maps_figure(pooled, zmax=zmax, projector=proj,
+                _chart(figs.feature_maps_figure(pooled, zmax=zmax, projector=proj, width=540,
                                                 title=f"after the 2×2 max pool: {ph}×{pw}"),
                        f"{PREFIX}pooled_{layer + 1}_chart")
     st.caption("One tile per filter (its number in the corner), all on one colour scale. Hover a pixel "

@@ -83,10 +83,10 @@ def recommended_conv_settings() -> dict:
     """The engine's recommended small CNN (``nn.conv.RECOMMENDED_CONV_CONFIG``) as Train
     page settings, e.g. conv 16@3x3 -> pool -> conv 32@3x3 -> pool -> 10, Adam.
 
-    The page has no learning-rate schedule knob, so the run keeps a constant rate (the
-    engine's preset may decay it): measured for conv 16@3x3 + 32@3x3, Adam lr 0.002, 10
-    epochs on the 4,500 bundled training images, 97.3% (seed 0) and 97.4% (seed 1) on the
-    real MNIST test set with a constant rate, 97.2% and 97.1% with a cosine decay.
+    The page has no learning-rate schedule knob: should the engine's preset ever decay the
+    rate, the page's run keeps it constant (measured for conv 16@3x3 + 32@3x3, Adam lr
+    0.002, 10 epochs on the 4,500 bundled training images: 97.3% (seed 0) and 97.4% (seed 1)
+    on the real MNIST test set at a constant rate, 97.2% and 97.1% with a cosine decay).
     """
     config = RECOMMENDED_CONV_CONFIG
     layers = [tuple(layer) for layer in config["conv_layers"]]

@@ -63,6 +63,11 @@ def settings_controls(challenge=None, compact: bool = False) -> None:
     st.select_slider("Learning rate", options=options, key=_bind("learning_rate"), disabled=off,
                      format_func=lambda v: f"{v:g}",
                      help="Log scale from 0.0001 to 10. Too high and training diverges.")
+    # The network in its order: convolution layers (folded away unless used), then dense ones.
+    if not compact:
+        _conv_controls(st.expander("Convolution layers (CNN)", icon=":material/filter_center_focus:",
+                                   expanded=bool(st.session_state[_bind("conv_layers")])),
+                       bounds, locked, rates)
     # With a convolution layer the dense hidden layers are optional (conv -> pool -> 10).
     n_conv = int(st.session_state[_bind("conv_layers")])
     layers_key = _bind("layers")
@@ -96,44 +101,44 @@ def settings_controls(challenge=None, compact: bool = False) -> None:
     low, high, off = bounds("seed", 0, S.MAX_SEED)
     more.number_input("Seed", low, high, step=1, key=_bind("seed"), disabled=off,
                       help="Same seed, same settings: the same run.")
-    _conv_controls(more, bounds, locked, rates)
+    if compact:  # projector view: under "More settings" (expanders do not nest)
+        box = more.container(border=True)
+        box.markdown("**Convolution layers (CNN)**")
+        _conv_controls(box, bounds, locked, rates)
     for name in S.ALL_DEFAULTS:
         _store(name)
     _architecture_caption()
 
 
-def _conv_controls(where, bounds, locked, rates) -> None:
-    """The convolution knobs (issue 9), folded into an expander: 0-2 conv blocks of
-    ``filters`` k x k filters, padding, and a 2x2 max pool after each."""
-    box = where.expander("Convolution layers (CNN)", icon=":material/filter_center_focus:",
-                         expanded=bool(st.session_state[state.WIDGET_PREFIX + "conv_layers"]))
+def _conv_controls(box, bounds, locked, rates) -> None:
+    """The convolution knobs (issue 9) in ``box``: 0-2 conv blocks, the filters of each,
+    one kernel size, padding, and whether a 2x2 max pool follows each block."""
     left, right = box.columns(2)
     low, high, off = bounds("conv_layers", 0, S.MAX_CONV_LAYERS)
     left.number_input("Convolution layers", low, high, step=1, key=_bind("conv_layers"), disabled=off,
                       help="Blocks before the dense layers: each slides its k×k filters over the "
                            "image (or the previous block's maps), applies the activation, then "
                            "optionally a 2×2 max pool. 0 = a plain dense network.")
-    none = st.session_state[state.WIDGET_PREFIX + "conv_layers"] == 0
-    left.checkbox("2×2 max-pool after each", key=_bind("conv_pool"),
-                  disabled=locked("conv_pool") or none,
-                  help="Keeps the largest value of every 2×2 block: half the height and width, "
-                       "and a little tolerance to where exactly a stroke is.")
-    low, high, off = bounds("conv_filters", 1, S.MAX_FILTERS)
-    right.slider("Filters, conv layer 1", low, high, key=_bind("conv_filters"), disabled=off or none,
-                 help="Each filter looks for one small pattern everywhere in the image and "
-                      "makes one feature map.")
-    low, high, off = bounds("conv_filters_2", 1, S.MAX_FILTERS)
-    right.slider("Filters, conv layer 2", low, high, key=_bind("conv_filters_2"),
-                 disabled=off or st.session_state[state.WIDGET_PREFIX + "conv_layers"] < 2,
-                 help="Each of them reads all the maps of conv layer 1 (commonly twice as many).")
-    left, right = box.columns(2)
+    n_conv = st.session_state[state.WIDGET_PREFIX + "conv_layers"]
     options, off = rates("conv_kernel", S.CONV_KERNELS)
-    left.select_slider("Kernel size", options=options, key=_bind("conv_kernel"), disabled=off or none,
-                       format_func=lambda k: f"{k}×{k}")
-    right.radio("Padding", S.CONV_PADDINGS, key=_bind("conv_padding"), horizontal=True,
-                disabled=locked("conv_padding") or none, format_func=lambda p: p,
-                help="valid: the filter stays inside the image, so each map shrinks by k−1 "
-                     "pixels. same: zeros around the image keep the maps its size.")
+    right.select_slider("Kernel size", options=options, key=_bind("conv_kernel"), disabled=off or not n_conv,
+                        format_func=lambda k: f"{k}×{k}", help="The filters' size, the same in every block.")
+    left, right = box.columns(2)
+    low, high, off = bounds("conv_filters", 1, S.MAX_FILTERS)
+    left.slider("Filters, layer 1", low, high, key=_bind("conv_filters"), disabled=off or not n_conv,
+                help="Each filter looks for one small pattern everywhere in the image and "
+                     "makes one feature map.")
+    low, high, off = bounds("conv_filters_2", 1, S.MAX_FILTERS)
+    right.slider("Filters, layer 2", low, high, key=_bind("conv_filters_2"), disabled=off or n_conv < 2,
+                 help="Each of them reads all the maps of layer 1 (commonly twice as many).")
+    box.radio("Padding", S.CONV_PADDINGS, key=_bind("conv_padding"), horizontal=True,
+              disabled=locked("conv_padding") or not n_conv,
+              help="valid: the filter stays inside the image, so each map shrinks by k−1 "
+                   "pixels. same: zeros around the image keep the maps its size.")
+    box.checkbox("2×2 max pool after each layer", key=_bind("conv_pool"),
+                 disabled=locked("conv_pool") or not n_conv,
+                 help="Keeps the largest value of every 2×2 block: half the height and width, "
+                      "and a little tolerance to where exactly a stroke is.")
 
 
 def _architecture_caption() -> None:
