@@ -1195,19 +1195,19 @@ def _tiled_figure(
     tiles = np.asarray(tiles)
     n, h, w = tiles.shape
     columns = max(1, min(int(columns) if columns else default_columns(n), max(n, 1)))
+    font = _fonts(projector)
     band = 0
     if labels is not None and h <= SMALL_TILE:
         # Labels sit in a band of gap rows above each row of tiles, tall enough for the text
-        # (about 15 px) at the width the figure is drawn.
+        # at the width the figure is drawn.
         cell = (width - 100) / (columns * (w + 1) - 1)
-        band = max(1, math.ceil(15 / cell))
+        band = max(1, math.ceil((font["size"] + 2) / cell))
     grid, columns = tile_maps(tiles, columns, row_gap=band or 1)
     custom_grid = np.stack([tile_maps(custom[..., d], columns, row_gap=band or 1)[0]
                             for d in range(custom.shape[-1])], axis=-1)
     if band:  # the band above the first row of tiles
         grid = np.vstack([np.full((band, grid.shape[1]), np.nan), grid])
         custom_grid = np.concatenate([np.full((band, *custom_grid.shape[1:]), np.nan), custom_grid])
-    font = _fonts(projector)
     height = height or _tiled_height(grid.shape, width, bool(title))
     fig = go.Figure(go.Heatmap(
         z=grid.astype(np.float32), customdata=custom_grid.astype(np.float32), x0=0, dx=1, y0=0, dy=1,

@@ -56,6 +56,8 @@ CACHE_SIZE = 24
 
 PLAY_SECONDS = 1.0  # one epoch per second while the replay plays
 TOP_IMAGES = 9  # training images shown for a unit
+FILTER_IMAGES_SECONDS = 1.0  # time budget for finding the images a filter responds to most
+MIN_FILTER_IMAGES = 500  # ... scanning at least this many training images
 TOP_UNITS = 8  # contributing units whose weight maps are shown
 GRADCHECK_BATCH = 8
 GRADCHECK_SECONDS = 1.0  # time budget of the finite differences (the check stays under 2 s)
@@ -678,16 +680,29 @@ def _filter_detail(run, layer: int, zmax: float, proj: bool) -> None:
         st.caption(f"Bias {bias:+.3g}. ‖w‖ = {np.linalg.norm(kernel[..., f]):.3g}.")
     with images:
         data = state.dataset()
+        n_images = cached(run, "filter_image_count", lambda: filter_image_count(network, data.train_images))
         top = cached(run, f"filter_images:{layer}:{f}", lambda: ins.top_filter_images(
-            network, data.train_images, layer, f, TOP_IMAGES))
+            network, data.train_images[:n_images], layer, f, TOP_IMAGES))
         captions = [f"{data.class_names[int(data.train_labels[i])]}  z={z:.1f}"
                     for i, z in zip(top.indices, top.pre_activations)]
         fig = cached(run, f"filter_images_fig:{layer}:{f}", lambda: figs.image_grid_figure(
             data.train_images[top.indices], captions, columns=3, height=340,
             title=f"training images where filter {f} responds most"))
         _chart(fig, PREFIX + "filter_images_chart")
-        st.caption(f"The {len(top.indices)} training images whose feature map of filter {f} reaches the "
-                   "largest z somewhere (corner: label and that z).")
+        among = "" if n_images == len(data.train_images) else f" (of the first {n_images:,}: a big network)"
+        st.caption(f"The {len(top.indices)} training images{among} whose feature map of filter {f} reaches "
+                   "the largest z somewhere (corner: label and that z).")
+
+
+def filter_image_count(network, images) -> int:
+    """How many training images :func:`ins.top_filter_images` can scan within
+    FILTER_IMAGES_SECONDS (all of them for small networks; measured on 64 images).
+    The biggest conv network the page allows takes ~5 ms an image: all 4,500 would take 22 s."""
+    sample = np.asarray(images[:64], dtype=network.dtype) / network.dtype.type(255)
+    start = time.perf_counter()
+    network.forward(sample, record=True)
+    per_image = max((time.perf_counter() - start) / max(len(sample), 1), 1e-7)
+    return int(min(len(images), max(MIN_FILTER_IMAGES, FILTER_IMAGES_SECONDS / per_image)))
 
 
 def _dense_after_conv_tab(run, proj: bool) -> None:

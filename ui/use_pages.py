@@ -964,14 +964,9 @@ def _grid(name: str, network, width_px: int):
 
     if getattr(network, "is_convolutional", False):
         kernel = network.weights[0]
-        n_filters = kernel.shape[-1]
-        columns = min(default_columns(n_filters), 8)
-        rows = -(-n_filters // columns)
-        height = int(max(width_px - 90, 120) * rows * (kernel.shape[0] + 1.5) / (columns * (kernel.shape[0] + 1))) + 40
-        spec = network.conv_specs[0]
+        columns = min(default_columns(kernel.shape[-1]), 8)  # about square: the columns are narrow
         return cached(f"grid:{name}:{width_px}", id(network), lambda: filter_grid_figure(
-            kernel, network.biases[0], columns=columns, height=max(height, 160),
-            title=f"conv1: {spec.filters} filters of {spec.kernel}×{spec.kernel}"))
+            kernel, network.biases[0], columns=columns, width=width_px))
 
     n_units = network.weights[0].shape[1]
     columns = default_columns(n_units)
