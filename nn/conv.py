@@ -58,7 +58,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .activations import ACTIVATIONS, DEFAULT_INIT, DERIVATIVES, softmax
-from .network import ForwardPass, Gradients, _add_bias, _Scratch, _softmax_cross_entropy, one_block
+from .network import ForwardPass, Gradients, Network, _add_bias, _Scratch, _softmax_cross_entropy, one_block
 
 PADDINGS = ("valid", "same")
 MAX_FILTERS = 64  # per conv layer, in TrainConfig (the app's knobs); the layers take any number
@@ -685,14 +685,9 @@ class ConvNetwork:
                 grad_output = dx
         return Gradients(grad_weights, grad_biases, input_grad)
 
-    def gradients(self, inputs, labels, *, input_gradient=False) -> tuple[float, Gradients]:
-        """(loss, gradients) for one batch: a forward then a backward pass."""
-        forward = self.forward(inputs, labels)
-        return forward.loss, self.backward(forward, labels, input_gradient=input_gradient)
-
-    def loss(self, inputs, labels) -> float:
-        """Mean cross-entropy on a batch."""
-        return self.forward(inputs, labels).loss
+    # A forward then a backward pass, exactly as for a dense network.
+    gradients = Network.gradients
+    loss = Network.loss
 
 
 class _ConvBuffers:

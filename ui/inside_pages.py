@@ -534,17 +534,24 @@ def _replay_tab(run, spec: str, proj: bool) -> None:
 
 def _deeper_tab(run, proj: bool) -> None:
     network = run.network
-    sizes = network.layer_sizes
     if len(network.weights) < 2:
         st.info("This network has no hidden layer: its only weight matrix is the grid itself.")
         return
     st.markdown("Beyond the first layer, units listen to other units, not pixels, so each "
                 "weight matrix is drawn whole: **rows = inputs** (the layer below), "
                 "**columns = units** of the layer above.")
-    for layer in range(2, len(network.weights) + 1):
+    _matrix_charts(run, proj, first=2, kind="hidden", n_before=0)
+
+
+def _matrix_charts(run, proj: bool, first: int, kind: str, n_before: int) -> None:
+    """Weight matrices ``W[first] .. W[L]`` drawn whole, one chart each; the layers between
+    are named "<kind> layer k", counting from the first one after ``n_before`` other layers."""
+    network = run.network
+    sizes = network.layer_sizes
+    for layer in range(first, len(network.weights) + 1):
         last = layer == len(network.weights)
-        below = f"hidden layer {layer - 1}"
-        above = "output" if last else f"hidden layer {layer}"
+        below = f"{kind} layer {layer - 1 - n_before}"
+        above = "output" if last else f"{kind} layer {layer - n_before}"
         fig = cached(run, f"matrix:{layer}:{proj}", lambda layer=layer, last=last, below=below,
                      above=above: figs.matrix_heatmap_figure(
             network.weights[layer - 1], projector=proj,
@@ -739,19 +746,7 @@ def _dense_after_conv_tab(run, proj: bool) -> None:
     _chart(fig, PREFIX + "position_weights_chart")
     st.caption(f"Tile f: filter f's map. Red: a strong response of that filter at that place raises {who}; "
                "blue lowers it. Hover for each weight.")
-    sizes = network.layer_sizes
-    for layer in range(n_conv + 2, len(network.weights) + 1):
-        last = layer == len(network.weights)
-        below = f"dense layer {layer - n_conv - 1}"
-        above = "output" if last else f"dense layer {layer - n_conv}"
-        fig = cached(run, f"matrix:{layer}:{proj}", lambda layer=layer, last=last, below=below,
-                     above=above: figs.matrix_heatmap_figure(
-            network.weights[layer - 1], projector=proj,
-            title=f"W{layer}: {below} ({sizes[layer - 1]} units) → "
-                  + (f"the {sizes[layer]} {noun(run, True)}" if last else f"{above} ({sizes[layer]} units)"),
-            input_name=f"unit of {below}", output_name=noun(run) if last else f"unit of {above}",
-            output_names=class_names(run) if last else None))
-        _chart(fig, f"{PREFIX}matrix_{layer}")
+    _matrix_charts(run, proj, first=n_conv + 2, kind="dense", n_before=n_conv)
     st.caption(f"No 784-pixel picture per unit and no {noun(run)} templates here: those multiply the "
                "weight matrices from the pixels up, which works for dense layers only. A conv layer "
                "with max pooling is not a matrix product (the pool keeps whichever position is "
