@@ -804,11 +804,8 @@ def _feature_maps(run, trace, proj: bool) -> None:
                "of every 2×2 block: half the size, the strongest responses kept.")
 
 
-def _filter_contributions(run, picked: PickedDigit, trace, proj: bool) -> None:
-    """For a conv network whose pooled maps feed the output layer: each filter's share of
-    one class's logit, and where in its map that share comes from."""
-    network = run.network
-    st.subheader("Which filters built the answer")
+def _explained_class(run, trace) -> int:
+    """The class whose score the contribution charts explain: the predicted one, or one picked."""
     names = class_names(run)
     options = [PREDICTED, *range(len(names))]
     key = bind("contrib_class", PREDICTED, lambda v: v in options)
@@ -816,7 +813,16 @@ def _filter_contributions(run, picked: PickedDigit, trace, proj: bool) -> None:
         f"Explain the score of {noun(run)}", options, key=key,
         format_func=lambda d: f"the predicted one ({names[trace.predicted]})" if d == PREDICTED else names[d])
     remember("contrib_class")
-    target = trace.predicted if choice == PREDICTED else int(choice)
+    return trace.predicted if choice == PREDICTED else int(choice)
+
+
+def _filter_contributions(run, picked: PickedDigit, trace, proj: bool) -> None:
+    """For a conv network whose pooled maps feed the output layer: each filter's share of
+    one class's logit, and where in its map that share comes from."""
+    network = run.network
+    st.subheader("Which filters built the answer")
+    names = class_names(run)
+    target = _explained_class(run, trace)
     result = ins.filter_contributions(network, picked.image, target)
     target_name = names[target]
     filters = np.arange(len(result.totals))
@@ -1204,13 +1210,7 @@ def _contributions(run, picked: PickedDigit, trace, proj: bool) -> None:
         return  # no hidden layer: the logits come straight from the pixels
     st.subheader("Which hidden units built the answer")
     names = class_names(run)
-    options = [PREDICTED, *range(len(names))]
-    key = bind("contrib_class", PREDICTED, lambda v: v in options)
-    choice = st.columns([1, 2])[0].selectbox(
-        f"Explain the score of {noun(run)}", options, key=key,
-        format_func=lambda d: f"the predicted one ({names[trace.predicted]})" if d == PREDICTED else names[d])
-    remember("contrib_class")
-    target = trace.predicted if choice == PREDICTED else int(choice)
+    target = _explained_class(run, trace)
     contributions = ins.unit_contributions(network, picked.image, target)
     target_name = names[target]
     layer = contributions.layer

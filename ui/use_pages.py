@@ -753,19 +753,31 @@ def _emnist_source(data, fraction: float, pending: bool) -> None:
         _download_emnist(split, fraction)
 
 
-def _download_emnist(split: str, fraction: float) -> None:
-    from nn import emnist
-
-    bar = st.progress(0.0, text="Connecting…")
+def _throttled(show, seconds: float = 0.15):
+    """A download progress callback ``(file_name, done, total)`` that passes at most one call
+    per ``seconds`` on to ``show`` (each redraw is a message to the browser), and always the last."""
     last = [0.0]
 
     def progress(file_name: str, done: int, total: int | None) -> None:
         now = time.monotonic()
-        if now - last[0] < 0.15 and (total is None or done < total):
+        if now - last[0] < seconds and (total is None or done < total):
             return
         last[0] = now
+        show(file_name, done, total)
+
+    return progress
+
+
+def _download_emnist(split: str, fraction: float) -> None:
+    from nn import emnist
+
+    bar = st.progress(0.0, text="Connecting…")
+
+    def show(file_name: str, done: int, total: int | None) -> None:
         size = f"{done / 2**20:.0f} of {total / 2**20:.0f} MB" if total else f"{done / 2**20:.0f} MB"
         bar.progress(min(done / total, 1.0) if total else 0.0, text=f"{file_name}: {size}")
+
+    progress = _throttled(show)
 
     try:
         train, test = emnist.download_emnist(split, progress=progress)
@@ -789,18 +801,15 @@ def _download(fraction: float) -> None:
 
     bar = st.progress(0.0, text="Connecting…")
     files = ("train-images", "train-labels", "t10k-images", "t10k-labels")
-    last = [0.0]
 
-    def progress(file_name: str, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.15 and (total is None or done < total):
-            return
-        last[0] = now
+    def show(file_name: str, done: int, total: int | None) -> None:
         index = next((i for i, f in enumerate(files) if file_name.startswith(f)), 0)
         part = done / total if total else 0.0
         size = f"{done / 2**20:.1f} of {total / 2**20:.1f} MB" if total else f"{done / 2**20:.1f} MB"
         bar.progress(min((index + part) / len(files), 1.0),
                      text=f"File {index + 1} of {len(files)}: {file_name}, {size}")
+
+    progress = _throttled(show)
 
     try:
         train, _ = download_mnist(progress=progress)
