@@ -163,30 +163,9 @@ def _network_from_arrays(arrays: dict, label: str) -> tuple[Network | ConvNetwor
         raise ModelFileError(f"{label}: unknown activation {activation!r}")
     if "conv" in (meta.get("layer_kinds") or ()) or "conv_layers" in meta:
         return _conv_network_from_arrays(arrays, meta, sizes, label), meta
-    expected = {f"W{i}" for i in range(1, len(sizes))} | {f"b{i}" for i in range(1, len(sizes))}
-    present = set(arrays) - {"metadata"}
-    if present != expected:
-        missing, extra = sorted(expected - present), sorted(present - expected)
-        raise ModelFileError(f"{label}: arrays do not match layer_sizes {sizes}"
-                             + (f"; missing {missing}" if missing else "")
-                             + (f"; unexpected {extra}" if extra else ""))
-    weights, biases = [], []
-    dtypes = set()
-    for layer in range(1, len(sizes)):
-        w, b = arrays[f"W{layer}"], arrays[f"b{layer}"]
-        for name, array, shape in ((f"W{layer}", w, (sizes[layer - 1], sizes[layer])),
-                                   (f"b{layer}", b, (sizes[layer],))):
-            if array.shape != shape:
-                raise ModelFileError(f"{label}: {name} has shape {array.shape}, expected {shape}")
-            if array.dtype not in (np.float32, np.float64):
-                raise ModelFileError(f"{label}: {name} has dtype {array.dtype}, expected float32/64")
-            if not np.isfinite(array).all():
-                raise ModelFileError(f"{label}: {name} contains NaN or infinite values")
-            dtypes.add(array.dtype)
-        weights.append(w)
-        biases.append(b)
-    if len(dtypes) != 1:
-        raise ModelFileError(f"{label}: layers mix float types {sorted(map(str, dtypes))}")
+    _check_arrays(arrays, list(zip(sizes[:-1], sizes[1:])), label)
+    weights = [arrays[f"W{layer}"] for layer in range(1, len(sizes))]
+    biases = [arrays[f"b{layer}"] for layer in range(1, len(sizes))]
     network = Network.from_arrays(weights, biases, activation, meta.get("init"))
     return network, meta
 
