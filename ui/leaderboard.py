@@ -131,9 +131,28 @@ class Leaderboard:
         self.path = Path(path) if path is not None else default_path()
         self.max_entries = max_entries
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
         self._migrate()
+
+    def _use_wal(self, attempts: int = 50) -> None:
+        """Switch the file to write-ahead logging (readers never wait for a writer).
+
+        SQLite does not apply the busy timeout to a journal-mode change: when several
+        processes or threads open a brand-new file at once, all but one get "database is
+        locked" at once. WAL is stored in the file, so whoever wins sets it for everyone:
+        retry briefly until the file is in WAL mode.
+        """
+        for attempt in range(attempts):
+            try:
+                with self._connect() as db:
+                    if db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                        return
+                    db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!s})"
