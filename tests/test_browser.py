@@ -8,6 +8,7 @@ The server runs with DIGIT_LAB_MAX_JOBS=1 so the queue can be seen with two tabs
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import time
 
@@ -78,6 +79,13 @@ def set_slider(page, name: str, target: str, jump: str | None = None) -> None:
         slider.focus()
         slider.press("ArrowRight" if float(target) > float(current) else "ArrowLeft")
         page.wait_for_timeout(20)
+
+
+def seconds_left(progress: str) -> float:
+    """The "... 1 min 05 s left" / "... 26 s left" part of a progress line, in seconds."""
+    match = re.search(r"(?:(\d+) min )?([\d.]+) s left", progress)
+    assert match, f"no time left in {progress!r}"
+    return 60 * int(match.group(1) or 0) + float(match.group(2))
 
 
 def wait_for_count(page, selector: str, at_least: int) -> None:
@@ -193,6 +201,7 @@ def test_queue_and_closing_a_tab_stops_its_job(app, browser):
         page_a.goto(f"{url}/train")
         page_a.get_by_role("slider", name="Epochs").wait_for(timeout=TIMEOUT_MS)
         set_slider(page_a, "Epochs", "500", jump="End")
+        set_slider(page_a, "Hidden width", "512", jump="End")  # long enough to outlast the check below
         page_a.get_by_role("button", name="Start").click()
         wait_for_progress(page_a, "Epoch", "left")
 
@@ -204,9 +213,12 @@ def test_queue_and_closing_a_tab_stops_its_job(app, browser):
         assert "Waiting" in text
         page_b.screenshot(path=SCREENSHOTS / "6_queued.png", full_page=True)
 
+        # If closing did not stop the first job, the second would start only after it ends:
+        # the second run (15 epochs, under a second) must be done well before that.
+        first_left = seconds_left(wait_for_progress(page_a, "Epoch", "s left"))
+        assert first_left >= 20, f"the first run is too short ({first_left:.0f} s left) to tell"
         first.close()  # closing the tab ends the session, which stops its 500-epoch job
-        wait_for_progress(page_b, "Epoch", "left", timeout=30_000)
-        wait_for_progress(page_b, "Done", "15/15")
+        wait_for_progress(page_b, "Done", "15/15", timeout=1000 * (first_left - 5))
         page_b.screenshot(path=SCREENSHOTS / "7_after_other_tab_closed.png", full_page=True)
     finally:
         second.close()
