@@ -62,6 +62,7 @@ The functions::
 
     canvas_to_grey(rgba, background)   (H, W, 4) canvas pixels -> (H, W) ink in [0, 1]
     preprocess_drawing(grey)           (H, W) ink -> (28, 28) float32 MNIST digit, or None
+                                       (style="emnist": an EMNIST character instead)
     preprocess_canvas(rgba, ...)       both of the above
     to_uint8_784(image28)              (28, 28) -> (784,) uint8, a row like the datasets'
     resize_area(image, out_h, out_w)   exact area (box-filter) resampling
@@ -85,6 +86,9 @@ import numpy as np
 MNIST_SIDE = 28  # the field
 BOX_SIDE = 20  # the longer side of the size-normalised digit
 CENTRE = 14.0  # where MNIST's centre of mass sits, in 0-based pixel-centre coordinates
+# EMNIST's characters fill the field: the longer side of the box is 28 less a thin border.
+EMNIST_BOX_SIDE = 26
+STYLES = ("mnist", "emnist")
 # A canvas whose brightest pixel is fainter than this is empty (no digit).
 INK_THRESHOLD = 0.1
 # The outline of a stroke, as a fraction of its peak: the bounding box is that of
@@ -280,7 +284,7 @@ def ink_bounding_box(grey, level: float = EDGE_LEVEL) -> tuple[int, int, int, in
 
 
 def preprocess_drawing(grey, *, ink_threshold: float = INK_THRESHOLD,
-                       subpixel: bool = False) -> np.ndarray | None:
+                       subpixel: bool = False, style: str = "mnist") -> np.ndarray | None:
     """Make a drawing into an MNIST digit: crop, fit 20 x 20, centre by mass in 28 x 28.
 
     Args:
@@ -291,6 +295,16 @@ def preprocess_drawing(grey, *, ink_threshold: float = INK_THRESHOLD,
         subpixel: False (default, as MNIST): translate by whole pixels, so the
             centre of mass ends within half a pixel of (14, 14).  True: resample at
             the exact fractional offset so it lands on (14, 14).
+        style: "mnist" (the recipe above) or "emnist", the way EMNIST (Cohen et al.,
+            2017) made its letters and digits from the same NIST forms: the
+            character's box, centred in a square with a 2-pixel border, resized to
+            28 x 28 -- so the longer side spans about 26 pixels
+            (:data:`EMNIST_BOX_SIDE`) and the *box*, not the centre of mass, is centred.
+            A network trained on EMNIST has seen only characters that fill the field;
+            an MNIST-style 20-pixel letter looks small and off-centre to it.  (EMNIST
+            also blurred the bilevel scans, sigma = 1 pixel at 128 x 128, before
+            shrinking; our area resampling gives the drawing's edges their grey
+            already, so that step is left out.)
 
     Returns:
         ``(28, 28)`` float32 in [0, 1], white digit on black, or None when no pixel
@@ -322,6 +336,8 @@ def preprocess_drawing(grey, *, ink_threshold: float = INK_THRESHOLD,
     of pixels (rounded) that brings it to (14, 14) -- exactly the same as pasting
     the first result shifted by that many pixels.
     """
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose from {', '.join(STYLES)}")
     image = np.clip(_as_image(grey, "grey"), 0.0, 1.0)
     peak = image.max()
     if not peak > ink_threshold:
@@ -329,15 +345,16 @@ def preprocess_drawing(grey, *, ink_threshold: float = INK_THRESHOLD,
     image /= peak
     top, bottom, left, right = ink_bounding_box(image)
     h, w = bottom - top, right - left
-    scale = BOX_SIDE / max(h, w)  # one scale for both axes: the aspect ratio is kept
+    box_side = BOX_SIDE if style == "mnist" else EMNIST_BOX_SIDE
+    scale = box_side / max(h, w)  # one scale for both axes: the aspect ratio is kept
     # The window resampled: the box plus the fringe, in canvas pixels.
     pad = int(np.ceil(FRINGE / scale))
     t0, b0 = max(top - pad, 0), min(bottom + pad, image.shape[0])
     l0, r0 = max(left - pad, 0), min(right + pad, image.shape[1])
     window = image[t0:b0, l0:r0]
-    box_start = (MNIST_SIDE - BOX_SIDE) / 2  # 4: the box in the middle of the field
-    row_offset = box_start + (BOX_SIDE - h * scale) / 2 + (t0 - top) * scale
-    column_offset = box_start + (BOX_SIDE - w * scale) / 2 + (l0 - left) * scale
+    box_start = (MNIST_SIDE - box_side) / 2  # 4 (MNIST): the box in the middle of the field
+    row_offset = box_start + (box_side - h * scale) / 2 + (t0 - top) * scale
+    column_offset = box_start + (box_side - w * scale) / 2 + (l0 - left) * scale
 
     def resample(dy: float, dx: float) -> np.ndarray:
         """The window in the 28 x 28 field, the box moved by (dy, dx) from the middle."""
@@ -345,6 +362,8 @@ def preprocess_drawing(grey, *, ink_threshold: float = INK_THRESHOLD,
                 @ _area_weights(window.shape[1], MNIST_SIDE, scale, column_offset + dx).T)
 
     out = resample(0.0, 0.0)
+    if style == "emnist":
+        return np.clip(out, 0.0, 1.0).astype(np.float32)  # centred by its box: done
     cy, cx = centre_of_mass(out)
     if subpixel:
         # Averaging over a shifted grid moves the discrete centre of mass by a few

@@ -110,6 +110,17 @@ def _run(page, url: str, mnist_test_set) -> None:
     assert guess.inner_text().strip() == "7"
     assert page.get_by_text("What the network sees").is_visible()
     screenshot(page, "1_draw")
+    # Shrunk EMNIST's way the same 7 fills the field; the prediction is redrawn for it.
+    shrink = page.locator(".st-key-use_shrink_style")
+    shrink.get_by_text("EMNIST", exact=True).click()
+    page.get_by_text("the way the EMNIST characters were made").wait_for(timeout=TIMEOUT_MS)
+    settle(page, 2)
+    guess.wait_for(timeout=TIMEOUT_MS)
+    screenshot(page, "1b_draw_emnist_way")
+    shrink.get_by_text("MNIST", exact=True).click()
+    page.get_by_text("the way the MNIST digits were made").wait_for(timeout=TIMEOUT_MS)
+    settle(page, 2)
+    assert guess.inner_text().strip() == "7"
     page.get_by_role("button", name="Follow this digit through the network").click()
     page.get_by_role("heading", name="Activations", exact=True).wait_for(timeout=TIMEOUT_MS)
     page.get_by_text("Your drawing from the Draw page").wait_for(timeout=TIMEOUT_MS)

@@ -627,10 +627,16 @@ def test_app_loads_emnist_letters_trains_26_outputs_and_every_page_names_the_let
     templates = chart(at, "inside_templates_chart")
     assert [a["text"] for a in templates["layout"]["annotations"] if a["text"] in LETTERS] == LETTERS
 
-    # Draw (nothing drawn): it asks for a letter.
+    # Draw (nothing drawn): it asks for a letter, shrunk EMNIST's way (the model's dataset);
+    # the learner may switch, and the choice holds while the model's dataset stays the same.
     at.switch_page("pages/draw.py")
     _rerun(at)
-    assert "Draw a letter" in texts(at)
+    assert "Draw a letter" in texts(at) and "the way the EMNIST characters were made" in texts(at)
+    assert at.segmented_control(key="use_shrink_style").value == "emnist"
+    at.segmented_control(key="use_shrink_style").set_value("mnist")
+    _rerun(at)
+    assert "the way the MNIST digits were made" in texts(at)
+    assert at.segmented_control(key="use_shrink_style").value == "mnist"
 
 
 def test_a_10_class_model_is_refused_for_26_class_data(app_support, data):

@@ -340,3 +340,29 @@ def test_rendered_and_preprocessed_real_digits_keep_their_prediction(mnist_test_
     assert agreement >= 0.95, f"only {agreement:.1%} of predictions survived render -> preprocess"
     # The redrawn digits look like the originals, pixel for pixel.
     assert np.abs(redrawn.astype(int) - images.astype(int)).mean() < 12
+
+
+def test_emnist_style_fills_the_field_centred_by_its_box():
+    """EMNIST's recipe: the character's box, aspect kept, its longer side 26 of 28 pixels,
+    centred by the box (not by the centre of mass as MNIST)."""
+    from nn.preprocess import EMNIST_BOX_SIDE
+
+    drawing = np.zeros((CANVAS, CANVAS))
+    drawing[30:250, 60:115] = 1.0  # a tall bar, 220 x 55: aspect 4
+    drawing[30:60, 60:200] = 1.0  # with a flag to the right: the ink's mass sits left of its box
+    digit = preprocess_drawing(drawing, style="emnist")
+    assert digit.shape == (28, 28) and digit.dtype == np.float32
+    height, width = ink_box(digit, 0.5)
+    assert height == EMNIST_BOX_SIDE == 26
+    assert abs(width - 26 * 140 / 220) <= 1  # 16.5: the aspect ratio is kept
+    rows, columns = np.nonzero(digit >= 0.5)
+    assert (rows.min() + rows.max()) / 2 == 13.5  # the box, not the mass, is centred
+    assert abs((columns.min() + columns.max()) / 2 - 13.5) <= 0.5
+    assert centre_of_mass(digit)[1] < 12.5  # the mass stays left of the middle
+    mnist = preprocess_drawing(drawing)
+    assert ink_box(mnist, 0.5)[0] == 20 and abs(centre_of_mass(mnist)[1] - 14) <= 0.5
+
+
+def test_unknown_style_is_refused():
+    with pytest.raises(ValueError, match="unknown style 'kmnist'"):
+        preprocess_drawing(stroke(SEVEN), style="kmnist")

@@ -210,15 +210,35 @@ def _clear_canvas() -> None:
     st.session_state[CANVAS_VERSION] = st.session_state.get(CANVAS_VERSION, 0) + 1
 
 
-def read_canvas(rgba) -> np.ndarray | None:
-    """The canvas' RGBA pixels as the (784,) uint8 image the network sees, None if empty."""
+def read_canvas(rgba, style: str = "mnist") -> np.ndarray | None:
+    """The canvas' RGBA pixels as the (784,) uint8 image the network sees, None if empty.
+
+    style: "mnist" or "emnist", how the drawing is shrunk (see nn.preprocess.preprocess_drawing).
+    """
     if rgba is None:
         return None
-    image28 = preprocess_canvas(rgba, background="black")
+    image28 = preprocess_canvas(rgba, background="black", style=style)
     return None if image28 is None else to_uint8_784(image28)
 
 
-def _canvas():
+SHRINK_STYLES = {"mnist": "MNIST", "emnist": "EMNIST"}
+SHRINK_HELP = {
+    "mnist": "cropped, scaled to fit 20×20, centred by its centre of mass",
+    "emnist": "cropped, scaled to fill the square but a thin border (26×26), centred by its box",
+}
+
+
+def _shrink_style(dataset_name: str) -> str:
+    """The session's choice of how to shrink drawings; it starts, and starts again whenever
+    the model's dataset changes, as that dataset was made (EMNIST's or MNIST's way)."""
+    key, made_for = PREFIX + "shrink_style", PREFIX + "shrink_style_for"
+    if st.session_state.get(made_for) != dataset_name or st.session_state.get(key) not in SHRINK_STYLES:
+        st.session_state[key] = "emnist" if dataset_name.startswith("EMNIST") else "mnist"
+        st.session_state[made_for] = dataset_name
+    return st.session_state[key]
+
+
+def _canvas(style: str):
     from streamlit_drawable_canvas import st_canvas
 
     key = PREFIX + "pen"
@@ -238,7 +258,7 @@ def _canvas():
                  help="About 20 px suits a character drawn over most of the square: its "
                       "strokes then come out as thick as MNIST's after shrinking to 28×28.")
     try:
-        return read_canvas(result.image_data)
+        return read_canvas(result.image_data, style)
     except ValueError as error:  # an unexpected image from the component
         st.warning(f"Could not read the drawing: {error}")
         return None
@@ -255,16 +275,18 @@ def draw_page() -> None:
     run = state.model()
     names = run.class_names if run is not None else state.class_names()
     noun = state.noun(names=names)
+    style = _shrink_style(run.dataset if run is not None else state.dataset_info().name)
+    made = "the MNIST digits were" if style == "mnist" else "the EMNIST characters were"
     st.markdown(
         f"Draw a {noun} with the mouse (or a finger) in the black square, as big as the square. "
-        "It is shrunk to 28×28 pixels the way the MNIST digits were made (cropped, scaled to "
-        "fit 20×20, centred by its centre of mass), and the network reads that small image.")
+        f"It is shrunk to 28×28 pixels the way {made} made ({SHRINK_HELP[style]}), and the "
+        "network reads that small image.")
     if take_request("follow") and st.session_state.get(inside_pages.DRAWN_DIGIT) is not None:
         _follow_drawing()
         st.switch_page("pages/activations.py")
     drawing, seen, answer = st.columns([1.1, 0.9, 1.6], gap="medium")
     with drawing:
-        digit = _canvas()
+        digit = _canvas(style)
     with seen:
         st.markdown("**What the network sees**")
         if digit is None:
@@ -274,6 +296,12 @@ def draw_page() -> None:
                    config=STATIC_CHART)
             st.caption("28×28 = 784 pixels, each 0 (black) to 1 (white). Hover for the values.")
             st.session_state[inside_pages.DRAWN_DIGIT] = (digit / 255.0).astype(np.float32)
+        st.segmented_control(
+            "Shrunk the way of", list(SHRINK_STYLES), key=PREFIX + "shrink_style", required=True,
+            format_func=SHRINK_STYLES.get,
+            help=f"MNIST's way: {SHRINK_HELP['mnist']}. EMNIST's way: {SHRINK_HELP['emnist']}. "
+                 "A network reads best what looks like its training images: the choice follows "
+                 "the model's dataset until you change it.")
     with answer:
         if run is None:
             offer_training("draw", "draw as much as you like, but nobody reads it yet.")
