@@ -110,9 +110,15 @@ def test_home_page_cold_start(app):
 def test_training_runs_on_while_switching_pages(app):
     url, page = app
     open_train(page)
-    set_slider(page, "Epochs", "500", jump="End")  # long enough to visit another page meanwhile
+    # 500 epochs of 16-image steps (about a minute here): long enough to visit another page meanwhile.
+    set_slider(page, "Epochs", "500", jump="End")
+    batch_size = page.get_by_label("Batch size N")
+    batch_size.fill("16")
+    batch_size.press("Enter")
+    page.wait_for_timeout(700)  # let the rerun that stores the value finish
     page.get_by_role("button", name="Start").click()
-    text = wait_for_progress(page, "Epoch", "loss", "left")
+    text = wait_for_progress(page, "Epoch", "loss", "s left")
+    assert seconds_left(text) > 20, "too short a run to visit another page meanwhile"
     assert "/500" in text
     assert page.get_by_role("button", name="Start").is_disabled()
     # The loss chart is drawn as soon as the first epoch is done.
