@@ -57,8 +57,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .activations import ACTIVATIONS, DEFAULT_INIT, DERIVATIVES, softmax
-from .network import ForwardPass, Gradients, Network, _add_bias, _Scratch, _softmax_cross_entropy, one_block
+from .activations import ACTIVATIONS, DEFAULT_INIT, DERIVATIVES
+from .network import ForwardPass, Gradients, Network, _add_bias, _Scratch, dense_layer_forward, one_block
 
 PADDINGS = ("valid", "same")
 MAX_FILTERS = 64  # per conv layer, in TrainConfig (the app's knobs); the layers take any number
@@ -580,20 +580,13 @@ class ConvNetwork:
             pooled.append(x)
             columns.append(cols)
         a = self.flatten.forward(x)
-        loss = n_correct = None
         last = len(self.weights) - 1
         for layer in range(self.n_conv, last + 1):
-            z = np.matmul(a, self.weights[layer], out=None if buffers is None else buffers.dense[layer - self.n_conv])
-            _add_bias(z, self.biases[layer])
-            if record:
-                pre_activations.append(z.copy())
-            if layer < last:
-                a = hidden_activation(z)
-            elif labels is None:
-                a = softmax(z)
-            else:
-                scratch = buffers.scratch if buffers is not None else _Scratch(m, z.shape[1], z.dtype)
-                a, loss, n_correct = _softmax_cross_entropy(z, np.asarray(labels), scratch)
+            a, loss, n_correct = dense_layer_forward(
+                a, self.weights[layer], self.biases[layer],
+                None if buffers is None else buffers.dense[layer - self.n_conv], hidden_activation,
+                last=layer == last, labels=labels, scratch=None if buffers is None else buffers.scratch,
+                pre_activations=pre_activations)
             activations.append(a)
         return ConvForwardPass(activations, pre_activations, loss, n_correct, pooled=pooled, columns=columns)
 

@@ -301,7 +301,6 @@ class Network:
             else (None, None, None)
         activations = [inputs]
         pre_activations = [] if record else None
-        loss = n_correct = None
         hidden_activation = ACTIVATIONS[self.activation]
         last = len(self.weights) - 1
         a = inputs
@@ -309,17 +308,9 @@ class Network:
             if layer == 0 and input_columns is not None:
                 kept = None if workspace is None else workspace.first_layer()[0][:n_inputs]
                 w = w.take(input_columns, axis=0, out=kept, mode="clip")  # the rows of the inputs kept
-            z = np.matmul(a, w, out=None if outputs is None else outputs[layer])
-            _add_bias(z, b)
-            if record:
-                pre_activations.append(z.copy())
-            if layer < last:
-                a = hidden_activation(z)
-            elif labels is None:
-                a = softmax(z)
-            else:
-                scratch = scratch or _Scratch(len(z), z.shape[1], z.dtype)
-                a, loss, n_correct = _softmax_cross_entropy(z, np.asarray(labels), scratch)
+            a, loss, n_correct = dense_layer_forward(
+                a, w, b, None if outputs is None else outputs[layer], hidden_activation,
+                last=layer == last, labels=labels, scratch=scratch, pre_activations=pre_activations)
             activations.append(a)
         return ForwardPass(activations, pre_activations, loss, n_correct, input_columns)
 
@@ -397,6 +388,26 @@ class Network:
     def loss(self, inputs, labels) -> float:
         """Mean cross-entropy on a batch."""
         return self.forward(inputs, labels).loss
+
+
+def dense_layer_forward(inputs, weights, biases, out, hidden_activation, *, last: bool,
+                        labels=None, scratch=None, pre_activations=None):
+    """One dense layer: ``Z = A W + b`` (written into ``out`` when given), then the hidden
+    activation, or for the ``last`` layer the softmax (with the mean cross-entropy when
+    ``labels`` are given). Returns ``(A, loss, n_correct)``; loss and n_correct are None
+    unless computed. ``pre_activations``, a list, receives a copy of ``Z``.
+    (Shared by ``Network.forward`` and the dense part of ``ConvNetwork.forward``.)
+    """
+    z = np.matmul(inputs, weights, out=out)
+    _add_bias(z, biases)
+    if pre_activations is not None:
+        pre_activations.append(z.copy())
+    if not last:
+        return hidden_activation(z), None, None
+    if labels is None:
+        return softmax(z), None, None
+    scratch = scratch or _Scratch(len(z), z.shape[1], z.dtype)
+    return _softmax_cross_entropy(z, np.asarray(labels), scratch)
 
 
 def _first_layer_gradient(inputs, delta, columns, first_weights, grad_weights, workspace) -> None:
