@@ -29,7 +29,7 @@ import numpy as np
 import streamlit as st
 
 from nn.errors import DataError
-from nn.preprocess import preprocess_canvas, to_uint8_784
+from nn.preprocess import BOX_SIDE, EMNIST_BOX_SIDE, preprocess_canvas, to_uint8_784
 from nn.training import predict_proba
 
 from . import inside_pages, state
@@ -223,8 +223,9 @@ def read_canvas(rgba, style: str = "mnist") -> np.ndarray | None:
 
 SHRINK_STYLES = {"mnist": "MNIST", "emnist": "EMNIST"}
 SHRINK_HELP = {
-    "mnist": "cropped, scaled to fit 20×20, centred by its centre of mass",
-    "emnist": "cropped, scaled to fill the square but a thin border (26×26), centred by its box",
+    "mnist": f"cropped, scaled to fit {BOX_SIDE}×{BOX_SIDE}, centred by its centre of mass",
+    "emnist": f"cropped, scaled to fill the square but a thin border ({EMNIST_BOX_SIDE}×{EMNIST_BOX_SIDE}), "
+              "centred by its box",
 }
 
 
