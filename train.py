@@ -132,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", default="auto",
                    help="labelled test set to report accuracy on: a Kaggle-format CSV with "
                         "labels, an IDX folder (t10k files), 'auto' (EMNIST data: its split's "
-                        "test part; digits: the real MNIST test set in ../shared/data/mnist when "
-                        "present) or 'none'")
+                        "test part; digits: the real MNIST test set that ships with the app) "
+                        "or 'none'")
     p.add_argument("--hidden", type=hidden_widths, default=None,
                    help="hidden layer widths, e.g. 10 or 256,128 (default: 10; none after --conv)")
     p.add_argument("--conv", type=conv_layers, action="append", default=[],

