@@ -25,9 +25,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from nn.activations import ACTIVATIONS
-from nn.conv import MAX_CONV_BATCH, PADDINGS, RECOMMENDED_CONV_CONFIG, conv_config_problems
-from nn.data import (
+from datasets import (
     DIGIT_CLASS_NAMES,
     Dataset,
     download_mnist,
@@ -37,7 +35,9 @@ from nn.data import (
     load_mnist_test_set,
     stratified_split,
 )
-from nn.emnist import emnist_source, has_emnist_part, load_emnist, load_emnist_source
+from datasets.emnist import emnist_source, has_emnist_part, load_emnist, load_emnist_source
+from nn.activations import ACTIVATIONS
+from nn.conv import MAX_CONV_BATCH, PADDINGS, RECOMMENDED_CONV_CONFIG, conv_config_problems
 from nn.errors import DataError
 from nn.model_io import load_model, save_model
 from nn.optimizers import SCHEDULES

@@ -202,7 +202,7 @@ def main(argv=None) -> int:
     def say(text=""):
         print(text, flush=True)
 
-    from nn.data import load_bundled, load_mnist_test_set
+    from datasets import load_bundled, load_mnist_test_set
 
     started = time.perf_counter()
     say("# Digit Lab convolution benchmark" + (" (--quick: a smoke test, not the official numbers)"

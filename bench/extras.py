@@ -52,7 +52,7 @@ def memory_child(csv_path: str) -> None:
     absolute peak (JSON)."""
     import pandas  # noqa: F401  (load_kaggle_csv imports it; its ~70 MB is not data)
 
-    from nn.data import load_kaggle_csv, stratified_split
+    from datasets import load_kaggle_csv, stratified_split
     from nn.training import TrainConfig, build_network, evaluate, train
 
     baseline = _memory_bytes("VmRSS")
@@ -99,7 +99,7 @@ def time_to_accuracy(test_images, test_labels, target=0.90, check_every=10) -> d
     Loading (``load_bundled``, cache cleared) and training are timed; the checks every
     ``check_every`` steps are not (the clock is paused while they run).
     """
-    from nn.data import load_bundled
+    from datasets import load_bundled
     from nn.training import TrainConfig, build_network, evaluate, train
 
     load_bundled.cache_clear()

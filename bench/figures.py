@@ -23,9 +23,9 @@ import time
 
 import numpy as np
 
-from nn.inspect import unit_order
+from nn.analysis import unit_order
 from nn.network import Network
-from ui.inside_figures import payload_budget, weight_grid_figure
+from ui.figures.inside import payload_budget, weight_grid_figure
 
 SIZES = (64, 128, 512)
 BUILD_TARGET_S = 0.5
@@ -34,7 +34,7 @@ BUILD_TARGET_S = 0.5
 def _weights(n_units: int, trained: bool) -> list[np.ndarray]:
     if not trained:
         return Network((784, n_units, 10), "relu", seed=0).weights
-    from nn.data import load_bundled
+    from datasets import load_bundled
     from nn.training import TrainConfig, build_network, train
 
     data = load_bundled()

@@ -1,5 +1,6 @@
 import streamlit as st
 
+from datasets import DIGIT_CLASS_NAMES
 from ui import state
 
 state.require_entry_script()
@@ -16,7 +17,7 @@ st.markdown(
     "yourself: epochs, learning rate, width, optimiser… Everything you train stays in "
     "your own session."
 )
-if state.class_names() != state.DIGIT_CLASS_NAMES:
+if state.class_names() != DIGIT_CLASS_NAMES:
     st.info(f"The data in use (Data page) holds {state.classes_text()}: the network learns to read "
             f"these {state.noun(True)}, with one output per class (784 → 128 ReLU → "
             f"{len(state.class_names())}).", icon=":material/info:")

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import base64
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lab.runs import Run
 from nn.training import TrainConfig, build_network, train
-from ui.runs import Run
 
-APP = "../app.py"  # relative to this file (AppTest.from_file resolves it from the caller's file)
+APP = str(Path(__file__).resolve().parent.parent / "app.py")  # an absolute path: AppTest resolves relative ones from the caller
 TIMEOUT = 60
 
 

@@ -21,7 +21,7 @@ if str(REPO_ROOT) not in sys.path:  # so plain `pytest` finds the `nn` package t
 @pytest.fixture(scope="session")
 def mnist_test_set():
     """The real 10,000-image MNIST test set that ships in assets/data/mnist."""
-    from nn.data import load_mnist_test_set
+    from datasets import load_mnist_test_set
 
     return load_mnist_test_set()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nn.data import load_mnist_test_set
+from datasets import load_mnist_test_set
 from nn.model_io import load_model
 from nn.training import predict_proba
 

@@ -2,7 +2,7 @@
 
 The pages in ``pages/`` are a few lines each; they call :func:`weights_page`,
 :func:`gradients_page` and :func:`activations_page`. Every figure comes from the plain
-functions of ``ui/inside_figures.py`` drawing the NumPy analysis of ``nn/inspect.py``.
+functions of ``ui/figures/inside.py`` drawing the NumPy analysis of ``nn/analysis.py``.
 
 Session-state keys (``st.session_state``, per user):
 
@@ -38,13 +38,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import streamlit as st
 
-from nn import inspect as ins
+from lab.settings import ACTIVATION_LABELS
+from nn import analysis as ins
 from nn.gradcheck import gradient_check
 from nn.training import predict_proba
+from ui.figures import inside as figs
+from ui.figures import tiles
 
-from . import inside_figures as figs
 from . import state
-from .settings import ACTIVATION_LABELS
 
 PROJECTOR = "projector"
 DRAWN_DIGIT = "drawn_digit"
@@ -232,7 +233,7 @@ def order_labels(names) -> dict[str, str]:
 
 
 def order_spec() -> str:
-    """The remembered ordering as ``nn.inspect.unit_order``'s ``by`` ("index", "norm", "digit:K",
+    """The remembered ordering as ``nn.analysis.unit_order``'s ``by`` ("index", "norm", "digit:K",
     K being a class number)."""
     by = _choices().get("order", "index")
     return f"digit:{int(_choices().get('order_digit', 0))}" if by == "digit" else by
@@ -453,7 +454,7 @@ def replay_frames(run):
     snapshots = run.history.snapshots
     if len(snapshots) < 1:
         return snapshots, 1.0
-    return snapshots, cached(run, "replay_zmax", lambda: ins.replay_zmax(snapshots))
+    return snapshots, cached(run, "replay_zmax", lambda: tiles.replay_zmax(snapshots))
 
 
 def replay_figure(run, index: int, spec: str, proj: bool):
@@ -640,8 +641,8 @@ def _filters_tab(run, proj: bool) -> None:
     n_in = network.weights[layer].shape[2]
     view = "mean"
     if n_in > 1:
-        key = bind("filter_view", "mean", lambda v: v in ins.FILTER_VIEWS)
-        middle.radio("Show each filter's", ins.FILTER_VIEWS, key=key, format_func=FILTER_VIEW_LABELS.get,
+        key = bind("filter_view", "mean", lambda v: v in tiles.FILTER_VIEWS)
+        middle.radio("Show each filter's", tiles.FILTER_VIEWS, key=key, format_func=FILTER_VIEW_LABELS.get,
                      horizontal=True, help=f"A filter of conv{layer + 1} has a {spec.kernel}×{spec.kernel} "
                      f"slice of weights for each of the {n_in} maps it reads, and adds up what all of "
                      "them find.")

@@ -1,6 +1,6 @@
 """The Leaderboard page (issue 8): submit the current model's run, see the room's entries.
 
-Storage and checks are in :mod:`ui.leaderboard` (SQLite, shared by every session of the
+Storage and checks are in :mod:`lab.leaderboard` (SQLite, shared by every session of the
 server). Names are shown only inside a dataframe, which renders its cells as text, never
 as Markdown or HTML. A run's id on the board is a hash of this session's lab id and the
 run number (the lab id itself is private and never stored).
@@ -14,10 +14,12 @@ import time
 
 import streamlit as st
 
+from datasets import DIGIT_CLASS_NAMES
+from lab.challenges import settings_of
+from lab.leaderboard import URL_ENV, Leaderboard, LeaderboardError, default_path, open_leaderboard
+from lab.settings import OPTIMIZER_LABELS
+
 from . import state, workshop
-from .challenges import settings_of
-from .leaderboard import URL_ENV, Leaderboard, LeaderboardError, default_path, open_leaderboard
-from .settings import OPTIMIZER_LABELS
 
 NAME, TOKEN, FILTER, MESSAGE = ("leaderboard_name", "leaderboard_token", "leaderboard_filter",
                                 "leaderboard_message")
@@ -44,7 +46,7 @@ def run_id(run) -> str:
 def _submit() -> None:
     """on_click: put the current model's run on the board."""
     run = state.model()
-    if run is None or run.test_accuracy is None or tuple(run.class_names) != state.DIGIT_CLASS_NAMES:
+    if run is None or run.test_accuracy is None or tuple(run.class_names) != DIGIT_CLASS_NAMES:
         st.session_state[MESSAGE] = ("error", "Train a model first: the board needs its accuracy "
                                               "on the real MNIST test set.")
         return
@@ -118,7 +120,7 @@ def entries_table(entries, titles: dict):
 def submit_section() -> None:
     st.subheader("Share your run")
     run = state.model()
-    if run is None or run.test_accuracy is None or tuple(run.class_names) != state.DIGIT_CLASS_NAMES:
+    if run is None or run.test_accuracy is None or tuple(run.class_names) != DIGIT_CLASS_NAMES:
         # The board ranks digit models on MNIST's test set: an EMNIST letters model is not comparable.
         st.caption("Train a digit model on the Train page first; then you can put its test accuracy "
                    "on the room's board here.")

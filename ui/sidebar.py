@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lab.jobs import QUEUED
+
 from . import state
-from .jobs import QUEUED
 
 
 def _plain(text: str) -> str:

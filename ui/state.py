@@ -4,8 +4,8 @@ Per session (``st.session_state``):
 
 * ``dataset``  -- key of the dataset in use (``"bundled"``)
 * ``settings`` -- the Train page's settings (kept while the user visits other pages)
-* ``job``      -- the session's latest :class:`~ui.jobs.TrainingJob` (running or finished)
-* ``model``    -- the current model, a :class:`~ui.runs.Run` (None after Reset)
+* ``job``      -- the session's latest :class:`~lab.jobs.TrainingJob` (running or finished)
+* ``model``    -- the current model, a :class:`~lab.runs.Run` (None after Reset)
 * ``runs``     -- the run history: every finished run, oldest first
 * ``session_dataset`` -- a dataset this session loaded on the Data page (else None)
 
@@ -15,9 +15,9 @@ A per-session ``st.cache_resource(scope="session")`` holds the session's jobs so
 Streamlit stops them when the session ends (the tab was closed).
 
 Nothing lost on a reload (a reload is a new session): each session has a lab id in the
-address (``?lab=…``) and saves its lab into the process-wide :mod:`ui.lab_store` after
+address (``?lab=…``) and saves its lab into the process-wide :mod:`lab.lab_store` after
 every full run (``persist``, called by app.py); a new session with a known id restores
-it (``init``). See ui/lab_store.py for the design.
+it (``init``). See lab/lab_store.py for the design.
 """
 
 from __future__ import annotations
@@ -26,19 +26,17 @@ import dataclasses
 import functools
 import logging
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
-from nn.data import DIGIT_CLASS_NAMES, load_bundled, load_mnist_test_set, stratified_split
-from nn.emnist import class_noun, class_ranges
+from datasets import class_noun, class_ranges, load_bundled, load_mnist_test_set
+from lab import lab_store
+from lab import settings as settings_module
+from lab.data import DATASETS, DatasetInfo, SplitData, make_split, read_only
+from lab.jobs import COMPLETED, STOPPED, JobScheduler, SessionJobs, TrainingJob, limit_blas_threads
+from lab.runs import Run, run_from_job
 from nn.errors import DataError
-
-from . import lab_store
-from . import settings as settings_module
-from .jobs import COMPLETED, STOPPED, JobScheduler, SessionJobs, TrainingJob, limit_blas_threads
-from .runs import Run, run_from_job
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +56,8 @@ LAB, LAB_NOTE = "lab_id", "lab_note"  # this session's lab id; a note when a lab
 RUN_NOTE = "run_note"  # how start_training adjusted the latest run's settings (e.g. full batch)
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What the sidebar says about a dataset without loading it (a test checks it)."""
-
-    name: str
-    n_images: int
-    n_validation: int
-    class_names: tuple[str, ...] = DIGIT_CLASS_NAMES
 
 
-DATASETS = {"bundled": DatasetInfo("MNIST 5k subset (bundled)", 5000, 500)}
 
 
 # ---------------------------------------------------------------------------------
@@ -76,42 +65,6 @@ DATASETS = {"bundled": DatasetInfo("MNIST 5k subset (bundled)", 5000, 500)}
 # ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SplitData:
-    """A labelled dataset split once into training and validation parts (read-only arrays).
-
-    ``class_names[k]`` names class ``k`` (the network's output unit ``k``): "0".."9" for
-    MNIST-like digits, e.g. "A".."Z" for EMNIST letters; a count other than 10 without
-    names gets "0", "1", ... ``test`` is the dataset's own labelled test set
-    ``(images, labels, description)`` (EMNIST's test part), if it came with one.
-    """
-
-    key: str
-    name: str
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    validation_images: np.ndarray
-    validation_labels: np.ndarray
-    n_classes: int
-    class_names: tuple[str, ...] = DIGIT_CLASS_NAMES
-    test: tuple[np.ndarray, np.ndarray, str] | None = None
-
-    def __post_init__(self) -> None:
-        if len(self.class_names) != self.n_classes:
-            object.__setattr__(self, "class_names", tuple(str(k) for k in range(self.n_classes)))
-
-    @property
-    def n_train(self) -> int:
-        return len(self.train_labels)
-
-    @property
-    def n_validation(self) -> int:
-        return len(self.validation_labels)
-
-    @property
-    def digits(self) -> bool:
-        """True for MNIST-like data: the ten digits, so MNIST's real test set applies."""
-        return tuple(self.class_names) == DIGIT_CLASS_NAMES
 
 
 @st.cache_resource(show_spinner=False)
@@ -126,29 +79,12 @@ def scheduler() -> JobScheduler:
     return JobScheduler()
 
 
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array = np.ascontiguousarray(array)
-    array.flags.writeable = False
-    return array
-
-
 @st.cache_resource(show_spinner=False)
 def split_data(key: str) -> SplitData:
     """The dataset ``key`` split class by class into 90% training, 10% validation (seed 0)."""
     if key != "bundled":
         raise ValueError(f"unknown dataset {key!r}; available: {', '.join(DATASETS)}")
-    dataset = load_bundled()
-    train_idx, val_idx = stratified_split(dataset.labels, settings_module.VALIDATION_FRACTION, seed=0)
-    return SplitData(
-        key=key,
-        name=dataset.name,
-        train_images=_read_only(dataset.images[train_idx]),
-        train_labels=_read_only(dataset.labels[train_idx]),
-        validation_images=_read_only(dataset.images[val_idx]),
-        validation_labels=_read_only(dataset.labels[val_idx]),
-        n_classes=dataset.n_classes,
-        class_names=dataset.class_names,
-    )
+    return make_split(load_bundled(), settings_module.VALIDATION_FRACTION, key)
 
 
 @st.cache_resource(show_spinner=False)
@@ -177,7 +113,7 @@ def preload_data() -> threading.Timer:
 def test_data() -> tuple[np.ndarray, np.ndarray, str]:
     """The real MNIST test set that ships with the app (images, labels, name)."""
     dataset = load_mnist_test_set()
-    return _read_only(dataset.images), _read_only(dataset.labels), dataset.name
+    return read_only(dataset.images), read_only(dataset.labels), dataset.name
 
 
 def test_set(data: SplitData) -> tuple[np.ndarray, np.ndarray, str] | None:

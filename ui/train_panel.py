@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import settings as S
+from lab import settings as S
+from lab.jobs import COMPLETED, DIVERGED, FAILED, QUEUED, STOPPED, JobSnapshot
+from lab.runs import runs_table
+from ui.figures.training import accuracy_figure, loss_figure
+
 from . import state
-from .jobs import COMPLETED, DIVERGED, FAILED, QUEUED, STOPPED, JobSnapshot
-from .runs import runs_table
-from .training_charts import accuracy_figure, loss_figure
 
 
 def _bind(name: str) -> str:
@@ -35,7 +36,7 @@ def _store(name: str) -> None:
 def settings_controls(challenge=None, compact: bool = False) -> None:
     """Sliders and inputs; every change is stored in the session's settings.
 
-    ``challenge`` (a :class:`ui.challenges.Challenge`) narrows the ranges it limits and
+    ``challenge`` (a :class:`lab.challenges.Challenge`) narrows the ranges it limits and
     disables the knobs it fixes; ``compact`` (projector view) folds the less used
     controls into an expander.
     """

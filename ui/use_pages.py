@@ -2,7 +2,7 @@
 
 The files in ``pages/`` are a few lines each; they call :func:`draw_page`,
 :func:`evaluate_page`, :func:`data_page` and :func:`models_page`. The computing is in
-``ui/use_logic.py`` and the figures in ``ui/use_figures.py`` (no Streamlit in either).
+``lab/evaluation.py, lab/data.py, lab/model_files.py`` and the figures in ``ui/figures/use.py`` (no Streamlit in either).
 
 Session-state keys (``st.session_state``, per user, all starting with ``use_``):
 
@@ -28,15 +28,26 @@ import time
 import numpy as np
 import streamlit as st
 
+from datasets import DIGIT_CLASS_NAMES
+from datasets.preprocess import BOX_SIDE, EMNIST_BOX_SIDE, preprocess_canvas, to_uint8_784
+from lab import data as lab_data
+from lab import model_files
+from lab.evaluation import (
+    KAGGLE_TEST_ROWS,
+    Evaluation,
+    by_confidence,
+    cell_indices,
+    evaluate_set,
+    per_class_table,
+    submission_from_upload,
+)
+from lab.runs import STATUS_LABELS, architecture_of, runs_table
+from lab.settings import VALIDATION_FRACTION
 from nn.errors import DataError
-from nn.preprocess import BOX_SIDE, EMNIST_BOX_SIDE, preprocess_canvas, to_uint8_784
 from nn.training import predict_proba
+from ui.figures import use as figs
 
 from . import inside_pages, state
-from . import use_figures as figs
-from . import use_logic as logic
-from .runs import STATUS_LABELS, architecture_of, runs_table
-from .settings import VALIDATION_FRACTION
 from .train_panel import progress_text
 
 PREFIX = "use_"
@@ -213,7 +224,7 @@ def _clear_canvas() -> None:
 def read_canvas(rgba, style: str = "mnist") -> np.ndarray | None:
     """The canvas' RGBA pixels as the (784,) uint8 image the network sees, None if empty.
 
-    style: "mnist" or "emnist", how the drawing is shrunk (see nn.preprocess.preprocess_drawing).
+    style: "mnist" or "emnist", how the drawing is shrunk (see datasets.preprocess.preprocess_drawing).
     """
     if rgba is None:
         return None
@@ -335,22 +346,22 @@ def draw_page() -> None:
 # ---------------------------------------------------------------------------------
 
 
-def evaluations(run, data) -> dict[str, logic.Evaluation]:
+def evaluations(run, data) -> dict[str, Evaluation]:
     """{"validation": ..., "test": ...} for the current model (cached per model and data)."""
     def build():
-        out = {"validation": logic.evaluate_set(run.network, data.validation_images,
+        out = {"validation": evaluate_set(run.network, data.validation_images,
                                                 data.validation_labels,
                                                 f"{data.n_validation:,} validation images",
                                                 data.n_classes)}
         test = _test_set(data)
         if test is not None:
-            out["test"] = logic.evaluate_set(run.network, test[0], test[1], test[2], data.n_classes)
+            out["test"] = evaluate_set(run.network, test[0], test[1], test[2], data.n_classes)
         return out
 
     return cached("evaluations", (*run_key(run), data.key), build)
 
 
-def _pick_set(evals: dict) -> logic.Evaluation:
+def _pick_set(evals: dict) -> Evaluation:
     options = list(evals)
     key = PREFIX + "eval_set"
     if st.session_state.get(key) not in options:
@@ -422,7 +433,7 @@ def _on_cell_click(chart_key: str, names) -> None:
         st.session_state[PREFIX + "cell_true"], st.session_state[PREFIX + "cell_predicted"] = cell
 
 
-def _confusion_tab(evaluation: logic.Evaluation, names) -> None:
+def _confusion_tab(evaluation: Evaluation, names) -> None:
     counts = evaluation.counts
     k, noun = len(names), state.noun(names=names)
     normalised = st.toggle(f"Row-normalised: % of each true {noun}", key=PREFIX + "normalised",
@@ -446,7 +457,7 @@ def _confusion_tab(evaluation: logic.Evaluation, names) -> None:
         a.selectbox(f"True {noun}", range(k), key=true_key, format_func=lambda c: names[c])
         b.selectbox(f"Predicted {noun}", range(k), key=predicted_key, format_func=lambda c: names[c])
         cell = (int(st.session_state[true_key]), int(st.session_state[predicted_key]))
-        members = logic.cell_indices(evaluation, *cell)
+        members = cell_indices(evaluation, *cell)
         true_name, predicted_name = plain(names[cell[0]]), plain(names[cell[1]])
         what = "read correctly" if cell[0] == cell[1] else f"read as {predicted_name}"
         if not len(members):
@@ -462,7 +473,7 @@ def _confusion_tab(evaluation: logic.Evaluation, names) -> None:
         st.caption("Each image with the network's confidence in its answer.")
 
 
-def _misclassified_tab(evaluation: logic.Evaluation, names) -> None:
+def _misclassified_tab(evaluation: Evaluation, names) -> None:
     wrong = evaluation.wrong
     if not len(wrong):
         st.success(f"Every one of the {evaluation.name} is read correctly.")
@@ -484,7 +495,7 @@ def _misclassified_tab(evaluation: logic.Evaluation, names) -> None:
     c.selectbox("Show", GALLERY_SIZES, key=size_key, format_func=lambda n: f"up to {n} images")
     if st.session_state[digit_key] != "all":
         wrong = wrong[evaluation.labels[wrong] == int(st.session_state[digit_key])]
-    ordered = logic.by_confidence(wrong, evaluation.confidence, st.session_state[order_key] == "most")
+    ordered = by_confidence(wrong, evaluation.confidence, st.session_state[order_key] == "most")
     shown = ordered[: int(st.session_state[size_key])]
     st.markdown(f"**{len(wrong):,} misclassified** of {evaluation.name} "
                 f"({len(wrong) / evaluation.n:.1%}); showing {len(shown)}. Caption: true → "
@@ -496,9 +507,9 @@ def _misclassified_tab(evaluation: logic.Evaluation, names) -> None:
                PREFIX + "wrong_gallery", config=STATIC_CHART)
 
 
-def _per_class_tab(evaluation: logic.Evaluation, names) -> None:
+def _per_class_tab(evaluation: Evaluation, names) -> None:
     noun = state.noun(names=names)
-    st.dataframe(logic.per_class_table(evaluation.counts, names), hide_index=True, key=PREFIX + "per_class",
+    st.dataframe(per_class_table(evaluation.counts, names), hide_index=True, key=PREFIX + "per_class",
                  column_config={
                      "precision %": st.column_config.NumberColumn(format="%.1f %%"),
                      "recall %": st.column_config.NumberColumn(format="%.1f %%")})
@@ -511,7 +522,7 @@ def _submission(run, upload) -> tuple:
     """("ok", first images, predictions, csv) or ("error", message), cached per model and upload."""
     def build():
         try:
-            images, predicted, csv = logic.submission_from_upload(run.network, upload.getvalue(),
+            images, predicted, csv = submission_from_upload(run.network, upload.getvalue(),
                                                                   upload.name)
         except DataError as error:
             return ("error", str(error))
@@ -526,7 +537,7 @@ def _submission_tab(run) -> None:
         "For Kaggle's [Digit Recognizer](https://www.kaggle.com/competitions/digit-recognizer): "
         "upload its `test.csv` (28,000 unlabelled digits, header `pixel0,...,pixel783`), and "
         "download `submission.csv` (`ImageId,Label`) to submit.")
-    if tuple(run.class_names) != logic.DIGIT_CLASS_NAMES:
+    if tuple(run.class_names) != DIGIT_CLASS_NAMES:
         st.info(f"Kaggle's Digit Recognizer is about digits; the model of run {run.number} reads "
                 f"{plain(state.classes_text(run.class_names))}.", icon=":material/info:")
         return
@@ -541,8 +552,8 @@ def _submission_tab(run) -> None:
         return
     _, images, predicted, csv = result
     n = len(predicted)
-    if n != logic.KAGGLE_TEST_ROWS:
-        st.warning(f"{n:,} images: Kaggle's test.csv has {logic.KAGGLE_TEST_ROWS:,}, so Kaggle "
+    if n != KAGGLE_TEST_ROWS:
+        st.warning(f"{n:,} images: Kaggle's test.csv has {KAGGLE_TEST_ROWS:,}, so Kaggle "
                    "will not accept this submission as it is.")
     st.success(f"Predicted {n:,} images with the model of run {run.number}.")
     st.download_button("Download submission.csv", csv, file_name="submission.csv", mime="text/csv",
@@ -571,8 +582,8 @@ def data_summary(data):
     """(train counts, validation counts, mean images, sample indices) of a dataset, cached."""
     def build():
         k = data.n_classes
-        return (logic.class_counts(data.train_labels, k), logic.class_counts(data.validation_labels, k),
-                logic.mean_images(data.train_images, data.train_labels, k))
+        return (lab_data.class_counts(data.train_labels, k), lab_data.class_counts(data.validation_labels, k),
+                lab_data.mean_images(data.train_images, data.train_labels, k))
 
     return cached("data_summary", data.key, build)
 
@@ -589,7 +600,7 @@ def _look_tab(data) -> None:
     left, right = st.columns([1.2, 1], gap="large")
     with left:
         st.subheader(f"Samples of each {noun}")
-        indices = logic.sample_indices(data.train_labels, 8 if many else 12, data.n_classes, seed=seed)
+        indices = lab_data.sample_indices(data.train_labels, 8 if many else 12, data.n_classes, seed=seed)
         _chart(figs.samples_figure(data.train_images, indices, names, tile_px=30 if many else 40),
                PREFIX + "samples_chart", config=STATIC_CHART)
         st.button("Other samples", icon=":material/casino:", on_click=_reshuffle,
@@ -656,9 +667,9 @@ def _split_choice(data) -> float:
 def _bundled_split(fraction: float):
     if abs(fraction - VALIDATION_FRACTION) < 1e-9:
         return None  # the server-wide cached split
-    from nn.data import load_bundled
+    from datasets import load_bundled
 
-    return logic.make_split(load_bundled(), fraction, key=f"bundled@{fraction:g}")
+    return lab_data.make_split(load_bundled(), fraction, key=f"bundled@{fraction:g}")
 
 
 def _load_tab(data) -> None:
@@ -689,8 +700,8 @@ def _load_tab(data) -> None:
                          disabled=pending or upload is None) and upload is not None:
             raw = upload.getvalue()
             try:
-                dataset = logic.training_set_from_csv(raw, upload.name)
-                split = logic.make_split(dataset, fraction, key=f"csv:{logic.digest(raw)}@{fraction:g}")
+                dataset = lab_data.training_set_from_csv(raw, upload.name)
+                split = lab_data.make_split(dataset, fraction, key=f"csv:{lab_data.digest(raw)}@{fraction:g}")
             except DataError as error:
                 _refused(error, data)
                 return
@@ -708,9 +719,9 @@ def _load_tab(data) -> None:
                 and images is not None and labels is not None:
             images_raw, labels_raw = images.getvalue(), labels.getvalue()
             try:
-                dataset = logic.training_set_from_idx(images_raw, images.name, labels_raw, labels.name)
-                split = logic.make_split(dataset, fraction,
-                                         key=f"idx:{logic.digest(images_raw, labels_raw)}@{fraction:g}")
+                dataset = lab_data.training_set_from_idx(images_raw, images.name, labels_raw, labels.name)
+                split = lab_data.make_split(dataset, fraction,
+                                         key=f"idx:{lab_data.digest(images_raw, labels_raw)}@{fraction:g}")
             except DataError as error:
                 _refused(error, data)
                 return
@@ -732,8 +743,8 @@ def _load_tab(data) -> None:
 
 
 def _emnist_source(data, fraction: float, pending: bool) -> None:
-    """EMNIST: pick a split, then upload its IDX files or download it (nn/emnist.py)."""
-    from nn.emnist import EMNIST_SIZES, EMNIST_ZIP_MEGABYTES
+    """EMNIST: pick a split, then upload its IDX files or download it (datasets/emnist.py)."""
+    from datasets.emnist import EMNIST_SIZES, EMNIST_ZIP_MEGABYTES
 
     split_key = PREFIX + "emnist_split"
     st.session_state.setdefault(split_key, "letters")
@@ -761,14 +772,14 @@ def _emnist_source(data, fraction: float, pending: bool) -> None:
             and images is not None and labels is not None:
         raws = [images.getvalue(), labels.getvalue()]
         try:
-            train = logic.emnist_set_from_idx(raws[0], images.name, raws[1], labels.name, split)
+            train = lab_data.emnist_set_from_idx(raws[0], images.name, raws[1], labels.name, split)
             test = None
             if test_images is not None and test_labels is not None:
                 raws += [test_images.getvalue(), test_labels.getvalue()]
-                test = logic.emnist_set_from_idx(raws[2], test_images.name, raws[3], test_labels.name,
+                test = lab_data.emnist_set_from_idx(raws[2], test_images.name, raws[3], test_labels.name,
                                                  split, part="test")
-            key = f"emnist-{split}:{logic.digest(*raws)}@{fraction:g}"
-            split_data = logic.make_split(train, fraction, key=key, test=test)
+            key = f"emnist-{split}:{lab_data.digest(*raws)}@{fraction:g}"
+            split_data = lab_data.make_split(train, fraction, key=key, test=test)
         except DataError as error:
             _refused(error, data)
             return
@@ -798,7 +809,7 @@ def _throttled(show, seconds: float = 0.15):
 
 
 def _download_emnist(split: str, fraction: float) -> None:
-    from nn import emnist
+    from datasets import emnist
 
     bar = st.progress(0.0, text="Connecting…")
 
@@ -815,7 +826,7 @@ def _download_emnist(split: str, fraction: float) -> None:
         st.error(f"The download failed. {plain(error)}\n\nNothing was changed.", icon=":material/error:")
         return
     try:
-        split_data = logic.make_split(train, fraction, key=f"emnist-{split}@{fraction:g}", test=test)
+        split_data = lab_data.make_split(train, fraction, key=f"emnist-{split}@{fraction:g}", test=test)
     except DataError as error:
         bar.empty()
         _refused(error, state.dataset())
@@ -826,7 +837,7 @@ def _download_emnist(split: str, fraction: float) -> None:
 
 
 def _download(fraction: float) -> None:
-    from nn.data import download_mnist
+    from datasets.mnist import download_mnist
 
     bar = st.progress(0.0, text="Connecting…")
     files = ("train-images", "train-labels", "t10k-images", "t10k-labels")
@@ -842,7 +853,7 @@ def _download(fraction: float) -> None:
 
     try:
         train, _ = download_mnist(progress=progress)
-        split = logic.make_split(train, fraction, key=f"mnist@{fraction:g}")
+        split = lab_data.make_split(train, fraction, key=f"mnist@{fraction:g}")
     except DataError as error:
         bar.empty()
         st.error(f"The download failed. {plain(error)}\n\nNothing was changed.",
@@ -885,7 +896,7 @@ def _uploaded_model(upload):
 
     def build():
         try:
-            return ("ok", *logic.model_from_upload(upload.getvalue(), upload.name, len(names), names))
+            return ("ok", *model_files.model_from_upload(upload.getvalue(), upload.name, len(names), names))
         except DataError as error:
             return ("error", str(error))
 
@@ -898,7 +909,7 @@ def _install(upload) -> None:
         return
     _, network, meta = result
     test = _test_set()
-    run = logic.run_from_model(network.copy(), meta, st.session_state.get(state.NEXT_RUN, 1),
+    run = model_files.run_from_model(network.copy(), meta, st.session_state.get(state.NEXT_RUN, 1),
                                name=upload.name, test=test[:2] if test is not None else None,
                                default_names=state.class_names())
     if state.install_model(run):
@@ -941,7 +952,7 @@ def _save_load_tab() -> None:
                         f"{_percent(run.test_accuracy)}.")
             st.download_button(
                 f"Download {_model_file_name(run)}",
-                lambda: cached("model_file", run_key(run), lambda: logic.model_file_bytes(run)),
+                lambda: cached("model_file", run_key(run), lambda: model_files.model_file_bytes(run)),
                 file_name=_model_file_name(run), mime="application/octet-stream", type="primary",
                 icon=":material/download:", key=PREFIX + "model_download", on_click="ignore")
             st.caption("A `.npz` of plain arrays (the weights and biases) and JSON metadata: the "
@@ -962,13 +973,13 @@ def _save_load_tab() -> None:
 
 def _inspect_upload(upload, network, meta) -> None:
     sizes = architecture_of(network)
-    names = logic.class_names_from_metadata(meta, network.layer_sizes[-1])
-    st.markdown(f"**{plain(logic.display_name(upload.name))}**: a {sizes} network, "
+    names = model_files.class_names_from_metadata(meta, network.layer_sizes[-1])
+    st.markdown(f"**{plain(lab_data.display_name(upload.name))}**: a {sizes} network, "
                 f"{network.activation}, {network.n_parameters:,} parameters, reading "
                 f"{plain(state.classes_text(names))}.")
     data = state.dataset()
     accuracy = cached("uploaded_accuracy", (upload.file_id, data.key),
-                      lambda: logic.evaluate_set(network, data.validation_images, data.validation_labels,
+                      lambda: evaluate_set(network, data.validation_images, data.validation_labels,
                                                  "validation", data.n_classes).accuracy)
     st.caption(f"Accuracy now on this session's {data.n_validation:,} validation images: "
                f"{_percent(accuracy)} (if the model was trained on other data, these images may "
@@ -996,9 +1007,8 @@ def _inspect_upload(upload, network, meta) -> None:
 def _grid(name: str, network, width_px: int):
     """The first-layer weight grid, about as tall as ``width_px`` of width needs (for a
     convolutional network: its first conv layer's k x k filters)."""
-    from nn.inspect import default_columns
-
-    from .inside_figures import filter_grid_figure, weight_grid_figure
+    from ui.figures.inside import filter_grid_figure, weight_grid_figure
+    from ui.figures.tiles import default_columns
 
     if getattr(network, "is_convolutional", False):
         kernel = network.weights[0]

@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 
-from . import challenges as C
-from . import presets as P
-from . import settings as S
+from lab import challenges as C
+from lab import presets as P
+from lab import settings as S
+from lab import url_settings as U
+
 from . import state
-from . import url_settings as U
 
 logger = logging.getLogger(__name__)
 
