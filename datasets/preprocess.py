@@ -11,7 +11,9 @@ LeCun, Cortes and Burges describe the recipe on the MNIST page:
     computing the center of mass of the pixels, and translating the image so as to
     position this point at the center of the 28x28 field."
 
-This module repeats those steps on a canvas drawing, in NumPy only:
+This module repeats those steps on a canvas drawing.  Pillow resamples (it is the
+standard, tested way to resize and blur an image); NumPy reads the canvas, finds the
+ink's box and its centre of mass, and moves the result by whole pixels:
 
 1. **Ink** (:func:`canvas_to_grey`).  The canvas hands back RGBA pixels; we want one
    number per pixel, 0 = paper, 1 = full ink -- the MNIST convention (white digit,
@@ -22,16 +24,17 @@ This module repeats those steps on a canvas drawing, in NumPy only:
    factor on both axes (a "1" stays tall and thin).  The shorter side is centred
    in the 20 x 20 box.  Shrinking a 200-pixel drawing to 20 pixels must *average*
    each 10 x 10 block, not pick one pixel from it: picking would break thin strokes
-   into dots (aliasing).  We do exact *area resampling* (:func:`resize_area`):
-   every output pixel is the mean of the input area it covers, input pixels cut by
-   its border counted by the fraction covered.  This is the "anti-aliasing" that
-   gives MNIST its grey edges.
+   into dots (aliasing).  Pillow's box filter (``Image.resize(..., Image.BOX)``,
+   :func:`resize_area`) does that: every output pixel is the mean of the input
+   pixels it covers.  This is the "anti-aliasing" that gives MNIST its grey edges.
 4. **Centre by centre of mass**: place the 20 x 20 box in a blank 28 x 28 image so
    that the ink's centre of mass (the intensity-weighted mean pixel position) lands
    on the centre of the field.
 
-Steps 3 and 4 are done in one go: both are a change of scale and position, so the
-drawing is resampled straight into the 28 x 28 field (see :func:`preprocess_drawing`).
+Steps 3 and 4 are one resize: Pillow resamples the part of the canvas that the
+28 x 28 field covers (``resize``'s ``box``), with the digit's box in the middle of
+the field; the result is then moved by whole pixels to bring its centre of mass to
+the centre (see :func:`preprocess_drawing`).
 
 Which point is "the centre"?  Pixel positions here are 0-based indices of pixel
 *centres*, so the geometric middle of 28 pixels is 13.5.  Measured on the 10,000
@@ -47,10 +50,22 @@ within a few hundredths); it is sharper than shifting by bilinear interpolation,
 but the grid no longer lines up with the 20 x 20 box, which blurs every edge a
 little.
 
-All resampling here is *separable* and linear: resizing an image is the same 1-D
-resampling applied to every column, then to every row, i.e. ``R @ image @ C.T``
-with two small weight matrices (28 x 280 for a 280-pixel canvas).  That is
-vectorised, exact, and fast (about a millisecond for a 280 x 280 canvas).
+Three details the MNIST recipe leaves open, because NIST's images were bilevel
+(each pixel ink or paper) while a canvas drawing has grey edges and perhaps a grey
+or coloured pen:
+
+* *Ink is ink.*  The drawing is first divided by its brightest pixel, so its
+  strokes peak at 1.0 like MNIST's: every one of the 10,000 test digits peaks at
+  254 or 255.  A dim pen then gives the same digit as a bright one.
+* *Where is the edge?*  The bounding box is that of the pixels more than half as
+  bright as the peak (:data:`EDGE_LEVEL`): where a stroke's anti-aliased edge is
+  half on, half off is where the bilevel outline runs.  Boxing every faint pixel
+  would make the box too big, and the digit too small after shrinking.
+* *The fringe.*  The fainter pixels just outside the box (up to :data:`FRINGE` = 1
+  output pixel away) are resampled too rather than cut off, so they land, faintly,
+  just outside the 20 x 20 box.  Cutting them would shift the centre of mass by up
+  to a few tenths of a pixel, enough to move the whole digit by a pixel after
+  rounding.  Ink further away (stray specks) is ignored.
 
 Drawing advice, from the numbers: MNIST strokes are about 2-3 pixels wide in a
 20-pixel-tall digit, roughly a tenth of the digit's height.  On a 280 x 280 canvas,
@@ -65,23 +80,22 @@ The functions::
                                        (style="emnist": an EMNIST character instead)
     preprocess_canvas(rgba, ...)       both of the above
     to_uint8_784(image28)              (28, 28) -> (784,) uint8, a row like the datasets'
-    resize_area(image, out_h, out_w)   exact area (box-filter) resampling
+    resize_area(image, out_h, out_w)   area averaging (Pillow's box filter)
     render_digit(image784, size, ...)  the reverse trip, for tests: MNIST -> a big "drawing"
     centre_of_mass(image)              (row, column) of the intensity-weighted mean
 
-How well does it work?  ``tests/test_preprocess.py`` renders real MNIST test digits
-as 280 x 280 drawings (:func:`render_digit`, at random sizes and places), runs them
-through :func:`preprocess_drawing` and asks a network trained on MNIST to read both
-versions: it gives the same answer for 96-97 % of them (2,000 digits, five
-training seeds; 97.0 % on the test's 200).  For scale, shifting an MNIST digit by a
-single pixel changes that network's answer for 10-14 % of digits: centring to the
-right pixel matters more than anything else, and most disagreements are digits
-whose centre of mass sat near the half-pixel rounding boundary.
+How well it works is measured by ``tests/datasets/test_preprocess.py`` and
+``python -m bench.preprocess``: real MNIST test digits are drawn as 280 x 280
+canvases (:func:`render_digit`, at random sizes and places), run through
+:func:`preprocess_drawing`, and a network trained on MNIST reads both versions; the
+README gives the share of digits it reads the same way.  Most disagreements are
+digits whose centre of mass sat near the half-pixel rounding boundary: centring to
+the right pixel matters more than anything else.
 """
-
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image, ImageFilter
 
 MNIST_SIDE = 28  # the field
 BOX_SIDE = 20  # the longer side of the size-normalised digit
@@ -92,10 +106,10 @@ STYLES = ("mnist", "emnist")
 # A canvas whose brightest pixel is fainter than this is empty (no digit).
 INK_THRESHOLD = 0.1
 # The outline of a stroke, as a fraction of its peak: the bounding box is that of
-# the pixels brighter than this (see preprocess_drawing).
+# the pixels brighter than this (see "Where is the edge?" above).
 EDGE_LEVEL = 0.5
 # How much of the drawing around its bounding box is resampled too, in output
-# pixels: the faint fringe of anti-aliased strokes (see preprocess_drawing).
+# pixels: the faint fringe of anti-aliased strokes (see "The fringe" above).
 FRINGE = 1.0
 
 # ITU-R BT.601 luma weights, the ones PIL uses for mode "L".
@@ -162,50 +176,8 @@ def canvas_to_grey(rgba, background: str = "black") -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
-# Resampling: 1-D weight matrices, applied along each axis
+# Resampling, by Pillow
 # ---------------------------------------------------------------------------
-
-
-def _area_weights(n_in: int, n_out: int, scale: float, offset: float = 0.0) -> np.ndarray:
-    """``(n_out, n_in)`` matrix of exact area-resampling weights along one axis.
-
-    Coordinates are pixel *edges*: input pixel ``i`` covers ``[i, i + 1)``.  An input
-    position ``x`` lands at ``x * scale + offset`` in the output, so output pixel
-    ``j``, covering ``[j, j + 1)``, sees the input interval
-    ``[(j - offset) / scale, (j + 1 - offset) / scale)``.  Its weight on input pixel
-    ``i`` is the length of the overlap divided by the interval's length (``1/scale``);
-    the weights of a fully covered output pixel sum to 1 (a mean), and what falls
-    outside the input counts as paper (0).
-    """
-    j = np.arange(n_out, dtype=np.float64)[:, None]
-    i = np.arange(n_in, dtype=np.float64)[None, :]
-    low = (j - offset) / scale
-    high = (j + 1.0 - offset) / scale
-    overlap = np.minimum(high, i + 1.0) - np.maximum(low, i)
-    return np.clip(overlap, 0.0, None) * scale
-
-
-def _linear_weights(n_in: int, n_out: int, scale: float, offset: float = 0.0) -> np.ndarray:
-    """``(n_out, n_in)`` matrix of bilinear (tent-filter) interpolation weights.
-
-    Same mapping as :func:`_area_weights`: input edge coordinate ``x`` goes to
-    ``x * scale + offset``.  The centre of output pixel ``j`` (at ``j + 0.5``) comes
-    from input index position ``t = (j + 0.5 - offset) / scale - 0.5`` (pixel centres
-    at integers), interpolated between its two neighbours; beyond the edges is 0.
-    Meant for enlarging (``scale >= 1``); shrinking this way would alias.
-    """
-    j = np.arange(n_out, dtype=np.float64)[:, None]
-    i = np.arange(n_in, dtype=np.float64)[None, :]
-    t = (j + 0.5 - offset) / scale - 0.5
-    return np.clip(1.0 - np.abs(t - i), 0.0, None)
-
-
-def _gaussian_weights(n: int, sigma: float) -> np.ndarray:
-    """``(n, n)`` Gaussian blur matrix along one axis (beyond the edges is 0)."""
-    d = np.arange(n, dtype=np.float64)
-    kernel = np.exp(-0.5 * ((d[:, None] - d[None, :]) / sigma) ** 2)
-    reach = np.arange(-int(6 * sigma) - 1, int(6 * sigma) + 2)
-    return kernel / np.exp(-0.5 * (reach / sigma) ** 2).sum()  # rows away from the edges sum to 1
 
 
 def _as_image(image, name: str = "image") -> np.ndarray:
@@ -224,31 +196,50 @@ def _as_image(image, name: str = "image") -> np.ndarray:
     return array
 
 
-def resize_area(image, out_h: int, out_w: int) -> np.ndarray:
-    """Resize a 2-D image to ``(out_h, out_w)`` by exact area averaging (box filter).
+def _resize(array: np.ndarray, out_h: int, out_w: int, resample: Image.Resampling,
+            box: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """Pillow's ``Image.resize`` on a 2-D float array (as a 32-bit float image, mode "F").
 
-    Every output pixel is the mean of the part of the input it covers, partial
-    input pixels weighted by the fraction covered -- the same as OpenCV's
-    ``INTER_AREA`` or PIL's ``Image.BOX`` when shrinking.  The image is stretched to
-    fill the output exactly (no aspect ratio kept here; choose the sizes for that).
-    Shrinking by a whole factor ``k`` gives the mean of each ``k x k`` block;
-    the average intensity is always preserved.
+    ``box`` = ``(left, top, right, bottom)`` is the part of ``array`` to resample, in pixel
+    *edge* coordinates (fractions allowed; it must lie inside the array); by default all
+    of it.  Returns ``(out_h, out_w)`` float64.
+    """
+    picture = Image.fromarray(np.ascontiguousarray(array, dtype=np.float32))
+    return np.asarray(picture.resize((out_w, out_h), resample, box=box), dtype=np.float64)
+
+
+def _paste(target: np.ndarray, array: np.ndarray, row: int, column: int) -> np.ndarray:
+    """Copy ``array`` into ``target`` with its top-left pixel at ``(row, column)``
+    (may be negative); whatever falls outside ``target`` is cut off.  Returns ``target``."""
+    top, left = max(row, 0), max(column, 0)
+    bottom = min(row + array.shape[0], target.shape[0])
+    right = min(column + array.shape[1], target.shape[1])
+    if top < bottom and left < right:
+        target[top:bottom, left:right] = array[top - row:bottom - row, left - column:right - column]
+    return target
+
+
+def resize_area(image, out_h: int, out_w: int) -> np.ndarray:
+    """Resize a 2-D image to ``(out_h, out_w)`` by area averaging: Pillow's box filter.
+
+    Every output pixel is the mean of the input pixels whose centres fall inside it
+    (``Image.resize(..., Image.Resampling.BOX)``), so shrinking by a whole factor ``k``
+    gives the mean of each ``k x k`` block, a thin line turns into a faint grey one
+    instead of vanishing, and an even grey stays the same grey.  The image is
+    stretched to fill the output (no aspect ratio kept here; choose the sizes for that).
 
     Args:
         image: ``(H, W)`` numbers (uint8 is read as 0-255 -> 0.0-1.0).
         out_h, out_w: the output size, each >= 1.
 
     Returns:
-        ``(out_h, out_w)`` float64.
+        ``(out_h, out_w)`` float64, computed in 32-bit floats.
     """
     source = _as_image(image)
     out_h, out_w = int(out_h), int(out_w)
     if out_h < 1 or out_w < 1:
         raise ValueError(f"output size must be at least 1 x 1, got {out_h} x {out_w}")
-    h, w = source.shape
-    rows = _area_weights(h, out_h, out_h / h)
-    columns = _area_weights(w, out_w, out_w / w)
-    return rows @ source @ columns.T
+    return _resize(source, out_h, out_w, Image.Resampling.BOX)
 
 
 def centre_of_mass(image) -> tuple[float, float]:
@@ -303,38 +294,15 @@ def preprocess_drawing(grey, *, ink_threshold: float = INK_THRESHOLD,
             A network trained on EMNIST has seen only characters that fill the field;
             an MNIST-style 20-pixel letter looks small and off-centre to it.  (EMNIST
             also blurred the bilevel scans, sigma = 1 pixel at 128 x 128, before
-            shrinking; our area resampling gives the drawing's edges their grey
+            shrinking; averaging while shrinking gives the drawing's edges their grey
             already, so that step is left out.)
 
     Returns:
         ``(28, 28)`` float32 in [0, 1], white digit on black, or None when no pixel
         exceeds ``ink_threshold`` (an empty canvas).
 
-    Three details the MNIST recipe leaves open, because NIST's images were
-    bilevel (each pixel ink or paper) while a canvas drawing has grey edges and
-    perhaps a grey or coloured pen:
-
-    * *Ink is ink.*  The drawing is first divided by its brightest pixel, so its
-      strokes peak at 1.0 like MNIST's: every one of the 10,000 test digits peaks at
-      254 or 255.  A dim pen then gives the same digit as a bright one.
-    * *Where is the edge?*  The bounding box is that of the pixels more than half as
-      bright as the peak (:data:`EDGE_LEVEL`): where a stroke's anti-aliased edge is
-      half on, half off is where the bilevel outline runs.  Boxing every faint
-      pixel would make the box too big, and the digit too small after shrinking.
-    * *The fringe.*  The fainter pixels just outside the box (up to
-      :data:`FRINGE` = 1 output pixel away) are resampled too rather than cut off,
-      so they land, faintly, just outside the 20 x 20 box.  Cutting them would
-      shift the centre of mass by up to a few tenths of a pixel, enough to move the
-      whole digit by a pixel after rounding.  Ink further away (stray specks) is
-      ignored.
-
-    How steps 3 and 4 become one: a canvas position ``y`` (pixel edges) maps to
-    ``(y - top) * scale + offset`` in the 28 x 28 field, where ``scale = 20 /
-    longer side`` and ``offset`` first puts the 20 x 20 box in the middle (from 4 to
-    24, the shorter side centred in it).  After measuring the centre of mass
-    there, the drawing is resampled again with ``offset`` moved by the whole number
-    of pixels (rounded) that brings it to (14, 14) -- exactly the same as pasting
-    the first result shifted by that many pixels.
+    The three details the MNIST recipe leaves open (ink is ink, where the edge is,
+    the fringe) are described in the module's docstring.
     """
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; choose from {', '.join(STYLES)}")
@@ -342,44 +310,68 @@ def preprocess_drawing(grey, *, ink_threshold: float = INK_THRESHOLD,
     peak = image.max()
     if not peak > ink_threshold:
         return None
-    image /= peak
+    image /= peak  # ink is ink: a faint pen gives the same digit as a full one
     top, bottom, left, right = ink_bounding_box(image)
-    h, w = bottom - top, right - left
     box_side = BOX_SIDE if style == "mnist" else EMNIST_BOX_SIDE
-    scale = box_side / max(h, w)  # one scale for both axes: the aspect ratio is kept
-    # The window resampled: the box plus the fringe, in canvas pixels.
-    pad = int(np.ceil(FRINGE / scale))
-    t0, b0 = max(top - pad, 0), min(bottom + pad, image.shape[0])
-    l0, r0 = max(left - pad, 0), min(right + pad, image.shape[1])
-    window = image[t0:b0, l0:r0]
-    box_start = (MNIST_SIDE - box_side) / 2  # 4 (MNIST): the box in the middle of the field
-    row_offset = box_start + (box_side - h * scale) / 2 + (t0 - top) * scale
-    column_offset = box_start + (box_side - w * scale) / 2 + (l0 - left) * scale
+    scale = box_side / max(bottom - top, right - left)  # one scale for both axes: the aspect ratio is kept
+    pad = int(np.ceil(FRINGE / scale))  # the fringe, in canvas pixels; ink further out is cut off
+    window_top, window_left = max(top - pad, 0), max(left - pad, 0)
+    window = image[window_top:bottom + pad, window_left:right + pad]
+    box_centre = ((top + bottom) / 2, (left + right) / 2)
 
-    def resample(dy: float, dx: float) -> np.ndarray:
-        """The window in the 28 x 28 field, the box moved by (dy, dx) from the middle."""
-        return (_area_weights(window.shape[0], MNIST_SIDE, scale, row_offset + dy) @ window
-                @ _area_weights(window.shape[1], MNIST_SIDE, scale, column_offset + dx).T)
+    def field(dy: float = 0.0, dx: float = 0.0) -> np.ndarray:
+        """The window in the 28 x 28 field, its box centred there and then moved by (dy, dx)."""
+        return _field_from_window(window, (window_top, window_left), box_centre, scale, (dy, dx))
 
-    out = resample(0.0, 0.0)
-    if style == "emnist":
-        return np.clip(out, 0.0, 1.0).astype(np.float32)  # centred by its box: done
-    cy, cx = centre_of_mass(out)
-    if subpixel:
-        # Averaging over a shifted grid moves the discrete centre of mass by a few
-        # hundredths of a pixel; a second round corrects most of that.
-        dy, dx = CENTRE - cy, CENTRE - cx
-        for _ in range(2):
-            out = resample(dy, dx)
-            my, mx = centre_of_mass(out)
-            dy, dx = dy + CENTRE - my, dx + CENTRE - mx
-    else:
-        # MNIST's way: move by the whole number of pixels nearest to the offset
-        # (halves round up), which leaves the centre of mass within half a pixel.
-        dy, dx = np.floor(CENTRE - cy + 0.5), np.floor(CENTRE - cx + 0.5)
-        if dy or dx:
-            out = resample(dy, dx)
+    out = field()
+    if style == "mnist":
+        out = _centred_by_mass(out, field if subpixel else None)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _field_from_window(window: np.ndarray, origin: tuple[int, int], box_centre: tuple[float, float],
+                       scale: float, move: tuple[float, float]) -> np.ndarray:
+    """Resample a piece of the drawing into the 28 x 28 field with Pillow's box filter.
+
+    ``window`` is the piece (its pixel [0, 0] is canvas pixel ``origin``); the rest of
+    the canvas counts as paper.  The canvas is shrunk (or enlarged) by ``scale``, and
+    canvas point ``box_centre`` (pixel-edge coordinates) lands on the middle of the field
+    (edge coordinate 14, between pixels 13 and 14) moved by ``move = (dy, dx)`` field
+    pixels.  Returns ``(28, 28)`` float64.
+
+    Pillow wants the resampled area inside the image, so the window is first pasted
+    into a blank square just big enough to hold the area the field covers.
+    """
+    span = MNIST_SIDE / scale  # canvas pixels the field covers, along each axis
+    starts = [centre - (MNIST_SIDE / 2 + step) / scale for centre, step in zip(box_centre, move)]
+    corner = [int(np.floor(start)) - 1 for start in starts]  # the blank square's top-left, on the canvas
+    side = int(np.ceil(span)) + 3
+    source = _paste(np.zeros((side, side), np.float32), window, origin[0] - corner[0], origin[1] - corner[1])
+    top, left = starts[0] - corner[0], starts[1] - corner[1]
+    return _resize(source, MNIST_SIDE, MNIST_SIDE, Image.Resampling.BOX, box=(left, top, left + span, top + span))
+
+
+def _centred_by_mass(field: np.ndarray, resample=None) -> np.ndarray:
+    """``field`` (28 x 28) moved so that its centre of mass lands on (14, 14).
+
+    MNIST's way (``resample=None``): move by the whole number of pixels nearest to
+    the offset (halves round up), which leaves the centre of mass within half a pixel.
+    The pixels are moved as they are; ink moved off the field is lost, as it would be
+    when resampling again.  With ``resample(dy, dx)`` (the field resampled with the box
+    moved by a fraction of a pixel) the offset is exact instead: averaging over a
+    shifted grid moves the discrete centre of mass by a few hundredths of a pixel, and
+    a second round corrects most of that.
+    """
+    row, column = centre_of_mass(field)
+    if resample is None:
+        dy, dx = int(np.floor(CENTRE - row + 0.5)), int(np.floor(CENTRE - column + 0.5))
+        return _paste(np.zeros_like(field), field, dy, dx)
+    dy, dx = CENTRE - row, CENTRE - column
+    for _ in range(2):
+        field = resample(dy, dx)
+        row, column = centre_of_mass(field)
+        dy, dx = dy + CENTRE - row, dx + CENTRE - column
+    return field
 
 
 def preprocess_canvas(rgba, background: str = "black", **options) -> np.ndarray | None:
@@ -409,14 +401,15 @@ def render_digit(image784, size: int = 280, *, stroke_blur: float = 1.0, digit_s
                  shift: tuple[float, float] = (0.0, 0.0), pen: float | None = None) -> np.ndarray:
     """Draw an MNIST digit on a ``size x size`` canvas, as if a user had drawn it.
 
-    The 28 x 28 image is enlarged by bilinear interpolation so that it spans
+    The 28 x 28 image is enlarged by bilinear interpolation (Pillow) so that it spans
     ``size * digit_scale`` pixels, placed in the middle of the canvas moved by
     ``shift = (down, right)`` canvas pixels, then softened by a Gaussian blur of
-    ``stroke_blur`` canvas pixels (0 = none), like a browser's anti-aliased pen.
-    ``pen`` (e.g. 0.5) first makes the strokes solid: every pixel above it becomes
-    full ink, the rest paper, which is closer to a mouse drawing than MNIST's grey
-    levels.  Ink pushed off the canvas is lost; keep ``digit_scale`` and ``shift``
-    modest.
+    ``stroke_blur`` canvas pixels (Pillow's ``GaussianBlur``, its standard deviation; 0 =
+    none), like a browser's anti-aliased pen.  ``pen`` (e.g. 0.5) first makes the strokes
+    solid: every pixel above it becomes full ink, the rest paper, which is closer to a
+    mouse drawing than MNIST's grey levels.  Ink pushed off the canvas is lost; keep
+    ``digit_scale`` and ``shift`` modest.  The blur works in 8 bits, so the canvas comes
+    in steps of 1/255, as a real canvas's pixels do.
 
     Args:
         image784: ``(784,)`` or ``(28, 28)`` uint8 (0-255) or float (0-1).
@@ -428,17 +421,18 @@ def render_digit(image784, size: int = 280, *, stroke_blur: float = 1.0, digit_s
     if size < 1 or digit_scale <= 0:
         raise ValueError("size and digit_scale must be positive")
     scale = size * digit_scale / MNIST_SIDE
-    row_offset = (size - MNIST_SIDE * scale) / 2 + shift[0]
-    column_offset = (size - MNIST_SIDE * scale) / 2 + shift[1]
-    rows = _linear_weights(MNIST_SIDE, size, scale, row_offset)
-    columns = _linear_weights(MNIST_SIDE, size, scale, column_offset)
-    blur = _gaussian_weights(size, stroke_blur) if stroke_blur > 0 else None
-    if pen is None:
-        if blur is not None:  # blur the (size x 28) weights, not the (size x size) canvas
-            rows, columns = blur @ rows, blur @ columns
-        canvas = rows @ image @ columns.T
-    else:
-        canvas = (rows @ image @ columns.T > pen).astype(np.float64)
-        if blur is not None:
-            canvas = blur @ canvas @ blur.T
+    span = size / scale  # digit pixels the canvas covers
+    # Where the canvas's top-left corner falls on the digit, in its pixel-edge coordinates.
+    starts = [-((size - MNIST_SIDE * scale) / 2 + step) / scale for step in shift]
+    # Pillow wants the resampled area inside the image: put the digit on enough paper.
+    margin = int(np.ceil(max(0.0, -min(starts), max(starts) + span - MNIST_SIDE))) + 2
+    source = np.zeros((MNIST_SIDE + 2 * margin,) * 2)
+    source[margin:margin + MNIST_SIDE, margin:margin + MNIST_SIDE] = image
+    top, left = starts[0] + margin, starts[1] + margin
+    canvas = _resize(source, size, size, Image.Resampling.BILINEAR, box=(left, top, left + span, top + span))
+    if pen is not None:
+        canvas = (canvas > pen).astype(np.float64)
+    if stroke_blur > 0:
+        grey = Image.fromarray(np.rint(np.clip(canvas, 0.0, 1.0) * 255).astype(np.uint8))
+        canvas = np.asarray(grey.filter(ImageFilter.GaussianBlur(stroke_blur)), dtype=np.float64) / 255.0
     return np.clip(canvas, 0.0, 1.0)
