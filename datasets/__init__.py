@@ -28,6 +28,8 @@ Modules, one source each:
 ``emnist``      EMNIST's letters and other splits (IDX, stored transposed)
 ``load``        one string names any of the above (the command line's ``--data``)
 ``preprocess``  a drawing on a canvas turned into a 28 x 28 digit the MNIST way
+``transforms``  rotate, shift, scale, blur, thicken, thin, add noise: ``(n, 784)``
+                batches in and out, for robustness experiments
 ==============  ===================================================================
 
 All malformed input raises :class:`nn.errors.DataError` with a message that says
