@@ -12,6 +12,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from data_files import idx_bytes
 
 from datasets import default_cache_dir, download_mnist
 from datasets.download import download_file
@@ -46,14 +47,8 @@ class MirrorHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(autouse=True)
-def no_proxies(monkeypatch):
-    """Make sure urllib goes straight to 127.0.0.1, never through a proxy."""
-    for variable in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(variable, raising=False)
-        monkeypatch.delenv(variable.upper(), raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
+# urllib goes straight to 127.0.0.1, never through a proxy (tests/datasets/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_proxies")
 
 
 @pytest.fixture
@@ -167,10 +162,7 @@ def test_unreachable_host_says_offline(dead_mirror, tmp_path):
 
 
 def idx_gz(array):
-    header = (0x00000800 | array.ndim).to_bytes(4, "big") + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape
-    )
-    return gzip.compress(header + array.astype(np.uint8).tobytes())
+    return gzip.compress(idx_bytes(array))
 
 
 @pytest.fixture

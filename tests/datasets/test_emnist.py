@@ -356,15 +356,6 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def no_proxies(monkeypatch):
-    for variable in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(variable, raising=False)
-        monkeypatch.delenv(variable.upper(), raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
-
-
 N_SERVED = 208  # letters in the served archive: 8 of each, enough for a 10% validation split
 
 
