@@ -15,26 +15,30 @@ of 188 MB as float32.
 
 Modules, one source each:
 
-==============  ===================================================================
-``dataset``     the :class:`Dataset` container, class names
-``sources``     opening a path or an uploaded file, sniffing its format
-``bundled``     the MNIST data that ships with the app: 5,000 training images and the
-                real 10,000-image test set (``assets/data/mnist``, sha256-checked)
-``kaggle_csv``  Kaggle "Digit Recognizer" ``train.csv`` / ``test.csv``
-``idx``         MNIST's original IDX files, gzipped or not
-``split``       a stratified training / validation split
-``download``    HTTP downloads with progress, checksum and atomic rename; the cache
-``mnist``       the full 70,000-image MNIST, downloaded from a mirror
-``emnist``      EMNIST's letters and other splits (IDX, stored transposed)
-``load``        one string names any of the above (the command line's ``--data``)
-``preprocess``  a drawing on a canvas turned into a 28 x 28 digit the MNIST way
-``transforms``  rotate, shift, scale, blur, thicken, thin, add noise: ``(n, 784)``
-                batches in and out, for robustness experiments
-==============  ===================================================================
+================  ===================================================================
+``dataset``       the :class:`Dataset` container, class names
+``sources``       opening a path or an uploaded file, sniffing its format
+``bundled``       the MNIST data that ships with the app: 5,000 training images and the
+                  real 10,000-image test set (``assets/data/mnist``, sha256-checked)
+``kaggle_csv``    Kaggle "Digit Recognizer" ``train.csv`` / ``test.csv``
+``idx``           MNIST's original IDX files, gzipped or not
+``split``         a stratified training / validation split
+``download``      HTTP downloads with progress, checksum and atomic rename; the cache
+``mnist``         the full 70,000-image MNIST, downloaded from a mirror
+``emnist_files``  EMNIST's letters and other splits read: IDX stored transposed, class
+                  names from the mapping file, a folder or NIST's ``gzip.zip``
+``emnist``        EMNIST fetched: ``gzip.zip`` downloaded, one split unpacked, the
+                  ``emnist-<split>`` strings; re-exports ``emnist_files``' names
+``load``          one string names any of the above (the command line's ``--data``)
+``preprocess``    a drawing on a canvas turned into a 28 x 28 digit the MNIST way
+``transforms``    rotate, shift, scale, blur, thicken, thin, add noise: ``(n, 784)``
+                  batches in and out, for robustness experiments
+================  ===================================================================
 
 All malformed input raises :class:`nn.errors.DataError` with a message that says
 what is wrong and where (file, row, column). This package depends on ``nn`` only for
-that error type; nothing here imports Streamlit or Plotly.
+that error type; nothing here imports Streamlit or Plotly. ``preprocess`` and
+``transforms`` resample and filter images with Pillow.
 """
 
 from nn.errors import DataError

@@ -3,6 +3,7 @@ the cache directory they go to."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -10,7 +11,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -82,35 +83,34 @@ def download_file(
         raise DataError(f"unknown checksum algorithm {algorithm!r}")
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        # delete=False: the file outlives this handle, renamed into place below.
-        temporary = tempfile.NamedTemporaryFile(
-            dir=destination.parent,
-            prefix=f".{destination.name}.",
-            suffix=".part",
-            delete=False,
-        )
-    except OSError as error:
-        raise DataError(f"cannot write to {destination.parent}: {error}") from None
+        with write_atomically(destination) as file:
+            bytes_done, bytes_total, digest = _stream_to_file(url, file, algorithm, progress, timeout, chunk_size)
+            if bytes_total is not None and bytes_done < bytes_total:
+                raise DataError(f"download of {url} was cut short: got {bytes_done} of {bytes_total} bytes")
+            if digest.lower() != checksum.lower():
+                raise DataError(f"checksum mismatch for {url}: expected {algorithm} {checksum.lower()}, got {digest}")
+    except OSError as error:  # the folder, the temporary file or the rename (network errors are DataErrors)
+        raise DataError(f"cannot save the download as {destination}: {error}") from None
+    return destination
+
+
+@contextlib.contextmanager
+def write_atomically(destination: Path) -> Iterator[IO[bytes]]:
+    """A temporary file beside ``destination``, open for writing in binary; when the
+    ``with`` block ends without an error it is renamed onto ``destination``
+    (``os.replace`` is atomic, so readers never see half a file), when it raises it is
+    deleted and ``destination`` is left as it was.  The folder must exist."""
+    # delete=False: the file outlives this handle, renamed into place below.
+    temporary = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=f".{destination.name}.",
+                                            suffix=".part", delete=False)
     temporary_path = Path(temporary.name)
     try:
         with temporary:
-            bytes_done, bytes_total, digest = _stream_to_file(
-                url, temporary, algorithm, progress, timeout, chunk_size
-            )
-        if bytes_total is not None and bytes_done < bytes_total:
-            raise DataError(f"download of {url} was cut short: got {bytes_done} of {bytes_total} bytes")
-        if digest.lower() != checksum.lower():
-            raise DataError(
-                f"checksum mismatch for {url}: expected {algorithm} {checksum.lower()}, got {digest}"
-            )
-        try:
-            os.replace(temporary_path, destination)
-        except OSError as error:
-            raise DataError(f"cannot save the download as {destination}: {error}") from None
+            yield temporary
+        os.replace(temporary_path, destination)
     except BaseException:
         temporary_path.unlink(missing_ok=True)
         raise
-    return destination
 
 
 def _stream_to_file(

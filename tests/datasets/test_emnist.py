@@ -146,8 +146,9 @@ def test_loader_turns_the_transposed_images_upright_exactly(tmp_path, gz):
 
 def test_transposition_block_by_block_and_in_place_only_when_asked(monkeypatch):
     import datasets.emnist
+    import datasets.emnist_files
 
-    monkeypatch.setattr(datasets.emnist, "_TRANSPOSE_BLOCK", 5)  # 23 images: 5 blocks, the last short
+    monkeypatch.setattr(datasets.emnist_files, "_TRANSPOSE_BLOCK", 5)  # 23 images: 5 blocks, the last short
     images = upright_images(23)
     stored = np.ascontiguousarray(images.transpose(0, 2, 1))
     kept = stored.copy()
