@@ -160,9 +160,10 @@ def canvas_to_grey(rgba, background: str = "black") -> np.ndarray:
     values = pixels.astype(np.float64)
     if np.issubdtype(pixels.dtype, np.integer) or (values.size and np.nanmax(values) > 1.0):
         values /= 255.0
-    if not np.all(np.isfinite(values)):
-        raise ValueError("the image contains NaN or infinite values")
-    values = np.clip(values, 0.0, 1.0)
+    if pixels.dtype != np.uint8:  # uint8 (what a canvas gives) is finite and in 0-1 by now
+        if not np.all(np.isfinite(values)):
+            raise ValueError("the image contains NaN or infinite values")
+        values = np.clip(values, 0.0, 1.0)
     if background == "white":
         values[:, :, :3] = 1.0 - values[:, :, :3]  # darkness; (1 - rgb) @ luma is exactly 0 for white
     channels = values.shape[2]
