@@ -8,8 +8,8 @@ what it does; :func:`get` reads one::
 
 An unset or blank variable gives the default. A value outside its kind or range is reported
 in the log and the default is used instead: a typo in a limit must not stop a workshop.
-The leaderboard's URL is the exception: :mod:`lab.leaderboard` refuses a URL it cannot use
-with a message, since silently writing the room's leaderboard to a local file would lose it.
+The database URL is the exception: :mod:`lab.storage` refuses a URL it cannot use with a
+message, since silently writing the room's leaderboard to a local file would lose it.
 
 The README's environment table is generated from this one (``python -m lab.config``), and a
 test checks that the two agree and that every ``DIGIT_LAB_*`` name in the code is listed here.
@@ -28,6 +28,8 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 # The names, so that a typo is an AttributeError rather than a silently unread variable.
+DATABASE_URL = "DIGIT_LAB_DATABASE_URL"
+DATABASE_POOL_SIZE = "DIGIT_LAB_DATABASE_POOL_SIZE"
 LEADERBOARD_URL = "DIGIT_LAB_LEADERBOARD_URL"
 LEADERBOARD_DB = "DIGIT_LAB_LEADERBOARD_DB"
 LEADERBOARD_TOKEN = "DIGIT_LAB_LEADERBOARD_TOKEN"
@@ -99,10 +101,14 @@ class Variable:
 
 
 VARIABLES: dict[str, Variable] = {variable.name: variable for variable in (
-    Variable(LEADERBOARD_URL, URL, None, "–",
-             "the leaderboard's database when several machines share one: `postgresql://user:pw@host/db`"),
-    Variable(LEADERBOARD_DB, PATH, None, "`leaderboard.sqlite3` in the cache directory",
-             "the leaderboard's SQLite file"),
+    Variable(DATABASE_URL, URL, None, "`digit-lab.sqlite3` in the cache directory",
+             "the database the server keeps the leaderboard in, shared by all its processes: "
+             "`postgresql://user:pw@host/db` (PostgreSQL through psycopg 3), `sqlite:///path` or a file path"),
+    Variable(DATABASE_POOL_SIZE, WHOLE, 5, "5",
+             "connections each server process keeps open to the database at most", 1, 100),
+    Variable(LEADERBOARD_URL, URL, None, "–", f"older name of `{DATABASE_URL}` (read when that is unset)"),
+    Variable(LEADERBOARD_DB, PATH, None, "–",
+             "older setting: the SQLite file (read when neither URL is set)"),
     Variable(LEADERBOARD_TOKEN, TEXT, "", "unset: clearing is off",
              "the facilitator's token that clears the leaderboard"),
     Variable(CHALLENGES, PATH, CHALLENGES_FILE, "`assets/challenges.toml`", "the challenge file (TOML or JSON)"),
@@ -116,7 +122,7 @@ VARIABLES: dict[str, Variable] = {variable.name: variable for variable in (
              "labs kept in memory for a reload (`?lab=…`); the least recently used goes first", 1),
     Variable(LAB_TTL_SECONDS, NUMBER, 12 * 3600.0, "43,200 (12 h)", "a lab unused this long (seconds) expires", 1),
     Variable(CACHE, PATH, None, "`$XDG_CACHE_HOME/digit-lab` or `~/.cache/digit-lab`",
-             "downloads (MNIST, EMNIST) and the leaderboard's SQLite file; read by `datasets.default_cache_dir`"),
+             "downloads (MNIST, EMNIST) and the default SQLite database; read by `datasets.default_cache_dir`"),
     Variable(TEST_PG_URL, URL, None, "a throwaway cluster (initdb)",
              "tests only: a PostgreSQL URL whose user may create databases", for_tests=True),
     Variable(COLD_START_LIMIT, NUMBER, 6.0, "6", "tests only: seconds the app's first page may take", 0,
@@ -146,6 +152,16 @@ def get(name: str, environ: Mapping[str, str] | None = None):
             shown += f" ({variable.default_text})"
         logger.warning("%s must be %s, got %r; using %s", name, variable.requirement(), text, shown)
         return default
+
+
+def first_set(names, environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """(name, value) of the first of ``names`` set to something, else None (for a setting
+    with older names: the new name wins)."""
+    for name in names:
+        value = get(name, environ)
+        if value not in (None, ""):
+            return name, str(value)
+    return None
 
 
 def markdown_table(for_tests: bool = False) -> str:

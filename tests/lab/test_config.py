@@ -60,11 +60,13 @@ def test_the_readme_tables_are_the_config_tables():
     (config.POLL_SECONDS, "10", 10.0),
     (config.MAX_LABS, "7", 7),
     (config.LAB_TTL_SECONDS, "90.5", 90.5),
+    (config.DATABASE_POOL_SIZE, "", 5),
+    (config.DATABASE_POOL_SIZE, "100", 100),
     (config.CHALLENGES, "", config.CHALLENGES_FILE),
     (config.CHALLENGES, "/srv/c.toml", Path("/srv/c.toml")),
     (config.LEADERBOARD_TOKEN, "", ""),
     (config.LEADERBOARD_TOKEN, "s3cret", "s3cret"),
-    (config.LEADERBOARD_URL, "", None),
+    (config.DATABASE_URL, "", None),
 ])
 def test_valid_and_unset_values(name, text, expected, caplog):
     with caplog.at_level(logging.WARNING):
@@ -81,6 +83,7 @@ def test_valid_and_unset_values(name, text, expected, caplog):
     (config.POLL_SECONDS, "60", "a number from 0.1 to 10"),
     (config.POLL_SECONDS, "nan", "a number from 0.1 to 10"),
     (config.LAB_TTL_SECONDS, "0", "a number of at least 1"),
+    (config.DATABASE_POOL_SIZE, "1000", "a whole number from 1 to 100"),
 ])
 def test_a_bad_value_is_logged_and_the_default_used(name, text, requirement, caplog):
     default = config.VARIABLES[name].default_value()
@@ -94,6 +97,14 @@ def test_os_environ_is_the_default_source(monkeypatch):
     assert config.get(config.POLL_SECONDS) == 2.0 == jobs.poll_seconds()
     with pytest.raises(KeyError):
         config.get("NOT_IN_THE_TABLE")
+
+
+def test_first_set_prefers_the_new_name():
+    names = (config.DATABASE_URL, config.LEADERBOARD_URL)
+    assert config.first_set(names, {}) is None
+    assert config.first_set(names, {config.LEADERBOARD_URL: "x"}) == (config.LEADERBOARD_URL, "x")
+    assert config.first_set(names, {config.LEADERBOARD_URL: "x", config.DATABASE_URL: "y"}) == \
+        (config.DATABASE_URL, "y")
 
 
 def test_the_modules_read_through_the_table(monkeypatch):
