@@ -78,6 +78,20 @@ def render_config(ports: list[int], prefix: Path, listen: str, down: set[int] = 
     return text
 
 
+def end_process(process: subprocess.Popen, timeout: float = 10, first: int = signal.SIGTERM) -> None:
+    """Stop ``process``: ``first``, then SIGTERM, then SIGKILL, each given ``timeout`` seconds."""
+    for signum in dict.fromkeys((first, signal.SIGTERM, signal.SIGKILL)):
+        if process.poll() is not None:
+            return
+        process.send_signal(signum)
+        try:
+            process.wait(timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    process.wait()
+
+
 class App:
     """One ``streamlit run app.py`` process on 127.0.0.1:port."""
 
@@ -99,13 +113,8 @@ class App:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 10) -> None:
-        if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            end_process(self.process, timeout)
 
 
 class Room:
@@ -220,17 +229,8 @@ class Room:
 
     def stop(self) -> None:
         self.stopping.set()
-        if self.nginx is not None and self.nginx.poll() is None:
-            self.nginx.send_signal(signal.SIGQUIT)  # graceful: finish requests, close sockets
-            try:
-                self.nginx.wait(5)
-            except subprocess.TimeoutExpired:
-                self.nginx.terminate()
-                try:
-                    self.nginx.wait(5)
-                except subprocess.TimeoutExpired:
-                    self.nginx.kill()
-                    self.nginx.wait()
+        if self.nginx is not None:
+            end_process(self.nginx, 5, first=signal.SIGQUIT)  # SIGQUIT: finish requests, close sockets
         for app in self.apps:
             if app.alive():
                 app.process.terminate()

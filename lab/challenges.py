@@ -25,19 +25,30 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import settings as S
+from . import config
+from .settings import (
+    ACTIVATION_CHOICES,
+    ALL_DEFAULTS,
+    BATCH_FULL,
+    BATCH_MINI,
+    CONV_DEFAULTS,
+    CONV_PADDINGS,
+    L2_VALUES,
+    LEARNING_RATES,
+    OPTIMIZERS,
+    SETTING_LABELS,
+)
 
-ENV = "DIGIT_LAB_CHALLENGES"
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "assets" / "challenges.toml"
+ENV = config.CHALLENGES
+DEFAULT_FILE = config.CHALLENGES_FILE
 NUMERIC = ("epochs", "learning_rate", "width", "layers", "batch_size", "l2", "seed", "conv_layers",
            "conv_filters", "conv_filters_2", "conv_kernel")
-KNOBS = tuple(S.ALL_DEFAULTS)
+KNOBS = tuple(ALL_DEFAULTS)
 METRICS = ("test_accuracy", "validation_accuracy")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 MAX_FILE_BYTES = 100_000
@@ -143,15 +154,15 @@ class Challenge:
 
 def _get(settings: dict, name: str):
     """A setting, or its default when ``settings`` predates it (the conv knobs)."""
-    return settings.get(name, S.ALL_DEFAULTS.get(name))
+    return settings.get(name, ALL_DEFAULTS.get(name))
 
 
 def settings_of(config) -> dict:
     """The Train page's settings a TrainConfig was made from."""
     hidden = tuple(config.hidden_sizes)
     conv = tuple(config.conv_layers)
-    filters, kernel = conv[0] if conv else (S.CONV_DEFAULTS["conv_filters"], S.CONV_DEFAULTS["conv_kernel"])
-    filters_2 = conv[1][0] if len(conv) > 1 else S.CONV_DEFAULTS["conv_filters_2"]
+    filters, kernel = conv[0] if conv else (CONV_DEFAULTS["conv_filters"], CONV_DEFAULTS["conv_kernel"])
+    filters_2 = conv[1][0] if len(conv) > 1 else CONV_DEFAULTS["conv_filters_2"]
     return {
         "epochs": config.epochs,
         "learning_rate": config.learning_rate,
@@ -159,7 +170,7 @@ def settings_of(config) -> dict:
         "layers": len(hidden),
         "activation": config.activation,
         "optimizer": config.optimizer,
-        "batch_mode": S.BATCH_FULL if config.batch_size is None else S.BATCH_MINI,
+        "batch_mode": BATCH_FULL if config.batch_size is None else BATCH_MINI,
         "batch_size": config.batch_size if config.batch_size is not None else 0,
         "l2": config.l2,
         "seed": config.seed,
@@ -173,7 +184,7 @@ def settings_of(config) -> dict:
 
 
 def _label(name: str) -> str:
-    return S._NAMES.get(name, name.replace("_", " ").capitalize())
+    return SETTING_LABELS.get(name, name.replace("_", " ").capitalize())
 
 
 def _show(value) -> str:
@@ -182,7 +193,7 @@ def _show(value) -> str:
 
 def _snap(name: str, value, up: bool):
     """A limit as a value the control offers (learning rate and L2 are lists)."""
-    options = {"learning_rate": S.LEARNING_RATES, "l2": S.L2_VALUES}.get(name)
+    options = {"learning_rate": LEARNING_RATES, "l2": L2_VALUES}.get(name)
     if options is None:
         return value
     inside = [o for o in options if (o >= value if up else o <= value)]
@@ -204,10 +215,10 @@ def _check_value(name: str, value):
         if not isinstance(value, bool):
             raise ChallengeError(f"conv_pool must be true or false, got {value!r}")
         return value
-    allowed = {"activation": S.ACTIVATION_CHOICES, "optimizer": S.OPTIMIZERS,
-               "batch_mode": (S.BATCH_FULL, S.BATCH_MINI), "conv_padding": S.CONV_PADDINGS}[name]
+    allowed = {"activation": ACTIVATION_CHOICES, "optimizer": OPTIMIZERS,
+               "batch_mode": (BATCH_FULL, BATCH_MINI), "conv_padding": CONV_PADDINGS}[name]
     if name == "batch_mode" and value in ("full", "mini"):
-        value = S.BATCH_FULL if value == "full" else S.BATCH_MINI
+        value = BATCH_FULL if value == "full" else BATCH_MINI
     if value not in allowed:
         raise ChallengeError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
     return value
@@ -277,5 +288,5 @@ def load_file(path) -> list[Challenge]:
 
 
 def server_file(environ=None) -> Path:
-    environ = os.environ if environ is None else environ
-    return Path(environ.get(ENV) or DEFAULT_FILE)
+    """The server's challenge file: ``$DIGIT_LAB_CHALLENGES``, else ``assets/challenges.toml``."""
+    return config.get(ENV, environ)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from collections import deque
@@ -29,6 +28,8 @@ import numpy as np
 from nn.network import Network
 from nn.training import History, Progress, TrainConfig, TrainResult, build_network, evaluate, train
 
+from . import config
+
 logger = logging.getLogger(__name__)
 
 QUEUED, RUNNING = "queued", "running"
@@ -36,7 +37,9 @@ COMPLETED, STOPPED, DIVERGED, FAILED = "completed", "stopped", "diverged", "fail
 ACTIVE_STATUSES = frozenset({QUEUED, RUNNING})
 FINISHED_STATUSES = frozenset({COMPLETED, STOPPED, DIVERGED, FAILED})
 
-MAX_JOBS_ENV = "DIGIT_LAB_MAX_JOBS"
+MAX_JOBS_ENV = config.MAX_JOBS
+POLL_SECONDS_ENV = config.POLL_SECONDS
+DEFAULT_POLL_SECONDS = config.VARIABLES[config.POLL_SECONDS].default
 
 
 def max_jobs_from_env(environ=None) -> int:
@@ -44,20 +47,16 @@ def max_jobs_from_env(environ=None) -> int:
 
     A value that is not a positive whole number is reported in the log and ignored.
     """
-    environ = os.environ if environ is None else environ
-    default = os.cpu_count() or 1
-    text = environ.get(MAX_JOBS_ENV, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        logger.warning("%s must be a positive whole number, got %r; using %d (the number of cores)",
-                       MAX_JOBS_ENV, text, default)
-        return default
-    return value
+    return config.get(config.MAX_JOBS, environ)
+
+
+def poll_seconds(environ=None) -> float:
+    """How often a page polls a running job: ``$DIGIT_LAB_POLL_SECONDS`` (0.1 ... 10 s).
+
+    Each poll reruns a fragment on the server; the README's "Workshop server" section has the
+    measurements behind the default.
+    """
+    return config.get(config.POLL_SECONDS, environ)
 
 
 def limit_blas_threads(threads: int = 1):

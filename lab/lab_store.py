@@ -52,8 +52,6 @@ save wins for the lab.
 
 from __future__ import annotations
 
-import logging
-import os
 import re
 import secrets
 import threading
@@ -61,19 +59,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, MutableMapping
 
+from . import config
 from .jobs import COMPLETED, STOPPED
 from .runs import run_from_job
-
-logger = logging.getLogger(__name__)
 
 QUERY_PARAM = "lab"
 TOKEN_BYTES = 16
 # secrets.token_urlsafe(16): 16 bytes -> 22 URL-safe base64 characters, no padding.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
 
-DEFAULT_MAX_LABS = 200
-DEFAULT_TTL_SECONDS = 12 * 3600
-MAX_LABS_ENV, TTL_ENV = "DIGIT_LAB_MAX_LABS", "DIGIT_LAB_LAB_TTL_SECONDS"
+MAX_LABS_ENV, TTL_ENV = config.MAX_LABS, config.LAB_TTL_SECONDS
+DEFAULT_MAX_LABS = config.VARIABLES[MAX_LABS_ENV].default
+DEFAULT_TTL_SECONDS = config.VARIABLES[TTL_ENV].default
 
 # The session-state keys saved per lab (equal to the names in ui/state.py; a test checks).
 DATASET, SESSION_DATA, SETTINGS = "dataset", "session_dataset", "settings"
@@ -90,21 +87,6 @@ def new_lab_id() -> str:
 def is_lab_id(value: object) -> bool:
     """True when ``value`` has the exact shape of an id :func:`new_lab_id` makes."""
     return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
-
-
-def _positive_from_env(name: str, default: float, environ=None) -> float:
-    environ = os.environ if environ is None else environ
-    text = environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        logger.warning("%s must be a positive number, got %r; using %g", name, text, default)
-        return default
-    return value
 
 
 def _copy_state(state: Mapping) -> dict:
@@ -141,10 +123,8 @@ class LabStore:
 
     def __init__(self, max_labs: int | None = None, ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.monotonic):
-        self.max_labs = int(max_labs if max_labs is not None
-                            else _positive_from_env(MAX_LABS_ENV, DEFAULT_MAX_LABS))
-        self.ttl_seconds = float(ttl_seconds if ttl_seconds is not None
-                                 else _positive_from_env(TTL_ENV, DEFAULT_TTL_SECONDS))
+        self.max_labs = int(max_labs if max_labs is not None else config.get(MAX_LABS_ENV))
+        self.ttl_seconds = float(ttl_seconds if ttl_seconds is not None else config.get(TTL_ENV))
         if self.max_labs < 1 or self.ttl_seconds <= 0:
             raise ValueError("max_labs must be >= 1 and ttl_seconds > 0")
         self._clock = clock

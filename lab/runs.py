@@ -12,6 +12,7 @@ from nn.training import History, TrainConfig
 
 from .jobs import FAILED, TrainingJob
 from .settings import ACTIVATION_LABELS, OPTIMIZER_LABELS, architecture_text
+from .text import percent
 
 STATUS_LABELS = {"completed": "completed", "stopped": "stopped by you", "diverged": "diverged",
                  "failed": "failed"}
@@ -108,8 +109,10 @@ def run_from_job(job: TrainingJob, number: int, dataset: str) -> Run:
     )
 
 
-def _percent(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.1f}%"
+def run_key(run: Run) -> tuple:
+    """Identifies a model within a session: a new run, an upload or a Reset changes it
+    (each has its own network object), so caches keyed on it never serve another model."""
+    return run.number, id(run.network)
 
 
 def runs_table(runs: list[Run]):
@@ -129,9 +132,9 @@ def runs_table(runs: list[Run]):
             "L2": f"{config.l2:g}",
             "seed": config.seed,
             "epochs": f"{run.epochs_done}/{config.epochs}",
-            "train acc.": _percent(run.train_accuracy),
-            "validation acc.": _percent(run.validation_accuracy),
-            "test acc.": _percent(run.test_accuracy),
+            "train acc.": percent(run.train_accuracy, missing=""),
+            "validation acc.": percent(run.validation_accuracy, missing=""),
+            "test acc.": percent(run.test_accuracy, missing=""),
             "seconds": round(run.seconds, 1),
         })
     return pd.DataFrame(rows)

@@ -21,7 +21,17 @@ from __future__ import annotations
 import math
 from urllib.parse import urlencode
 
-from . import settings as S
+from .settings import (
+    ACTIVATION_CHOICES,
+    ALL_DEFAULTS,
+    BATCH_FULL,
+    BATCH_MINI,
+    CONV_PADDINGS,
+    DEFAULT_SETTINGS,
+    OPTIMIZERS,
+    clamp_setting,
+    setting,
+)
 
 # setting name -> query parameter
 SHORT = {
@@ -59,18 +69,18 @@ def to_params(settings: dict) -> dict[str, str]:
         "hl": str(int(settings["layers"])),
         "act": str(settings["activation"]),
         "opt": str(settings["optimizer"]),
-        "bs": FULL if settings["batch_mode"] == S.BATCH_FULL else str(int(settings["batch_size"])),
+        "bs": FULL if settings["batch_mode"] == BATCH_FULL else str(int(settings["batch_size"])),
         "l2": _number(float(settings["l2"])),
         "seed": str(int(settings["seed"])),
     }
-    if int(S.setting(settings, "conv_layers")):  # dense networks keep their links as before
+    if int(setting(settings, "conv_layers")):  # dense networks keep their links as before
         params.update({
-            "cl": str(int(S.setting(settings, "conv_layers"))),
-            "cf": str(int(S.setting(settings, "conv_filters"))),
-            "cf2": str(int(S.setting(settings, "conv_filters_2"))),
-            "ck": str(int(S.setting(settings, "conv_kernel"))),
-            "cp": str(S.setting(settings, "conv_padding")),
-            "pool": "1" if S.setting(settings, "conv_pool") else "0",
+            "cl": str(int(setting(settings, "conv_layers"))),
+            "cf": str(int(setting(settings, "conv_filters"))),
+            "cf2": str(int(setting(settings, "conv_filters_2"))),
+            "ck": str(int(setting(settings, "conv_kernel"))),
+            "cp": str(setting(settings, "conv_padding")),
+            "pool": "1" if setting(settings, "conv_pool") else "0",
         })
     return params
 
@@ -92,7 +102,7 @@ def from_params(params, base: dict | None = None) -> tuple[dict, list[str]]:
 
     Never raises: a value that is not allowed is replaced and explained in ``notes``.
     """
-    settings = dict(S.DEFAULT_SETTINGS if base is None else base)
+    settings = dict(DEFAULT_SETTINGS if base is None else base)
     notes: list[str] = []
     for name, short in SHORT.items():
         if short not in params:
@@ -100,24 +110,24 @@ def from_params(params, base: dict | None = None) -> tuple[dict, list[str]]:
         text = str(_first(params[short])).strip()
         if len(text) > MAX_PARAM_LENGTH:
             text = text[:MAX_PARAM_LENGTH] + "…"
-        default = S.ALL_DEFAULTS[name]
+        default = ALL_DEFAULTS[name]
         if name in ("conv_padding", "conv_pool"):
             value = text.lower()
-            if name == "conv_padding" and value in S.CONV_PADDINGS:
+            if name == "conv_padding" and value in CONV_PADDINGS:
                 settings[name] = value
             elif name == "conv_pool" and value in _TRUE + _FALSE:
                 settings[name] = value in _TRUE
             else:
                 settings[name] = default
-                choices = ", ".join(S.CONV_PADDINGS) if name == "conv_padding" else "1 or 0"
+                choices = ", ".join(CONV_PADDINGS) if name == "conv_padding" else "1 or 0"
                 notes.append(f"{short}={text!r} is not one of {choices}; using {default!r}.")
             continue
         if name == "batch_size" and text.lower() == FULL:
-            settings["batch_mode"] = S.BATCH_FULL
+            settings["batch_mode"] = BATCH_FULL
             continue
         if name in ("activation", "optimizer"):
             value = text.lower()
-            allowed = S.ACTIVATION_CHOICES if name == "activation" else S.OPTIMIZERS
+            allowed = ACTIVATION_CHOICES if name == "activation" else OPTIMIZERS
             if value in allowed:
                 settings[name] = value
             else:
@@ -132,7 +142,7 @@ def from_params(params, base: dict | None = None) -> tuple[dict, list[str]]:
         except ValueError:
             settings[name] = default
             if name == "batch_size":
-                settings["batch_mode"] = S.DEFAULT_SETTINGS["batch_mode"]
+                settings["batch_mode"] = DEFAULT_SETTINGS["batch_mode"]
             notes.append(f"{short}={text!r} is not a number; using {default:g}.")
             continue
         if name in _INTEGERS:
@@ -140,15 +150,15 @@ def from_params(params, base: dict | None = None) -> tuple[dict, list[str]]:
             if not number.is_integer():
                 notes.append(f"{short}={text}: a whole number is needed; using {whole}.")
             number = whole
-        value, note = S.clamp_setting(name, number)
+        value, note = clamp_setting(name, number)
         settings[name] = value
         if name == "batch_size":
-            settings["batch_mode"] = S.BATCH_MINI
+            settings["batch_mode"] = BATCH_MINI
         if note:
             notes.append(f"{short}={text}: {note}")
-    if "cl" not in params and has_settings(params) and S.setting(settings, "conv_layers"):
+    if "cl" not in params and has_settings(params) and setting(settings, "conv_layers"):
         settings["conv_layers"] = 0  # a link without cl describes a dense network
-    if int(settings["layers"]) == 0 and not S.setting(settings, "conv_layers"):
+    if int(settings["layers"]) == 0 and not setting(settings, "conv_layers"):
         settings["layers"] = 1
         notes.append("hl=0: a network without convolution layers needs at least one hidden layer; using 1.")
     return settings, notes

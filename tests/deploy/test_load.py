@@ -1,4 +1,4 @@
-"""Workshop limits (issue 7): the load test's quick mode, the per-run cap, the poll interval.
+"""Workshop limits: the load test's quick mode, the per-run cap, the poll interval.
 
 The quick load test starts `streamlit run app.py` on 127.0.0.1 with DIGIT_LAB_MAX_JOBS=1
 and drives 3 sessions over raw WebSockets (bench/load.py); it skips where the
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import settings as S
+from lab import jobs, run_cost, settings
 
 
 def test_quick_load_test_runs_isolated_sessions_through_the_queue():
@@ -33,40 +33,40 @@ def test_quick_load_test_runs_isolated_sessions_through_the_queue():
 
 
 def _settings(**changes):
-    return {**S.DEFAULT_SETTINGS, **changes}
+    return {**settings.DEFAULT_SETTINGS, **changes}
 
 
 def test_run_size_cap_refuses_too_much_work_with_a_message():
-    assert S.to_config(_settings(epochs=S.MAX_EPOCHS), n_train=4500)  # bundled: always allowed
+    assert settings.to_config(_settings(epochs=settings.MAX_EPOCHS), n_train=4500)  # bundled: always allowed
     with pytest.raises(ValueError, match=r"200 epochs x 54,000 .* Choose at most 92 epochs"):
-        S.to_config(_settings(epochs=200), n_train=54_000)
-    assert S.to_config(_settings(epochs=92), n_train=54_000)
+        settings.to_config(_settings(epochs=200), n_train=54_000)
+    assert settings.to_config(_settings(epochs=92), n_train=54_000)
     with pytest.raises(ValueError, match="DIGIT_LAB_MAX_SAMPLE_EPOCHS"):
-        S.to_config(_settings(epochs=10), n_train=4500, max_sample_epochs=40_000)
-    assert S.run_size_problem(10, 4000, limit=40_000) is None
-    assert S.run_size_problem(11, 4000, limit=40_000) is not None
+        settings.to_config(_settings(epochs=10), n_train=4500, max_sample_epochs=40_000)
+    assert run_cost.run_size_problem(10, 4000, limit=40_000) is None
+    assert run_cost.run_size_problem(11, 4000, limit=40_000) is not None
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("", S.DEFAULT_MAX_SAMPLE_EPOCHS), ("1000", 1000), ("-5", S.DEFAULT_MAX_SAMPLE_EPOCHS),
-    ("lots", S.DEFAULT_MAX_SAMPLE_EPOCHS),
+    ("", run_cost.DEFAULT_MAX_SAMPLE_EPOCHS), ("1000", 1000), ("-5", run_cost.DEFAULT_MAX_SAMPLE_EPOCHS),
+    ("lots", run_cost.DEFAULT_MAX_SAMPLE_EPOCHS),
 ])
 def test_sample_epoch_cap_from_env(text, expected):
-    assert S.max_sample_epochs_from_env({S.MAX_SAMPLE_EPOCHS_ENV: text}) == expected
+    assert run_cost.max_sample_epochs({run_cost.MAX_SAMPLE_EPOCHS_ENV: text}) == expected
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("", S.DEFAULT_POLL_SECONDS), ("1", 1.0), ("0.25", 0.25), ("0", S.DEFAULT_POLL_SECONDS),
-    ("0.01", S.DEFAULT_POLL_SECONDS), ("60", S.DEFAULT_POLL_SECONDS), ("fast", S.DEFAULT_POLL_SECONDS),
+    ("", jobs.DEFAULT_POLL_SECONDS), ("1", 1.0), ("0.25", 0.25), ("0", jobs.DEFAULT_POLL_SECONDS),
+    ("0.01", jobs.DEFAULT_POLL_SECONDS), ("60", jobs.DEFAULT_POLL_SECONDS), ("fast", jobs.DEFAULT_POLL_SECONDS),
 ])
 def test_poll_seconds_from_env(text, expected):
-    assert S.poll_seconds_from_env({S.POLL_SECONDS_ENV: text}) == expected
+    assert jobs.poll_seconds({jobs.POLL_SECONDS_ENV: text}) == expected
 
 
 def test_train_page_refuses_a_run_over_the_cap(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv(S.MAX_SAMPLE_EPOCHS_ENV, str(4500 * 3))  # 3 epochs of the 4,500 training images
+    monkeypatch.setenv(run_cost.MAX_SAMPLE_EPOCHS_ENV, str(4500 * 3))  # 3 epochs of the 4,500 training images
     app = str(Path(__file__).resolve().parents[2] / "app.py")
     at = AppTest.from_file(app, default_timeout=60).run()
     at.switch_page("pages/train.py").run()
@@ -78,7 +78,7 @@ def test_train_page_refuses_a_run_over_the_cap(monkeypatch):
     assert not at.button(key="start").disabled
     assert not any("Run too large" in w.value for w in at.warning)
     # The cap is checked again when Start is clicked, not only by the disabled button.
-    monkeypatch.setenv(S.MAX_SAMPLE_EPOCHS_ENV, str(4500 * 2))
+    monkeypatch.setenv(run_cost.MAX_SAMPLE_EPOCHS_ENV, str(4500 * 2))
     at.button(key="start").click().run()
     assert at.session_state["job"] is None
     assert any("Cannot start" in e.value or "Run too large" in e.value

@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from lab import challenges as C
-from lab import settings as S
+from lab import challenges, settings
 from lab.runs import Run
 from nn.training import History, TrainConfig
 
@@ -33,26 +32,26 @@ def run_with(status="completed", test_accuracy=0.93, **config):
 
 
 def test_a_challenge_file_limits_and_locks_the_knobs_it_names():
-    tiny, full = C.parse(TOML)
-    settings = dict(S.DEFAULT_SETTINGS, width=128, epochs=15, layers=3, optimizer="sgd",
+    tiny, full = challenges.parse(TOML)
+    values = dict(settings.DEFAULT_SETTINGS, width=128, epochs=15, layers=3, optimizer="sgd",
                     learning_rate=5.0, activation="tanh")
-    applied, notes = tiny.apply(settings)
+    applied, notes = tiny.apply(values)
     assert applied["width"] == 16 and applied["epochs"] == 5
     assert applied["layers"] == 1 and applied["optimizer"] == "adam"
     assert applied["learning_rate"] == 0.1  # snapped to an allowed value within the limit
-    assert applied["activation"] == "tanh" and applied["seed"] == settings["seed"]  # not named
+    assert applied["activation"] == "tanh" and applied["seed"] == values["seed"]  # not named
     assert len(notes) == 5 and any("at most 16" in n for n in notes)
     assert tiny.apply(applied) == (applied, [])  # already within the rules
-    assert tiny.bounds("width", 1, S.MAX_WIDTH) == (1, 16)
-    assert tiny.bounds("seed", 0, S.MAX_SEED) == (0, S.MAX_SEED)
+    assert tiny.bounds("width", 1, settings.MAX_WIDTH) == (1, 16)
+    assert tiny.bounds("seed", 0, settings.MAX_SEED) == (0, settings.MAX_SEED)
     low, _ = tiny.apply(dict(applied, learning_rate=0.0001))
     assert low["learning_rate"] == 0.001
     assert full.at_least == 0.85  # "85" means 85%
-    assert full.apply(S.DEFAULT_SETTINGS)[0]["batch_mode"] == S.BATCH_FULL
+    assert full.apply(settings.DEFAULT_SETTINGS)[0]["batch_mode"] == settings.BATCH_FULL
 
 
 def test_judging_a_finished_run_pass_and_fail():
-    tiny = C.parse(TOML)[0]
+    tiny = challenges.parse(TOML)[0]
     passed, reasons = tiny.judge(run_with())
     assert passed and "93.0%" in reasons[0]
     passed, reasons = tiny.judge(run_with(test_accuracy=0.89))
@@ -68,14 +67,14 @@ def test_judging_a_finished_run_pass_and_fail():
 
 def test_json_and_the_shipped_file():
     data = {"challenge": [{"id": "j", "goal": {"at_least": 0.5}, "limits": {"epochs": {"max": 3}}}]}
-    (challenge,) = C.parse(json.dumps(data), "json")
+    (challenge,) = challenges.parse(json.dumps(data), "json")
     assert challenge.title == "j" and challenge.limits == {"epochs": (None, 3)}
-    shipped = C.load_file(C.DEFAULT_FILE)
+    shipped = challenges.load_file(challenges.DEFAULT_FILE)
     assert 2 <= len(shipped) <= 3
     for c in shipped:
-        settings, _ = c.apply(S.DEFAULT_SETTINGS)
-        assert c.violations(settings) == []
-        S.to_config(settings)
+        values, _ = c.apply(settings.DEFAULT_SETTINGS)
+        assert c.violations(values) == []
+        settings.to_config(values)
 
 
 @pytest.mark.parametrize("bad", [
@@ -89,11 +88,11 @@ def test_json_and_the_shipped_file():
     '[[challenge]]\nid = "a"\n[[challenge]]\nid = "a"',
 ])
 def test_bad_challenge_files_are_refused_with_a_message(bad):
-    with pytest.raises(C.ChallengeError):
-        C.parse(bad)
+    with pytest.raises(challenges.ChallengeError):
+        challenges.parse(bad)
 
 
 def test_server_file_from_the_environment(tmp_path):
     path = tmp_path / "c.toml"
-    assert C.server_file({"DIGIT_LAB_CHALLENGES": str(path)}) == path
-    assert C.server_file({}) == C.DEFAULT_FILE
+    assert challenges.server_file({"DIGIT_LAB_CHALLENGES": str(path)}) == path
+    assert challenges.server_file({}) == challenges.DEFAULT_FILE

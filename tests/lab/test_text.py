@@ -1,0 +1,35 @@
+"""lab/text.py and lab.runs.run_key: the small helpers the pages share."""
+
+import math
+
+from lab.runs import Run, run_key
+from lab.text import markdown_literal, percent
+from nn.network import Network
+from nn.training import History, TrainConfig
+
+
+def test_percent():
+    assert percent(0.93125) == "93.1%" and percent(1) == "100.0%" and percent(0.0) == "0.0%"
+    assert percent(None) == percent(math.nan) == percent(math.inf) == "–"
+    assert percent(None, missing="") == ""
+
+
+def test_markdown_literal_escapes_every_markdown_character_and_keeps_line_breaks():
+    assert markdown_literal("my_train_set (v2).csv") == r"my\_train\_set (v2).csv"
+    assert markdown_literal("$x$ *a* `b` [c](d) <e> #f |g| ~h~ \\") == \
+        r"\$x\$ \*a\* \`b\` \[c\](d) \<e\> \#f \|g\| \~h\~ \\"
+    assert markdown_literal("one\ntwo") == "one  \ntwo"
+    assert markdown_literal(7) == "7"
+
+
+def _run(number, network):
+    return Run(number=number, config=TrainConfig(hidden_sizes=(4,)), status="completed", message="",
+               network=network, history=History(), dataset="d", seconds=1.0)
+
+
+def test_run_key_changes_with_the_run_and_with_its_network():
+    network = Network([784, 4, 10], seed=0)
+    first = _run(1, network)
+    assert run_key(first) == run_key(_run(1, network))
+    assert run_key(first) != run_key(_run(2, network))
+    assert run_key(first) != run_key(_run(1, network.copy()))  # an upload or Reset: another model
