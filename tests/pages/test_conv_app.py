@@ -32,16 +32,16 @@ from lab import challenges as C
 from lab import model_files
 from lab import settings as S
 from lab import url_settings as U
+from lab.display_text import network_text
+from lab.inspection import run_gradient_check
 from lab.presets import BY_ID
 from lab.runs import Run
-from nn import analysis as ins
+from nn import analysis
 from nn.conv import ConvNetwork, ConvSpec
 from nn.gradcheck import gradient_check
 from nn.training import TrainConfig, build_network, train
-from ui.figures import inside as figs
-from ui.figures import tiles
-from ui.inside_pages import run_gradient_check
-from ui.leaderboard_page import network_text
+from ui.figures import conv as conv_figures
+from ui.figures import style, tiles
 
 # A conv run small enough to train in a second in the app: conv 4@5x5 -> pool -> 10.
 CONV_SETTINGS = dict(conv_layers=1, conv_filters=4, conv_kernel=5, layers=0, epochs=2,
@@ -96,13 +96,13 @@ def charts(at) -> dict[str, go.Figure]:
 def test_filter_grid_shows_every_kernel_exactly_on_a_symmetric_range():
     kernel = np.random.default_rng(0).normal(0, 0.3, (5, 5, 1, 7)).astype(np.float32)
     biases = np.linspace(-0.5, 0.5, 7).astype(np.float32)
-    fig = figs.filter_grid_figure(kernel, biases, columns=4)
-    np.testing.assert_array_equal(figs.tiles_of(fig), kernel[:, :, 0, :].transpose(2, 0, 1))
+    fig = conv_figures.filter_grid_figure(kernel, biases, columns=4)
+    np.testing.assert_array_equal(conv_figures.tiles_of(fig), kernel[:, :, 0, :].transpose(2, 0, 1))
     meta = fig.layout.meta["tiles"]
     assert meta["n"] == 7 and meta["columns"] == 4 and meta["filters"] == list(range(7))
     heatmap = fig.data[0]
     assert heatmap.zmin == -heatmap.zmax == -np.abs(kernel).max()
-    assert heatmap.colorscale[0][1] == figs.DIVERGING[0][1]  # blue ... white at 0 ... red
+    assert heatmap.colorscale[0][1] == style.DIVERGING[0][1]  # blue ... white at 0 ... red
     # hover: filter, row, col and the filter's bias, for every cell of a tile
     custom = np.asarray(heatmap.customdata, dtype=np.float64)
     top = meta["band"]
@@ -113,26 +113,26 @@ def test_filter_grid_shows_every_kernel_exactly_on_a_symmetric_range():
     # one label per filter, above its tile
     assert [a.text for a in fig.layout.annotations] == [str(f) for f in range(7)]
     # a shared range (e.g. an epoch replay) is used as given
-    assert figs.filter_grid_figure(kernel, zmax=2.5).data[0].zmax == 2.5
+    assert conv_figures.filter_grid_figure(kernel, zmax=2.5).data[0].zmax == 2.5
 
 
 def test_deeper_filters_per_input_map_or_their_mean():
     kernel = np.random.default_rng(1).normal(0, 1, (3, 3, 4, 5)).astype(np.float32)
-    channels = figs.filter_grid_figure(kernel, view="channels")
-    tiles = figs.tiles_of(channels)
+    channels = conv_figures.filter_grid_figure(kernel, view="channels")
+    tiles = conv_figures.tiles_of(channels)
     assert tiles.shape == (20, 3, 3) and channels.layout.meta["tiles"]["columns"] == 4
     for f in range(5):
         for c in range(4):
             np.testing.assert_array_equal(tiles[f * 4 + c], kernel[:, :, c, f])
     assert channels.layout.meta["tiles"]["channels"][:5] == [0, 1, 2, 3, 0]
-    mean = figs.filter_grid_figure(kernel, view="mean")
-    np.testing.assert_allclose(figs.tiles_of(mean), kernel.mean(axis=2).transpose(2, 0, 1), rtol=1e-6)
+    mean = conv_figures.filter_grid_figure(kernel, view="mean")
+    np.testing.assert_allclose(conv_figures.tiles_of(mean), kernel.mean(axis=2).transpose(2, 0, 1), rtol=1e-6)
     assert "mean over 4 input maps" in mean.data[0].hovertemplate
     assert mean.data[0].zmin == -mean.data[0].zmax
     # rows and columns are named on the axes: a filter per row, an input map per column
     assert list(channels.layout.yaxis.ticktext) == [f"filter {f}" for f in range(5)]
     assert list(channels.layout.xaxis.ticktext) == [f"map {c}" for c in range(4)]
-    one = figs.filter_grid_figure(kernel[..., [3]], view="channels", filter_ids=[3], columns=2)
+    one = conv_figures.filter_grid_figure(kernel[..., [3]], view="channels", filter_ids=[3], columns=2)
     assert [a.text for a in one.layout.annotations] == ["map 0", "map 1", "map 2", "map 3"]
     assert np.asarray(one.data[0].customdata)[1, 0, 0] == 3  # hover: filter 3
 
@@ -141,19 +141,19 @@ def test_feature_map_figures_show_exactly_what_forward_computes(data):
     net = ConvNetwork([ConvSpec(5, 5), ConvSpec(3, 3, "valid", False)], seed=3)
     image = data.validation_images[11]
     forward = net.forward((image / np.float32(255))[None, :], record=True)
-    trace = ins.trace_image(net, image)
+    trace = analysis.trace_image(net, image)
     for layer in range(2):
         maps = forward.activations[layer + 1][0]  # (H, W, F) after the activation
         np.testing.assert_array_equal(trace.feature_maps[layer], maps)
         np.testing.assert_array_equal(trace.pooled_maps[layer], forward.pooled[layer][0])
-        fig = figs.feature_maps_figure(trace.feature_maps[layer], trace.map_pre_activations[layer])
-        np.testing.assert_array_equal(figs.tiles_of(fig), maps.transpose(2, 0, 1))
+        fig = conv_figures.feature_maps_figure(trace.feature_maps[layer], trace.map_pre_activations[layer])
+        np.testing.assert_array_equal(conv_figures.tiles_of(fig), maps.transpose(2, 0, 1))
         assert fig.data[0].zmin == 0 and fig.data[0].zmax == pytest.approx(float(maps.max()))  # ReLU: from 0
         z = np.asarray(fig.data[0].customdata, dtype=np.float64)[..., 3]  # hover: z beside a
         np.testing.assert_allclose(z[: maps.shape[0], : maps.shape[1]],
                                    forward.pre_activations[layer][0][:, :, 0], rtol=1e-6)
-    pooled = figs.feature_maps_figure(trace.pooled_maps[0], zmax=3.0)
-    np.testing.assert_array_equal(figs.tiles_of(pooled), forward.pooled[0][0].transpose(2, 0, 1))
+    pooled = conv_figures.feature_maps_figure(trace.pooled_maps[0], zmax=3.0)
+    np.testing.assert_array_equal(conv_figures.tiles_of(pooled), forward.pooled[0][0].transpose(2, 0, 1))
     assert pooled.data[0].zmax == 3.0
     # the dense layers after the flatten are traced as before; the conv maps separately
     assert [a.shape for a in trace.activations] == [] and [z.shape for z in trace.pre_activations] == [(10,)]
@@ -162,40 +162,40 @@ def test_feature_map_figures_show_exactly_what_forward_computes(data):
 
 def test_maps_with_negative_values_get_a_symmetric_diverging_range():
     maps = np.random.default_rng(2).normal(0, 1, (6, 6, 3))
-    fig = figs.feature_maps_figure(maps)
+    fig = conv_figures.feature_maps_figure(maps)
     assert -fig.data[0].zmin == fig.data[0].zmax == pytest.approx(np.abs(maps).max())
-    weights = figs.position_weights_figure(maps, value_name="w")
-    np.testing.assert_allclose(figs.tiles_of(weights), maps.transpose(2, 0, 1), rtol=1e-6)
+    weights = conv_figures.position_weights_figure(maps, value_name="w")
+    np.testing.assert_allclose(conv_figures.tiles_of(weights), maps.transpose(2, 0, 1), rtol=1e-6)
     assert weights.data[0].zmin == -weights.data[0].zmax
 
 
 def test_filter_contributions_add_up_to_the_logit(one_conv, data):
     net = one_conv.network
     for index in (0, 5):
-        result = ins.filter_contributions(net, data.validation_images[index], 3)
+        result = analysis.filter_contributions(net, data.validation_images[index], 3)
         assert result.maps.shape == (12, 12, 4) and result.totals.shape == (4,)
         assert result.totals.sum() + result.bias == pytest.approx(result.logit, rel=1e-5, abs=1e-5)
         # by hand: pooled maps (flattened row-major) times the output weights of class 3
-        trace = ins.trace_image(net, data.validation_images[index])
+        trace = analysis.trace_image(net, data.validation_images[index])
         by_hand = trace.pooled_maps[0].reshape(-1) * net.weights[1][:, 3]
         np.testing.assert_allclose(result.maps.reshape(-1), by_hand, rtol=1e-6)
     with pytest.raises(ValueError):
-        ins.unit_contributions(net, data.validation_images[0])  # no dense hidden layer
+        analysis.unit_contributions(net, data.validation_images[0])  # no dense hidden layer
 
 
 def test_top_filter_images_are_the_strongest_responses(one_conv, data):
     net, images = one_conv.network, data.train_images[:300]
-    top = ins.top_filter_images(net, images, 0, 2, k=5)
+    top = analysis.top_filter_images(net, images, 0, 2, k=5)
     z = net.forward(images / np.float32(255), record=True).pre_activations[0][..., 2].max(axis=(1, 2))
     assert list(top.indices) == list(np.argsort(-z, kind="stable")[:5])
     np.testing.assert_allclose(top.pre_activations, z[top.indices], rtol=1e-5)
 
 
 def test_layer_names_for_conv_and_dense_networks(two_conv):
-    assert ins.layer_names(two_conv.network) == ["conv1 (6@3×3)", "conv2 (4@3×3)", "W3 196→16", "W4 16→10"]
+    assert analysis.layer_names(two_conv.network) == ["conv1 (6@3×3)", "conv2 (4@3×3)", "W3 196→16", "W4 16→10"]
     dense = build_network(TrainConfig(hidden_sizes=(32,)))
-    assert ins.layer_names(dense) == ["W1 784→32", "W2 32→10"]
-    assert not ins.is_convolutional(dense) and ins.n_conv_layers(two_conv.network) == 2
+    assert analysis.layer_names(dense) == ["W1 784→32", "W2 32→10"]
+    assert not analysis.is_convolutional(dense) and analysis.n_conv_layers(two_conv.network) == 2
 
 
 # ---------------------------------------------------------------------------------
@@ -410,13 +410,13 @@ def test_weights_page_shows_each_conv_layers_filters(two_conv):
     at = open_page("weights", two_conv)
     net = two_conv.network
     fig = charts(at)["inside_filters_chart"]
-    np.testing.assert_array_equal(figs.tiles_of(fig), net.weights[0][:, :, 0, :].transpose(2, 0, 1))
+    np.testing.assert_array_equal(conv_figures.tiles_of(fig), net.weights[0][:, :, 0, :].transpose(2, 0, 1))
     assert fig.layout.meta["tiles"]["n"] == 6
     at.radio(key="inside_conv_layer").set_value(1)
     rerun(at)
     fig = charts(at)["inside_filters_chart"]
     assert fig.layout.meta["tiles"]["n"] == 4  # the mean over conv2's 6 input maps
-    np.testing.assert_allclose(figs.tiles_of(fig), net.weights[1].mean(axis=2).transpose(2, 0, 1), rtol=1e-6)
+    np.testing.assert_allclose(conv_figures.tiles_of(fig), net.weights[1].mean(axis=2).transpose(2, 0, 1), rtol=1e-6)
     at.radio(key="inside_filter_view").set_value("channels")
     rerun(at)
     fig = charts(at)["inside_filters_chart"]
@@ -424,7 +424,7 @@ def test_weights_page_shows_each_conv_layers_filters(two_conv):
     at.number_input(key="inside_filter").set_value(3)
     rerun(at)
     detail = charts(at)["inside_filter_detail_chart"]
-    np.testing.assert_array_equal(figs.tiles_of(detail), net.weights[1][:, :, :, 3].transpose(2, 0, 1))
+    np.testing.assert_array_equal(conv_figures.tiles_of(detail), net.weights[1][:, :, :, 3].transpose(2, 0, 1))
 
 
 def test_replay_shows_the_filters_of_each_snapshot(data):
@@ -435,7 +435,7 @@ def test_replay_shows_the_filters_of_each_snapshot(data):
     at.select_slider(key="inside_epoch").set_value(1)
     rerun(at)
     fig = charts(at)["inside_replay_chart"]
-    np.testing.assert_array_equal(figs.tiles_of(fig), snapshots[1].weights[0][:, :, 0, :].transpose(2, 0, 1))
+    np.testing.assert_array_equal(conv_figures.tiles_of(fig), snapshots[1].weights[0][:, :, 0, :].transpose(2, 0, 1))
     assert fig.data[0].zmax == pytest.approx(tiles.replay_zmax(snapshots))  # one range for every epoch
 
 
@@ -444,10 +444,10 @@ def test_activations_page_shows_every_filters_feature_map(two_conv, data):
     shown = charts(at)
     assert {"inside_maps_1_chart", "inside_pooled_1_chart", "inside_maps_2_chart", "inside_pooled_2_chart",
             "inside_layer_1_chart", "inside_contributions_chart"} <= set(shown)
-    trace = ins.trace_image(two_conv.network, data.validation_images[0])  # "By number", image 0
-    np.testing.assert_array_equal(figs.tiles_of(shown["inside_maps_1_chart"]),
+    trace = analysis.trace_image(two_conv.network, data.validation_images[0])  # "By number", image 0
+    np.testing.assert_array_equal(conv_figures.tiles_of(shown["inside_maps_1_chart"]),
                                   trace.feature_maps[0].transpose(2, 0, 1))
-    np.testing.assert_array_equal(figs.tiles_of(shown["inside_pooled_2_chart"]),
+    np.testing.assert_array_equal(conv_figures.tiles_of(shown["inside_pooled_2_chart"]),
                                   trace.pooled_maps[1].transpose(2, 0, 1))
     assert shown["inside_maps_1_chart"].layout.meta["tiles"]["n"] == 6
     assert shown["inside_maps_2_chart"].layout.meta["tiles"]["n"] == 4
@@ -467,8 +467,8 @@ def test_activations_page_of_a_conv_net_without_dense_layers(one_conv, data):
     at = open_page("activations", one_conv, drawn_digit=drawn)
     at.radio(key="inside_activations_source").set_value("drawn")
     rerun(at)
-    trace = ins.trace_image(one_conv.network, drawn)
-    np.testing.assert_array_equal(figs.tiles_of(charts(at)["inside_maps_1_chart"]),
+    trace = analysis.trace_image(one_conv.network, drawn)
+    np.testing.assert_array_equal(conv_figures.tiles_of(charts(at)["inside_maps_1_chart"]),
                                   trace.feature_maps[0].transpose(2, 0, 1))
 
 
@@ -485,11 +485,11 @@ def test_gradients_page_includes_the_conv_layers(two_conv, data, tab):
     elif tab == "Latest step":
         grads = two_conv.history.last_grad_weights
         assert list(shown["inside_grad_hist_chart"].layout.annotations[i].text for i in range(4)) == names
-        np.testing.assert_array_equal(figs.tiles_of(shown["inside_grad_filters_chart"]),
+        np.testing.assert_array_equal(conv_figures.tiles_of(shown["inside_grad_filters_chart"]),
                                       grads[0][:, :, 0, :].transpose(2, 0, 1))
     else:  # dJ/dX of validation image 0 (the picker's default) for its predicted class
         image = data.validation_images[0]
-        expected = ins.saliency(two_conv.network, image, ins.trace_image(two_conv.network, image).predicted)
+        expected = analysis.saliency(two_conv.network, image, analysis.trace_image(two_conv.network, image).predicted)
         z = np.asarray(shown["inside_saliency_chart"].data[1].z, dtype=np.float64).reshape(-1)
         np.testing.assert_allclose(z, expected, rtol=1e-4, atol=1e-9)
 
@@ -516,7 +516,7 @@ def test_use_pages_and_models_with_a_conv_model(one_conv, data):
     assert not at.error
     assert any("28×28 → conv 4@5×5 → pool → 10 network" in m.value for m in at.markdown)
     upload_grid = charts(at)["use_upload_grid"]
-    np.testing.assert_array_equal(figs.tiles_of(upload_grid),
+    np.testing.assert_array_equal(conv_figures.tiles_of(upload_grid),
                                   one_conv.network.weights[0][:, :, 0, :].transpose(2, 0, 1))
     at.button(key="use_install").click()
     rerun(at)
