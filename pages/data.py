@@ -20,7 +20,7 @@ from nn.errors import DataError
 from ui import entry_script, state
 from ui.action_buttons import action_button
 from ui.figures import data as data_figures
-from ui.widgets import STATIC_CHART, UPLOAD_LIMIT_MB, cached_per_key, chart, set_message, show_message
+from ui.widgets import STATIC_CHART, UPLOAD_LIMIT_MB, cached_per_key, chart, lazy_tabs, set_message, show_message
 
 entry_script.require()
 
@@ -106,6 +106,17 @@ def change_dataset(split, message: str) -> None:
     st.rerun()
 
 
+def switch_to(data, load) -> None:
+    """Use the split ``load()`` returns (with its message); on a DataError say why and change
+    nothing (``data``: the data in use)."""
+    try:
+        split, message = load()
+    except DataError as error:
+        refused(error, data)
+        return
+    change_dataset(split, message)
+
+
 def uploader_key(name: str) -> str:
     return f"use_{name}_{st.session_state.get(UPLOADS, 0)}"
 
@@ -152,12 +163,8 @@ def load_tab(data) -> None:
 def bundled_source(data, fraction: float, pending: bool) -> None:
     st.caption("5,000 MNIST training images (500 of each digit) that ship with the app.")
     if action_button("Use the bundled subset", "use_bundled", type="primary", disabled=pending):
-        try:
-            split = bundled_split(fraction)
-        except DataError as error:
-            refused(error, data)
-            return
-        change_dataset(split, f"Now using the bundled MNIST subset, {fraction:.0%} for validation.")
+        switch_to(data, lambda: (bundled_split(fraction),
+                                 f"Now using the bundled MNIST subset, {fraction:.0%} for validation."))
 
 
 def csv_source(data, fraction: float, pending: bool) -> None:
@@ -167,13 +174,13 @@ def csv_source(data, fraction: float, pending: bool) -> None:
     if action_button("Load this file", "load_csv", type="primary",
                      disabled=pending or upload is None) and upload is not None:
         raw = upload.getvalue()
-        try:
+
+        def load():
             dataset = lab_data.training_set_from_csv(raw, upload.name)
-            split = lab_data.make_split(dataset, fraction, key=f"csv:{lab_data.digest(raw)}@{fraction:g}")
-        except DataError as error:
-            refused(error, data)
-            return
-        change_dataset(split, f"Now using {dataset.name}, {fraction:.0%} for validation.")
+            return (lab_data.make_split(dataset, fraction, key=f"csv:{lab_data.digest(raw)}@{fraction:g}"),
+                    f"Now using {dataset.name}, {fraction:.0%} for validation.")
+
+        switch_to(data, load)
 
 
 def idx_source(data, fraction: float, pending: bool) -> None:
@@ -186,14 +193,14 @@ def idx_source(data, fraction: float, pending: bool) -> None:
                      disabled=pending or images is None or labels is None) \
             and images is not None and labels is not None:
         images_raw, labels_raw = images.getvalue(), labels.getvalue()
-        try:
+
+        def load():
             dataset = lab_data.training_set_from_idx(images_raw, images.name, labels_raw, labels.name)
-            split = lab_data.make_split(dataset, fraction,
-                                        key=f"idx:{lab_data.digest(images_raw, labels_raw)}@{fraction:g}")
-        except DataError as error:
-            refused(error, data)
-            return
-        change_dataset(split, f"Now using {dataset.name}, {fraction:.0%} for validation.")
+            key = f"idx:{lab_data.digest(images_raw, labels_raw)}@{fraction:g}"
+            return (lab_data.make_split(dataset, fraction, key=key),
+                    f"Now using {dataset.name}, {fraction:.0%} for validation.")
+
+        switch_to(data, load)
 
 
 def download_source(data, fraction: float, pending: bool) -> None:
@@ -233,27 +240,31 @@ def emnist_source(data, fraction: float, pending: bool) -> None:
     if action_button(f"Load EMNIST {split}", "load_emnist", type="primary",
                      disabled=pending or images is None or labels is None) \
             and images is not None and labels is not None:
-        raws = [images.getvalue(), labels.getvalue()]
-        try:
-            train = lab_data.emnist_set_from_idx(raws[0], images.name, raws[1], labels.name, split)
-            test = None
-            if test_images is not None and test_labels is not None:
-                raws += [test_images.getvalue(), test_labels.getvalue()]
-                test = lab_data.emnist_set_from_idx(raws[2], test_images.name, raws[3], test_labels.name,
-                                                 split, part="test")
-            key = f"emnist-{split}:{lab_data.digest(*raws)}@{fraction:g}"
-            split_data = lab_data.make_split(train, fraction, key=key, test=test)
-        except DataError as error:
-            refused(error, data)
-            return
-        with_test = f" and its {test.n_samples:,} test images" if test is not None else \
-            " (no test part: the Evaluate page shows the validation images)"
-        change_dataset(split_data, f"Now using {train.name}{with_test}, {fraction:.0%} for validation.")
+        switch_to(data, lambda: emnist_from_uploads(split, fraction, (images, labels), (test_images, test_labels)))
     st.markdown(f"**Or download** it: NIST's archive of every split (about {EMNIST_ZIP_MEGABYTES} MB, "
                 "kept on the server for next time), of which only this split is unpacked.")
     if action_button(f"Download EMNIST {split}", "download_emnist", icon=":material/download:",
                      disabled=pending):
         download_emnist(split, fraction)
+
+
+def emnist_from_uploads(split: str, fraction: float, train_files, test_files):
+    """(the split data, a message) from the uploaded EMNIST IDX files (images, labels) of the
+    training part and, when both are there, of the test part. May raise DataError."""
+    images, labels = train_files
+    raws = [images.getvalue(), labels.getvalue()]
+    train = lab_data.emnist_set_from_idx(raws[0], images.name, raws[1], labels.name, split)
+    test = None
+    if None not in test_files:
+        test_images, test_labels = test_files
+        raws += [test_images.getvalue(), test_labels.getvalue()]
+        test = lab_data.emnist_set_from_idx(raws[2], test_images.name, raws[3], test_labels.name,
+                                            split, part="test")
+    key = f"emnist-{split}:{lab_data.digest(*raws)}@{fraction:g}"
+    with_test = f" and its {test.n_samples:,} test images" if test is not None else \
+        " (no test part: the Evaluate page shows the validation images)"
+    return (lab_data.make_split(train, fraction, key=key, test=test),
+            f"Now using {train.name}{with_test}, {fraction:.0%} for validation.")
 
 
 def throttled(show, seconds: float = 0.15):
@@ -334,10 +345,4 @@ st.markdown(f"**In use:** {escape_markdown(data.name)}: {data.n_train:,} trainin
             "validation images. Changing the data keeps your model and run history; a new "
             "run trains on the new data.")
 show_message()
-tabs = st.tabs(list(TABS), key="use_data_tab", on_change="rerun")
-with tabs[0]:
-    if tabs[0].open:
-        look_tab(data)
-with tabs[1]:
-    if tabs[1].open:
-        load_tab(data)
+lazy_tabs(TABS, "use_data_tab", [lambda: look_tab(data), lambda: load_tab(data)])

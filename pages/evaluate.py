@@ -27,7 +27,7 @@ from ui import entry_script, state
 from ui.current_model import offer_training, refuse_mismatch, test_set_or_warning
 from ui.figures import evaluation as evaluation_figures
 from ui.figures import images as image_figures
-from ui.widgets import STATIC_CHART, UPLOAD_LIMIT_MB, cached_per_key, chart
+from ui.widgets import STATIC_CHART, UPLOAD_LIMIT_MB, cached_per_key, chart, lazy_tabs
 
 entry_script.require()
 
@@ -242,17 +242,8 @@ if run is None:
 elif not refuse_mismatch(run, data):
     evals = evaluations(run, data)
     metrics(run, data, evals)
-    tabs = st.tabs(list(TABS), key="use_evaluate_tab", on_change="rerun")
     names = data.class_names
-    with tabs[0]:
-        if tabs[0].open:
-            confusion_tab(pick_set(evals), names)
-    with tabs[1]:
-        if tabs[1].open:
-            misclassified_tab(pick_set(evals), names)
-    with tabs[2]:
-        if tabs[2].open:
-            per_class_tab(pick_set(evals), names)
-    with tabs[3]:
-        if tabs[3].open:
-            submission_tab(run)
+    lazy_tabs(TABS, "use_evaluate_tab", [lambda: confusion_tab(pick_set(evals), names),
+                                         lambda: misclassified_tab(pick_set(evals), names),
+                                         lambda: per_class_tab(pick_set(evals), names),
+                                         lambda: submission_tab(run)])

@@ -19,7 +19,7 @@ from ui.figures import conv as conv_figures
 from ui.figures import gradients as gradient_figures
 from ui.figures import weights as weight_figures
 from ui.unit_ordering import grid_columns, order_label, order_spec, unit_order
-from ui.widgets import bind, cached_for_model, chart, projector, remember
+from ui.widgets import bind, cached_for_model, chart, lazy_tabs, projector, remember
 
 entry_script.require()
 
@@ -190,17 +190,8 @@ st.markdown(
     "gradient dJ/dW. Its size per layer says whether the layer is still learning.")
 run = current_model("inside_gradients_train_default", NOTHING_INSIDE)
 if run is not None:
-    tabs = st.tabs(list(TABS), key="inside_gradients_tab", on_change="rerun")
     proj = projector()
-    with tabs[0]:
-        if tabs[0].open:
-            over_training_tab(run, proj)
-    with tabs[1]:
-        if tabs[1].open:
-            latest_step_tab(run, proj)
-    with tabs[2]:
-        if tabs[2].open:
-            saliency_tab(run, proj)
-    with tabs[3]:
-        if tabs[3].open:
-            gradcheck_tab(run)
+    lazy_tabs(TABS, "inside_gradients_tab", [lambda: over_training_tab(run, proj),
+                                             lambda: latest_step_tab(run, proj),
+                                             lambda: saliency_tab(run, proj),
+                                             lambda: gradcheck_tab(run)])

@@ -20,7 +20,7 @@ from nn.errors import DataError
 from ui import entry_script, state
 from ui.current_model import offer_training, test_set_or_warning
 from ui.figures import models as model_figures
-from ui.widgets import STATIC_CHART, cached_per_key, chart, set_message, show_message
+from ui.widgets import STATIC_CHART, cached_per_key, chart, lazy_tabs, set_message, show_message
 
 entry_script.require()
 
@@ -187,10 +187,4 @@ def compare_tab() -> None:
 st.title("Models")
 st.markdown("Save a trained model to your computer, load one back (to keep using it or to "
             "look inside it), and compare this session's runs side by side.")
-tabs = st.tabs(list(TABS), key="use_models_tab", on_change="rerun")
-with tabs[0]:
-    if tabs[0].open:
-        save_load_tab()
-with tabs[1]:
-    if tabs[1].open:
-        compare_tab()
+lazy_tabs(TABS, "use_models_tab", [save_load_tab, compare_tab])

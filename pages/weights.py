@@ -28,6 +28,7 @@ from ui.widgets import (
     choices,
     choose,
     index_in,
+    lazy_tabs,
     model_cache_entry,
     projector,
     remember,
@@ -272,18 +273,11 @@ def conv_weights(run) -> None:
     dense page's 784-pixel unit grid and digit templates need pixels as the first
     layer's inputs: they have no counterpart here, the Dense layers tab says why.)"""
     proj = projector()
-    tabs = st.tabs(list(CONV_TAB_WEIGHTS), key="inside_conv_weights_tab", on_change="rerun")
-    with tabs[0]:
-        if tabs[0].open:
-            filters_tab(run, proj)
-    with tabs[1]:
-        if tabs[1].open:
-            replay_tab(run, "index", proj)
-        else:
-            choices()["playing"] = False  # leaving the replay pauses it
-    with tabs[2]:
-        if tabs[2].open:
-            dense_after_conv_tab(run, proj)
+    tabs = lazy_tabs(CONV_TAB_WEIGHTS, "inside_conv_weights_tab", [lambda: filters_tab(run, proj),
+                                                                   lambda: replay_tab(run, "index", proj),
+                                                                   lambda: dense_after_conv_tab(run, proj)])
+    if not tabs[1].open:
+        choices()["playing"] = False  # leaving the replay pauses it
 
 
 def conv_layer_choice(network, name: str, where) -> int:
@@ -429,23 +423,14 @@ def dense_weights(run) -> None:
     """The Weights page for a dense network: the unit grid, the replay, the deeper
     layers, the class templates."""
     spec = ordering_controls(run.network, class_names(run))
-    tabs = st.tabs([*TABS[:-1], f"{noun(run).capitalize()} templates"], key="inside_weights_tab",
-                   on_change="rerun")
     proj = projector()
-    with tabs[0]:
-        if tabs[0].open:
-            units_tab(run, spec, proj)
-    with tabs[1]:
-        if tabs[1].open:
-            replay_tab(run, spec, proj)
-        else:
-            choices()["playing"] = False  # leaving the replay pauses it
-    with tabs[2]:
-        if tabs[2].open:
-            deeper_tab(run, proj)
-    with tabs[3]:
-        if tabs[3].open:
-            templates_tab(run, proj)
+    labels = [*TABS[:-1], f"{noun(run).capitalize()} templates"]
+    tabs = lazy_tabs(labels, "inside_weights_tab", [lambda: units_tab(run, spec, proj),
+                                                    lambda: replay_tab(run, spec, proj),
+                                                    lambda: deeper_tab(run, proj),
+                                                    lambda: templates_tab(run, proj)])
+    if not tabs[1].open:
+        choices()["playing"] = False  # leaving the replay pauses it
 
 
 st.title("Weights")

@@ -65,7 +65,8 @@ def settings_controls(challenge=None, compact: bool = False) -> None:
 
     ``challenge`` (a :class:`lab.challenges.Challenge`) narrows the ranges it limits and
     disables the knobs it fixes; ``compact`` (projector view) folds the less used
-    controls into an expander.
+    controls into an expander. (One widget call after another, in the order of the page:
+    splitting them would scatter the layout; the convolution knobs are their own function.)
     """
     limits = ChallengeLimits(challenge)
     bounds, locked, rates = limits.bounds, limits.locked, limits.options

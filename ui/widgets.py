@@ -47,6 +47,18 @@ def chart(fig, key: str, config: dict | None = None, **kwargs):
     return st.plotly_chart(fig, key=key, config=config or CHART_CONFIG, **kwargs)
 
 
+def lazy_tabs(labels, key: str, draws) -> list:
+    """Tabs of which only the open one is drawn: ``draws[i]()`` draws tab ``i`` (a rerun
+    follows each change of tab, so the other tabs cost nothing). Returns the tabs (their
+    ``open`` says which one is)."""
+    tabs = st.tabs(list(labels), key=key, on_change="rerun")
+    for tab, draw in zip(tabs, draws):
+        with tab:
+            if tab.open:
+                draw()
+    return tabs
+
+
 # -- per-session caches ---------------------------------------------------------------------
 
 

@@ -28,10 +28,7 @@ from app_support import (  # noqa: F401 (restore_blas_threads is a fixture)
     set_settings,
 )
 
-from lab import challenges as C
-from lab import model_files
-from lab import settings as S
-from lab import url_settings as U
+from lab import challenges, model_files, settings, url_settings
 from lab.display_text import network_text
 from lab.inspection import run_gradient_check
 from lab.presets import BY_ID
@@ -45,7 +42,7 @@ from ui.figures import style, tiles
 
 # A conv run small enough to train in a second in the app: conv 4@5x5 -> pool -> 10.
 CONV_SETTINGS = dict(conv_layers=1, conv_filters=4, conv_kernel=5, layers=0, epochs=2,
-                     batch_mode=S.BATCH_MINI, batch_size=128, learning_rate=0.002)
+                     batch_mode=settings.BATCH_MINI, batch_size=128, learning_rate=0.002)
 
 
 def conv_run(data, conv=((4, 5),), hidden=(), epochs=2, number=1, **config) -> Run:
@@ -212,30 +209,31 @@ def test_layer_names_for_conv_and_dense_networks(two_conv):
     dict(),  # the default dense network: unchanged
 ])
 def test_settings_make_the_network_the_page_describes(changes):
-    settings = {**S.GOOD_DEFAULT, **changes}
-    config = S.to_config(settings)
+    chosen = {**settings.GOOD_DEFAULT, **changes}
+    config = settings.to_config(chosen)
     network = build_network(config)
-    assert S.config_parameters(config) == network.n_parameters
+    assert settings.config_parameters(config) == network.n_parameters
     if changes:
         assert network.is_convolutional and len(config.conv_layers) == changes["conv_layers"]
         assert config.conv_layers[0] == (changes["conv_filters"], changes["conv_kernel"])
-        assert S.architecture_text(config).startswith("28×28 → conv ")
-        assert S.relative_cost(config) > 1
+        assert settings.architecture_text(config).startswith("28×28 → conv ")
+        assert settings.relative_cost(config) > 1
     else:
-        assert not network.is_convolutional and S.describe_config(config).startswith("784-128-10 ReLU")
-        assert S.relative_cost(config) == 1.0
+        assert not network.is_convolutional and settings.describe_config(config).startswith("784-128-10 ReLU")
+        assert settings.relative_cost(config) == 1.0
 
 
 def test_architecture_text_names_each_block():
-    config = S.to_config({**S.GOOD_DEFAULT, "conv_layers": 1, "conv_filters": 8, "conv_kernel": 5, "layers": 0})
-    assert S.architecture_text(config) == "28×28 → conv 8@5×5 → pool → 10"
-    assert S.architecture_text(config, shapes=True) == "28×28 → conv 8@5×5 → 24×24×8 → pool → 12×12×8 → 10"
-    assert S.config_parameters(config) == 5 * 5 * 8 + 8 + 1152 * 10 + 10
-    assert S.describe_config(config).startswith("28×28 → conv 8@5×5 → pool → 10 ReLU, Adam")
+    config = settings.to_config({**settings.GOOD_DEFAULT, "conv_layers": 1, "conv_filters": 8, "conv_kernel": 5,
+                                 "layers": 0})
+    assert settings.architecture_text(config) == "28×28 → conv 8@5×5 → pool → 10"
+    assert settings.architecture_text(config, shapes=True) == "28×28 → conv 8@5×5 → 24×24×8 → pool → 12×12×8 → 10"
+    assert settings.config_parameters(config) == 5 * 5 * 8 + 8 + 1152 * 10 + 10
+    assert settings.describe_config(config).startswith("28×28 → conv 8@5×5 → pool → 10 ReLU, Adam")
 
 
 @pytest.mark.parametrize("changes, message", [
-    (dict(conv_layers=1, batch_mode=S.BATCH_FULL), "mini-batches of at most 1,024"),
+    (dict(conv_layers=1, batch_mode=settings.BATCH_FULL), "mini-batches of at most 1,024"),
     (dict(conv_layers=1, batch_size=2000), "mini-batches of at most 1,024"),
     (dict(conv_layers=3), "between 0 and 2"),
     (dict(conv_layers=1, conv_filters=40), "between 1 and 32"),
@@ -244,29 +242,30 @@ def test_architecture_text_names_each_block():
 ])
 def test_impossible_conv_settings_are_refused_with_a_reason(changes, message):
     with pytest.raises(ValueError, match=message):
-        S.to_config({**S.GOOD_DEFAULT, **changes})
+        settings.to_config({**settings.GOOD_DEFAULT, **changes})
 
 
 def test_conv_runs_count_more_against_the_run_size_cap():
-    small = S.to_config(BY_ID["small_cnn"].settings())
-    assert 5 < S.relative_cost(small) < 100
-    assert S.to_config(BY_ID["small_cnn"].settings(), n_train=4500)  # the preset fits
-    huge = {**S.GOOD_DEFAULT, "conv_layers": 2, "conv_filters": 32, "conv_filters_2": 32, "conv_kernel": 7,
+    small = settings.to_config(BY_ID["small_cnn"].settings())
+    assert 5 < settings.relative_cost(small) < 100
+    assert settings.to_config(BY_ID["small_cnn"].settings(), n_train=4500)  # the preset fits
+    huge = {**settings.GOOD_DEFAULT, "conv_layers": 2, "conv_filters": 32, "conv_filters_2": 32, "conv_kernel": 7,
             "conv_padding": "same", "conv_pool": False, "layers": 0, "epochs": 20, "batch_size": 64}
     with pytest.raises(ValueError, match="about 1065 times"):
-        S.to_config(huge, n_train=4500)
-    cost = S.relative_cost(S.to_config(huge))
-    assert S.relative_cost(S.to_config({**huge, "conv_pool": True})) < cost  # pooling makes layer 2 cheaper
-    assert "Even one epoch is too much" in S.run_size_problem(1, 54_000, cost=cost)
-    assert "at most 2 epochs" in S.run_size_problem(20, 4500, limit=10_000_000, cost=cost)
-    assert S.run_size_problem(500, 4500) is None  # dense runs: as before
+        settings.to_config(huge, n_train=4500)
+    cost = settings.relative_cost(settings.to_config(huge))
+    pooled = settings.to_config({**huge, "conv_pool": True})
+    assert settings.relative_cost(pooled) < cost  # pooling makes layer 2 cheaper
+    assert "Even one epoch is too much" in settings.run_size_problem(1, 54_000, cost=cost)
+    assert "at most 2 epochs" in settings.run_size_problem(20, 4500, limit=10_000_000, cost=cost)
+    assert settings.run_size_problem(500, 4500) is None  # dense runs: as before
 
 
 def test_small_cnn_preset_is_the_engines_recommendation():
     from nn.conv import RECOMMENDED_CONV_CONFIG
 
-    settings = BY_ID["small_cnn"].settings()
-    config = S.to_config(settings)
+    chosen = BY_ID["small_cnn"].settings()
+    config = settings.to_config(chosen)
     assert config.conv_layers == tuple(tuple(layer) for layer in RECOMMENDED_CONV_CONFIG["conv_layers"])
     assert config.hidden_sizes == tuple(RECOMMENDED_CONV_CONFIG["hidden_sizes"])
     for name in ("conv_padding", "conv_pool", "optimizer", "learning_rate", "batch_size", "epochs", "activation"):
@@ -275,48 +274,50 @@ def test_small_cnn_preset_is_the_engines_recommendation():
 
 
 def test_conv_settings_round_trip_through_a_link():
-    settings = {**S.GOOD_DEFAULT, "conv_layers": 2, "conv_filters": 12, "conv_filters_2": 24, "conv_kernel": 7,
-                "conv_padding": "same", "conv_pool": False, "layers": 0}
-    params = U.to_params(settings)
+    chosen = {**settings.GOOD_DEFAULT, "conv_layers": 2, "conv_filters": 12, "conv_filters_2": 24, "conv_kernel": 7,
+              "conv_padding": "same", "conv_pool": False, "layers": 0}
+    params = url_settings.to_params(chosen)
     assert {k: params[k] for k in ("cl", "cf", "cf2", "ck", "cp", "pool")} == \
         {"cl": "2", "cf": "12", "cf2": "24", "ck": "7", "cp": "same", "pool": "0"}
-    back, notes = U.from_params(params)
-    assert back == settings and notes == []
+    back, notes = url_settings.from_params(params)
+    assert back == chosen and notes == []
     # a dense network's link is as before (no conv parameters) and switches conv off
-    dense = U.to_params(S.GOOD_DEFAULT)
-    assert not set(dense) & set(U.CONV_SHORT.values())
-    back, notes = U.from_params(dense, base=settings)
+    dense = url_settings.to_params(settings.GOOD_DEFAULT)
+    assert not set(dense) & set(url_settings.CONV_SHORT.values())
+    back, notes = url_settings.from_params(dense, base=chosen)
     assert back["conv_layers"] == 0 and back["layers"] == 1 and notes == []
     # bad values are clamped with a note each
-    back, notes = U.from_params({"cl": "5", "cf": "0", "ck": "4", "cp": "wide", "pool": "maybe"})
+    back, notes = url_settings.from_params({"cl": "5", "cf": "0", "ck": "4", "cp": "wide", "pool": "maybe"})
     assert (back["conv_layers"], back["conv_filters"], back["conv_kernel"]) == (2, 1, 3)
     assert (back["conv_padding"], back["conv_pool"]) == ("valid", True) and len(notes) == 5
-    S.to_config(back)
-    back, notes = U.from_params({"hl": "0"})
+    settings.to_config(back)
+    back, notes = url_settings.from_params({"hl": "0"})
     assert back["layers"] == 1 and "needs at least one hidden layer" in notes[0]
 
 
 def test_challenges_can_lock_and_limit_the_conv_knobs():
-    challenge = C.from_dict({"id": "dense-only", "locked": {"conv_layers": 0},
-                             "limits": {"conv_filters": {"max": 8}}})
-    settings, notes = challenge.apply({**S.GOOD_DEFAULT, "conv_layers": 1, "conv_filters": 16, "layers": 1})
-    assert settings["conv_layers"] == 0 and settings["conv_filters"] == 8 and len(notes) == 2
-    assert challenge.apply(S.GOOD_DEFAULT)[1] == []  # a dict without conv knobs is dense already
-    cnn = S.to_config(BY_ID["small_cnn"].settings())
-    assert any("Convolution layers" in r for r in challenge.violations(C.settings_of(cnn)))
-    assert C.settings_of(cnn)["conv_filters_2"] == cnn.conv_layers[1][0]
-    with pytest.raises(C.ChallengeError):
-        C.from_dict({"id": "x", "locked": {"conv_pool": 1}})
-    assert network_text(C.settings_of(cnn)) == "28×28 → conv 16@3×3 → pool → conv 32@3×3 → pool → 10 relu"
-    assert network_text(C.settings_of(S.to_config(S.GOOD_DEFAULT))) == "784-128-10 relu"
+    challenge = challenges.from_dict({"id": "dense-only", "locked": {"conv_layers": 0},
+                                      "limits": {"conv_filters": {"max": 8}}})
+    applied, notes = challenge.apply({**settings.GOOD_DEFAULT, "conv_layers": 1, "conv_filters": 16, "layers": 1})
+    assert applied["conv_layers"] == 0 and applied["conv_filters"] == 8 and len(notes) == 2
+    assert challenge.apply(settings.GOOD_DEFAULT)[1] == []  # a dict without conv knobs is dense already
+    cnn = settings.to_config(BY_ID["small_cnn"].settings())
+    assert any("Convolution layers" in r for r in challenge.violations(challenges.settings_of(cnn)))
+    assert challenges.settings_of(cnn)["conv_filters_2"] == cnn.conv_layers[1][0]
+    with pytest.raises(challenges.ChallengeError):
+        challenges.from_dict({"id": "x", "locked": {"conv_pool": 1}})
+    assert network_text(challenges.settings_of(cnn)) == "28×28 → conv 16@3×3 → pool → conv 32@3×3 → pool → 10 relu"
+    assert network_text(challenges.settings_of(settings.to_config(settings.GOOD_DEFAULT))) == "784-128-10 relu"
 
 
 def test_clamp_setting_knows_the_conv_knobs():
-    assert S.clamp_setting("conv_kernel", 6) == (5, S.clamp_setting("conv_kernel", 6)[1])
-    assert S.clamp_setting("conv_kernel", 9)[0] == 7 and S.clamp_setting("conv_kernel", 3) == (3, None)
-    assert S.clamp_setting("conv_layers", 9)[0] == 2 and S.clamp_setting("layers", 0) == (0, None)
-    assert S.clamp_setting("conv_padding", "full") == ("valid", S.clamp_setting("conv_padding", "full")[1])
-    assert S.clamp_setting("conv_pool", "yes")[0] is True and S.clamp_setting("conv_pool", False) == (False, None)
+    assert settings.clamp_setting("conv_kernel", 6) == (5, settings.clamp_setting("conv_kernel", 6)[1])
+    assert settings.clamp_setting("conv_kernel", 9)[0] == 7 and settings.clamp_setting("conv_kernel", 3) == (3, None)
+    assert settings.clamp_setting("conv_layers", 9)[0] == 2 and settings.clamp_setting("layers", 0) == (0, None)
+    assert settings.clamp_setting("conv_padding", "full") == \
+        ("valid", settings.clamp_setting("conv_padding", "full")[1])
+    assert settings.clamp_setting("conv_pool", "yes")[0] is True
+    assert settings.clamp_setting("conv_pool", False) == (False, None)
 
 
 # ---------------------------------------------------------------------------------
@@ -372,7 +373,7 @@ def test_train_page_builds_and_trains_a_conv_network():
 
 def test_train_page_refuses_a_conv_network_with_the_full_batch():
     at = open_app("train.py")
-    set_conv_settings(at, conv_layers=1, batch_mode=S.BATCH_FULL)
+    set_conv_settings(at, conv_layers=1, batch_mode=settings.BATCH_FULL)
     assert at.button(key="start").disabled
     assert any("Cannot start" in w.value and "1,024" in w.value for w in at.warning)
 

@@ -62,7 +62,8 @@ def _tiled_figure(
     band above each small tile (k x k filters, whose every cell matters) or in the top-left
     corner of a big one (feature maps). axis_labels: (per tile row, per tile column) names
     on the axes instead (a filter per row, an input map per column). width: the width the
-    figure is drawn at, for its height.
+    figure is drawn at, for its height. (Its length is the signature of 17 keywords that
+    its three callers set; the labels are helpers below.)
     """
     tiles = np.asarray(tiles)
     n, h, w = tiles.shape

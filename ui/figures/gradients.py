@@ -81,6 +81,7 @@ def norms_over_steps_figure(
     stacked: panels one above the other (narrow windows) instead of side by side.
     panels: which of them to draw (0 gradient, 1 weight, 2 update ratio), e.g. ``(0,)``
         for one panel per figure, so that a page's columns can stack on narrow windows.
+    (Its length is the signature and this docstring; the zones and guides are helpers below.)
     """
     steps = np.asarray(steps, dtype=np.float64)
     panels_values = [np.asarray(a, dtype=np.float64).reshape(len(steps), -1)

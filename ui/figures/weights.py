@@ -108,6 +108,7 @@ def weight_grid_figure(
 
     The figure's ``layout.meta["grid"]`` holds the tiling, ``zmax``, the mode and (image
     mode) the colour levels; :func:`grid_layout_of` / :func:`grid_values_of` read it back.
+    (Its length is the signature and this docstring; each encoding is a helper below.)
     """
     values = np.asarray(values)
     if values.ndim != 2 or values.shape[0] != IMAGE_SIDE * IMAGE_SIDE:
