@@ -11,7 +11,7 @@ for 64 / 128 / 512 units:
 
 Weights are a fresh He initialisation (pure noise, the hardest case to compress) or,
 with ``--trained``, a network trained for 2 epochs on the bundled 5,000 images.
-The payload sizes are also asserted by ``tests/ui/test_inside_figures.py``; times are not
+The payload sizes are also asserted by ``tests/ui/test_network_figures.py``; times are not
 (they depend on the machine).
 """
 

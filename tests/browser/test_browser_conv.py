@@ -1,4 +1,4 @@
-"""A convolutional network in a real browser (Debian's Chromium, issue 9).
+"""A convolutional network in a real browser (Debian's Chromium).
 
 Starts `streamlit run app.py`, loads the "Small CNN (≈97%)" preset on the Train page,
 trains it, and screenshots the Train page, the Weights page (both conv layers' filters)
@@ -71,6 +71,11 @@ def test_small_cnn_preset_trains_and_shows_its_filters_and_maps(server, browser)
         screenshot(page, "4_weights_dense")
 
         open_page(page, "Activations", 8)
+        # Eight ".main-svg" may be fewer than eight charts (Plotly draws two per chart): wait
+        # for the last ones' text before reading the page.
+        page.wait_for_function(
+            """texts => texts.every(t => document.querySelector('[data-testid="stMain"]').innerText.includes(t))""",
+            arg=["32 maps of 11×11 after ReLU", "Which filters built the answer"], timeout=TIMEOUT_MS)
         text = page.locator('[data-testid="stMain"]').inner_text()
         assert "16 maps of 26×26 after ReLU" in text and "after the 2×2 max pool: 13×13" in text
         assert "32 maps of 11×11 after ReLU" in text and "Which filters built the answer" in text

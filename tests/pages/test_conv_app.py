@@ -1,4 +1,4 @@
-"""Convolutional networks in the app (issue 9, app half).
+"""Convolutional networks in the app.
 
 Figures: the filter grid shows the kernels exactly, the feature-map figures show exactly
 what forward computes, colour ranges are symmetric around 0 where values have a sign.
@@ -507,7 +507,7 @@ def test_gradient_check_button_on_a_conv_model(two_conv):
     assert at.success and "agrees" in at.success[0].value
 
 
-def test_use_pages_and_models_with_a_conv_model(one_conv, data):
+def test_draw_evaluate_and_models_pages_with_a_conv_model(one_conv, data):
     from nn.training import predict_proba
 
     at = open_page("models", one_conv, in_history=True)

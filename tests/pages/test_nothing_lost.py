@@ -1,4 +1,4 @@
-"""Issue 7, nothing lost and bad settings: a reload restores the lab, a run survives page
+"""Nothing lost and bad settings: a reload restores the lab, a run survives page
 switches and a reload, out-of-range settings are handled, one session's crash stays its own.
 
 A reload is a new Streamlit session: here, a new AppTest given the first one's ``lab``

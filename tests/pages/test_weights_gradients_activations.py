@@ -99,7 +99,7 @@ def test_the_default_training_button_trains_and_the_page_fills_in(mnist_test_set
     assert {"inside_grid_chart", "inside_unit_map", "inside_unit_outgoing",
             "inside_exciting_images"} <= set(shown)
     assert shown["inside_grid_chart"]["layout"]["meta"]["grid"]["order"] == list(range(128))
-    # The grid sends no more than the budget for 128 units, click targets included.
+    # The grid sends no more than its payload budget for 128 units, click targets included.
     assert len(at.get("plotly_chart")[0].proto.spec) <= weight_figures.payload_budget(128)
 
 
