@@ -192,7 +192,7 @@ def test_layer_names_for_conv_and_dense_networks(two_conv):
     assert analysis.layer_names(two_conv.network) == ["conv1 (6@3×3)", "conv2 (4@3×3)", "W3 196→16", "W4 16→10"]
     dense = build_network(TrainConfig(hidden_sizes=(32,)))
     assert analysis.layer_names(dense) == ["W1 784→32", "W2 32→10"]
-    assert not analysis.is_convolutional(dense) and analysis.n_conv_layers(two_conv.network) == 2
+    assert analysis.n_conv_layers(dense) == 0 and analysis.n_conv_layers(two_conv.network) == 2
 
 
 # ---------------------------------------------------------------------------------
@@ -214,12 +214,13 @@ def test_settings_make_the_network_the_page_describes(changes):
     network = build_network(config)
     assert settings.config_parameters(config) == network.n_parameters
     if changes:
-        assert network.is_convolutional and len(config.conv_layers) == changes["conv_layers"]
+        assert analysis.n_conv_layers(network) > 0 and len(config.conv_layers) == changes["conv_layers"]
         assert config.conv_layers[0] == (changes["conv_filters"], changes["conv_kernel"])
         assert settings.architecture_text(config).startswith("28×28 → conv ")
         assert settings.relative_cost(config) > 1
     else:
-        assert not network.is_convolutional and settings.describe_config(config).startswith("784-128-10 ReLU")
+        assert analysis.n_conv_layers(network) == 0
+        assert settings.describe_config(config).startswith("784-128-10 ReLU")
         assert settings.relative_cost(config) == 1.0
 
 
@@ -361,7 +362,7 @@ def test_train_page_builds_and_trains_a_conv_network():
     at.button(key="start").click().run()
     run_until_done(at)
     model = at.session_state["model"]
-    assert model.status == "completed" and model.network.is_convolutional
+    assert model.status == "completed" and analysis.n_conv_layers(model.network) > 0
     assert [w.shape for w in model.network.weights] == [(5, 5, 1, 4), (576, 10)]
     assert "28×28 → conv 4@5×5 → pool → 10 ReLU, run 1" in " ".join(c.value for c in at.sidebar.caption)
     table = at.dataframe[0].value
@@ -522,7 +523,7 @@ def test_draw_evaluate_and_models_pages_with_a_conv_model(one_conv, data):
     at.button(key="use_install").click()
     rerun(at)
     model = at.session_state["model"]
-    assert model.number == 2 and model.network.is_convolutional
+    assert model.number == 2 and analysis.n_conv_layers(model.network) > 0
     assert model.config.conv_layers == ((4, 5),)
     np.testing.assert_array_equal(predict_proba(model.network, data.validation_images),
                                   predict_proba(one_conv.network, data.validation_images))
@@ -567,7 +568,7 @@ def test_a_reload_restores_a_conv_model():
     run_until_done(at)
     model = at.session_state["model"]
     reloaded = open_app(lab=lab)
-    assert reloaded.session_state["model"].network.is_convolutional
+    assert analysis.n_conv_layers(reloaded.session_state["model"].network) > 0
     np.testing.assert_array_equal(reloaded.session_state["model"].network.weights[0], model.network.weights[0])
     assert reloaded.session_state["settings"]["conv_layers"] == 1
     reloaded.switch_page("pages/weights.py")
