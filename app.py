@@ -1,16 +1,17 @@
-"""Digit Lab: `streamlit run app.py`. This script only declares the pages and the sidebar."""
+"""Digit Lab: `streamlit run app.py`. The pages (pages/) and each session's lifecycle:
+set up the session, run the page, save the session's lab."""
 
 from pathlib import Path
 
 import streamlit as st
 
-from ui import sidebar, state, workshop
+from ui import action_buttons, entry_script, resources, sidebar, state, workshop_link
 
 st.set_page_config(page_title="Digit Lab", page_icon=":material/neurology:", layout="wide")
 st.logo(str(Path(__file__).parent / "assets" / "logo.svg"), size="large")
-state.configure_process()
+resources.configure_process()
 state.init()
-workshop.apply_url_once()  # a shared link's settings and challenge, once per session
+workshop_link.apply_url_once()  # a shared link's settings and challenge, once per session
 state.sync()
 
 page = st.navigation([
@@ -26,11 +27,10 @@ page = st.navigation([
     st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
 ])
 sidebar.render(job_progress=page.url_path != "train")  # Train shows the job itself
-with st.sidebar:
-    workshop.projector_toggle()
-state.mark_entry_script()
+entry_script.mark()
 try:
     page.run()
 finally:
+    action_buttons.drop_unhandled_click()
     state.persist()  # nothing lost on a reload: the lab store keeps this session's lab
-state.preload_data()
+resources.preload_data()

@@ -1,6 +1,6 @@
 """Weight-grid rendering cost: ``python -m bench.figures [--trained] [--repeats N]``.
 
-Issue 5 sets the targets: the grid of every first-layer unit builds in <= 0.5 s for 512
+The targets: the grid of every first-layer unit builds in <= 0.5 s for 512
 units and sends <= 150 KiB to the browser for 128 units, <= 400 KiB for 512. This prints,
 for 64 / 128 / 512 units:
 
@@ -11,7 +11,7 @@ for 64 / 128 / 512 units:
 
 Weights are a fresh He initialisation (pure noise, the hardest case to compress) or,
 with ``--trained``, a network trained for 2 epochs on the bundled 5,000 images.
-The payload sizes are also asserted by ``tests/test_inside_figures.py``; times are not
+The payload sizes are also asserted by ``tests/ui/test_network_figures.py``; times are not
 (they depend on the machine).
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from nn.analysis import unit_order
 from nn.network import Network
-from ui.figures.inside import payload_budget, weight_grid_figure
+from ui.figures.weights import payload_budget, weight_grid_figure
 
 SIZES = (64, 128, 512)
 BUILD_TARGET_S = 0.5

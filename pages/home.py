@@ -1,9 +1,11 @@
+"""Home: what Digit Lab is, and one button that trains a good default model."""
+
 import streamlit as st
 
 from datasets import DIGIT_CLASS_NAMES
-from ui import state
+from ui import entry_script, state
 
-state.require_entry_script()
+entry_script.require()
 
 st.title("Digit Lab")
 st.markdown(

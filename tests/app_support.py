@@ -20,7 +20,8 @@ from streamlit.testing.v1 import AppTest
 from lab.runs import Run
 from nn.training import TrainConfig, build_network, train
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")  # an absolute path: AppTest resolves relative ones from the caller
+# An absolute path: AppTest resolves relative ones from the caller.
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60
 
 
@@ -28,10 +29,10 @@ TIMEOUT = 60
 def restore_blas_threads():
     """The app limits BLAS to 1 thread for the whole process; undo that after these tests."""
     yield
-    from ui import state
+    from ui import resources
 
-    state.configure_process().restore_original_limits()
-    state.configure_process.clear()
+    resources.configure_process().restore_original_limits()
+    resources.configure_process.clear()
 
 
 def trained_run(data, hidden=(32,), epochs=3, number=1, validation=False, **config) -> Run:

@@ -1,21 +1,26 @@
-"""The sidebar on every page: the dataset in use, the current model, a running job."""
+"""The sidebar on every page: the dataset in use, the current model, a running job, the
+projector toggle."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from lab.display_text import escape_markdown, percent
 from lab.jobs import QUEUED
+from ui import state
+from ui.widgets import PROJECTOR, projector
 
-from . import state
-
-
-def _plain(text: str) -> str:
-    """Text shown literally inside Markdown (file names like my_train_set.csv keep their _)."""
-    return "".join("\\" + ch if ch in "\\`*_[]<>|~$" else ch for ch in text)
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
+PROJECTOR_CSS = """
+<style>
+html, body, [data-testid="stAppViewContainer"] { font-size: 22px !important; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
+[data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"] p,
+[data-testid="stText"], label, button p { font-size: 1.25rem !important; }
+h1 { font-size: 3.2rem !important; }
+h2, h3 { font-size: 2.2rem !important; }
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] p { color: #000 !important; }
+</style>
+"""
 
 
 def render(job_progress: bool = True) -> None:
@@ -30,24 +35,25 @@ def render(job_progress: bool = True) -> None:
             st.info(note, icon=":material/info:")
         data = state.dataset_info()
         st.markdown("**Data**")
-        st.caption(f"{_plain(data.name)}: {data.n_images - data.n_validation:,} training and "
+        st.caption(f"{escape_markdown(data.name)}: {data.n_images - data.n_validation:,} training and "
                    f"{data.n_validation:,} validation images  \n"
-                   f"{_plain(state.classes_text(data.class_names))}")
+                   f"{escape_markdown(state.classes_text(data.class_names))}")
         st.markdown("**Current model**")
         model = state.model()
         if model is None:
             st.caption("None yet: train one on the Train page.")
         else:
-            test = "" if model.test_accuracy is None else f" · test {_percent(model.test_accuracy)}"
+            test = "" if model.test_accuracy is None else f" · test {percent(model.test_accuracy)}"
             note = "" if model.status == "completed" else f" ({model.status})"
             st.caption(f"{model.architecture}, run {model.number}{note}  \n"
                        f"{model.epochs_done} epochs · validation accuracy "
-                       f"{_percent(model.validation_accuracy)}{test}")
+                       f"{percent(model.validation_accuracy)}{test}")
             if model.network is not None and model.network.layer_sizes[-1] != len(data.class_names):
-                st.caption(f":orange[It reads {_plain(state.classes_text(model.class_names))}, "
+                st.caption(f":orange[It reads {escape_markdown(state.classes_text(model.class_names))}, "
                            "not the classes of the data in use.]")
         if job_progress:
             _job_status()
+        _projector_toggle()
 
 
 def _job_status() -> None:
@@ -70,3 +76,11 @@ def _job_status() -> None:
         st.progress(snapshot.fraction, text=text)
 
     status()
+
+
+def _projector_toggle() -> None:
+    """The toggle, and the large-font style when it is on."""
+    st.toggle("Projector view", key=PROJECTOR,
+              help="Large fonts, high-contrast charts and fewer controls, for a room.")
+    if projector():
+        st.html(PROJECTOR_CSS)

@@ -1,4 +1,5 @@
-"""One lab per browser session: everything a user owns lives in ``st.session_state``.
+"""One lab per browser session: everything a user owns lives in ``st.session_state``,
+and the button callbacks (on_click) that change it.
 
 Per session (``st.session_state``):
 
@@ -9,10 +10,8 @@ Per session (``st.session_state``):
 * ``runs``     -- the run history: every finished run, oldest first
 * ``session_dataset`` -- a dataset this session loaded on the Data page (else None)
 
-Process-wide (``st.cache_resource``, shared by *every* user, so read-only or user-free):
-the split dataset, the real MNIST test set, the job scheduler, the BLAS thread limit.
-A per-session ``st.cache_resource(scope="session")`` holds the session's jobs so that
-Streamlit stops them when the session ends (the tab was closed).
+Process-wide resources (the split dataset, the test set, the scheduler...) are in
+``ui/resources.py``.
 
 Nothing lost on a reload (a reload is a new session): each session has a lab id in the
 address (``?lab=…``) and saves its lab into the process-wide :mod:`lab.lab_store` after
@@ -25,154 +24,37 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import threading
 
-import numpy as np
 import streamlit as st
 
-from datasets import class_noun, class_ranges, load_bundled, load_mnist_test_set
+from datasets import class_noun, class_ranges
 from lab import lab_store
 from lab import settings as settings_module
-from lab.data import DATASETS, DatasetInfo, SplitData, make_split, read_only
-from lab.jobs import COMPLETED, STOPPED, JobScheduler, SessionJobs, TrainingJob, limit_blas_threads
+from lab.data import DATASETS, DatasetInfo, SplitData
+from lab.jobs import COMPLETED, STOPPED, TrainingJob
 from lab.runs import Run, run_from_job
 from nn.errors import DataError
+from ui.resources import (
+    configure_process,  # noqa: F401 (tests outside ui/ call state.configure_process)
+    scheduler,
+    session_jobs,
+    split_data,
+    test_set,
+)
 
 logger = logging.getLogger(__name__)
 
 # How often a page refreshes a running job's progress: $DIGIT_LAB_POLL_SECONDS (load test).
 POLL_SECONDS = settings_module.poll_seconds_from_env()
-PRELOAD_DELAY_SECONDS = 1.5
 
 DATASET, SETTINGS, JOB, COLLECTED, MODEL, RUNS, NEXT_RUN, NOTICE = (
     "dataset", "settings", "job", "job_collected", "model", "runs", "next_run", "notice")
 GO_TO_TRAIN = "go_to_train"
-ENTRY_RAN = "_entry_script_ran"  # set by app.py, consumed by the page it runs
-ENTRY_RETRIED = "_entry_script_retried"  # require_entry_script reran once
 WIDGET_PREFIX = "train_"  # session-state keys of the Train page's widgets
 
 DEFAULT_DATASET = "bundled"
 LAB, LAB_NOTE = "lab_id", "lab_note"  # this session's lab id; a note when a lab link was unknown
 RUN_NOTE = "run_note"  # how start_training adjusted the latest run's settings (e.g. full batch)
-
-
-
-
-
-
-# ---------------------------------------------------------------------------------
-# Process-wide, read-only resources
-# ---------------------------------------------------------------------------------
-
-
-
-
-@st.cache_resource(show_spinner=False)
-def configure_process():
-    """Once per server process: 1 BLAS thread (jobs run in parallel threads instead)."""
-    return limit_blas_threads(1)
-
-
-@st.cache_resource(show_spinner=False)
-def scheduler() -> JobScheduler:
-    """The server's one scheduler (``$DIGIT_LAB_MAX_JOBS`` jobs at once, default: cores)."""
-    return JobScheduler()
-
-
-@st.cache_resource(show_spinner=False)
-def split_data(key: str) -> SplitData:
-    """The dataset ``key`` split class by class into 90% training, 10% validation (seed 0)."""
-    if key != "bundled":
-        raise ValueError(f"unknown dataset {key!r}; available: {', '.join(DATASETS)}")
-    return make_split(load_bundled(), settings_module.VALIDATION_FRACTION, key)
-
-
-@st.cache_resource(show_spinner=False)
-def preload_data() -> threading.Timer:
-    """Once per process, after the first page is drawn: read the images in the background.
-
-    Parsing the bundled CSV (and importing pandas for it) takes about a second; doing
-    it while the user reads the first page keeps the cold start short and makes the
-    first Start instant. ``load_bundled`` caches its result for the whole process.
-    """
-    def load() -> None:
-        try:
-            load_bundled()
-            load_mnist_test_set()
-        except Exception:  # reported again, with a message, when the data is used
-            logger.exception("preloading the data failed")
-
-    # Wait a moment first: the first page is still on its way to the browser.
-    thread = threading.Timer(PRELOAD_DELAY_SECONDS, load)
-    thread.name, thread.daemon = "preload-data", True
-    thread.start()
-    return thread
-
-
-@st.cache_resource(show_spinner=False)
-def test_data() -> tuple[np.ndarray, np.ndarray, str]:
-    """The real MNIST test set that ships with the app (images, labels, name)."""
-    dataset = load_mnist_test_set()
-    return read_only(dataset.images), read_only(dataset.labels), dataset.name
-
-
-def test_set(data: SplitData) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """The labelled test set that fits ``data``: its own (EMNIST's test part) when it came
-    with one; else, for digits, the real MNIST test set that ships with the app; else None
-    (then the pages show the validation images only). May raise DataError (damaged files)."""
-    if data.test is not None:
-        return data.test
-    if not data.digits:
-        return None  # MNIST's test digits say nothing about letters
-    images, labels, _ = test_data()
-    return images, labels, f"{len(labels):,} real MNIST test images"
-
-
-def _stop_session_jobs(jobs: SessionJobs) -> None:
-    jobs.stop_all()
-
-
-@st.cache_resource(scope="session", on_release=_stop_session_jobs, show_spinner=False)
-def session_jobs() -> SessionJobs:
-    """This session's jobs; Streamlit calls ``stop_all`` on them when the session ends."""
-    return SessionJobs()
-
-
-# ---------------------------------------------------------------------------------
-# Running pages through app.py
-# ---------------------------------------------------------------------------------
-
-
-def mark_entry_script() -> None:
-    """app.py calls this before running a page (see require_entry_script)."""
-    st.session_state[ENTRY_RAN] = True
-
-
-def require_entry_script() -> None:
-    """Every page calls this first: make sure app.py ran before it.
-
-    Because a ``pages/`` folder sits next to app.py, Streamlit starts each server
-    process in its legacy "pages directory" mode and only switches to
-    ``st.navigation`` once app.py has run. If the very first request after a
-    server start is a page's own address (say ``/train``), Streamlit runs that page
-    file alone: no sidebar, no session setup. Then switch the legacy mode off (what
-    ``st.navigation`` itself does) and rerun, which runs app.py and the same page.
-    """
-    if st.session_state.pop(ENTRY_RAN, False):
-        return
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if getattr(PagesManager, "uses_pages_directory", None):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-    if not st.session_state.get(ENTRY_RETRIED):
-        # Another session switched the legacy mode off while this one's first request
-        # ran the page alone (many users opening /train on a fresh server): rerun once.
-        st.session_state[ENTRY_RETRIED] = True
-        st.rerun()
-    st.error("This page must be opened through the app: run `streamlit run app.py` and open "
-             "its address.")
-    st.stop()
 
 
 # ---------------------------------------------------------------------------------
@@ -406,14 +288,29 @@ def train_default_model() -> None:
     if job_pending():
         return
     st.session_state[SETTINGS] = dict(settings_module.GOOD_DEFAULT)
-    for key in [k for k in st.session_state if str(k).startswith(WIDGET_PREFIX)]:
-        del st.session_state[key]  # the Train page's widgets re-read the new settings
+    forget_train_widgets()
     start_training()
     st.session_state[GO_TO_TRAIN] = True
 
 
+def forget_train_widgets() -> None:
+    """Drop the Train page's widgets: they are drawn again from the session's settings
+    (after new settings, or when a challenge changes their ranges)."""
+    for key in [k for k in st.session_state if str(k).startswith(WIDGET_PREFIX)]:
+        del st.session_state[key]
+
+
+def write_settings(settings: dict) -> None:
+    """New settings for the session and for the Train page's widgets (before they are drawn)."""
+    st.session_state[SETTINGS] = dict(settings)
+    for name, value in settings.items():
+        key = WIDGET_PREFIX + name
+        if key in st.session_state and st.session_state[key] != value:
+            st.session_state[key] = value
+
+
 # ---------------------------------------------------------------------------------
-# This session's own data and uploaded models (Data and Models pages, issue 6)
+# This session's own data and uploaded models (Data and Models pages)
 # ---------------------------------------------------------------------------------
 
 # A SplitData this session loaded itself (an upload, the downloaded MNIST, the bundled

@@ -1,4 +1,4 @@
-"""A convolutional network in a real browser (Debian's Chromium, issue 9).
+"""A convolutional network in a real browser (Debian's Chromium).
 
 Starts `streamlit run app.py`, loads the "Small CNN (≈97%)" preset on the Train page,
 trains it, and screenshots the Train page, the Weights page (both conv layers' filters)
@@ -13,7 +13,7 @@ import re
 import pytest
 from browser_support import SCREENSHOTS, TIMEOUT_MS, open_page, serve, settle, wait_for_progress
 
-from lab import settings as S
+from lab import settings
 from lab.presets import BY_ID
 
 WIDTH, TALL = 1400, 4200
@@ -34,7 +34,7 @@ def screenshot(page, name: str) -> None:
 
 
 def test_small_cnn_preset_trains_and_shows_its_filters_and_maps(server, browser):
-    config = S.to_config(BY_ID["small_cnn"].settings())  # the engine's recommended CNN
+    config = settings.to_config(BY_ID["small_cnn"].settings())  # the engine's recommended CNN
     assert [f for f, _ in config.conv_layers] == [16, 32] and config.hidden_sizes == ()
     context = browser.new_context(viewport={"width": WIDTH, "height": TALL})
     try:
@@ -45,14 +45,14 @@ def test_small_cnn_preset_trains_and_shows_its_filters_and_maps(server, browser)
         page.get_by_role("option", name=re.compile("Small CNN")).click()
         page.get_by_role("button", name="Load preset").click()
         page.get_by_text("Loaded “Small CNN (≈97%)”").wait_for(timeout=TIMEOUT_MS)
-        page.get_by_text(f"{S.config_parameters(config):,} parameters").wait_for(timeout=TIMEOUT_MS)
+        page.get_by_text(f"{settings.config_parameters(config):,} parameters").wait_for(timeout=TIMEOUT_MS)
         assert page.get_by_role("spinbutton", name="Convolution layers").input_value() == "2"
         assert page.get_by_role("spinbutton", name="Hidden layers").input_value() == "0"
         page.get_by_role("button", name="Start").click()
         wait_for_progress(page, "Done", f"Epoch {config.epochs}/{config.epochs}", timeout=300_000)
         settle(page, 2)
         sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
-        assert f"{S.architecture_text(config)} ReLU" in sidebar
+        assert f"{settings.architecture_text(config)} ReLU" in sidebar
         screenshot(page, "1_train")
 
         open_page(page, "Weights", 3)
@@ -71,6 +71,11 @@ def test_small_cnn_preset_trains_and_shows_its_filters_and_maps(server, browser)
         screenshot(page, "4_weights_dense")
 
         open_page(page, "Activations", 8)
+        # Eight ".main-svg" may be fewer than eight charts (Plotly draws two per chart): wait
+        # for the last ones' text before reading the page.
+        page.wait_for_function(
+            """texts => texts.every(t => document.querySelector('[data-testid="stMain"]').innerText.includes(t))""",
+            arg=["32 maps of 11×11 after ReLU", "Which filters built the answer"], timeout=TIMEOUT_MS)
         text = page.locator('[data-testid="stMain"]').inner_text()
         assert "16 maps of 26×26 after ReLU" in text and "after the 2×2 max pool: 13×13" in text
         assert "32 maps of 11×11 after ReLU" in text and "Which filters built the answer" in text

@@ -21,7 +21,7 @@ from app_support import (  # noqa: F401 (restore_blas_threads is a fixture)
 )
 from streamlit.testing.v1 import AppTest
 
-from lab import settings as S
+from lab import settings
 from lab.runs import Run, runs_table
 from nn.training import History
 from ui.figures.training import accuracy_figure, downsample, loss_figure
@@ -59,7 +59,7 @@ def test_dataset_description_matches_the_data():
 
     assert DATASETS["bundled"].n_images == load_bundled().n_samples
     data = split_data("bundled")
-    assert data.n_validation == round(DATASETS["bundled"].n_images * S.VALIDATION_FRACTION)
+    assert data.n_validation == round(DATASETS["bundled"].n_images * settings.VALIDATION_FRACTION)
     assert data.n_train + data.n_validation == DATASETS["bundled"].n_images
     assert not data.train_images.flags.writeable  # shared by every user: read-only
 
@@ -73,7 +73,7 @@ def test_every_page_renders(page):
 
 def test_train_page_controls():
     at = open_app("train.py")
-    assert at.slider(key="train_epochs").max == S.MAX_EPOCHS
+    assert at.slider(key="train_epochs").max == settings.MAX_EPOCHS
     assert at.slider(key="train_width").min == 1 and at.slider(key="train_width").max == 512
     rates = at.select_slider(key="train_learning_rate").options
     assert rates[0] == "0.0001" and rates[-1] == "10"
@@ -83,7 +83,7 @@ def test_train_page_controls():
 
 def test_start_trains_a_model_and_the_curves_grow():
     at = open_app("train.py")
-    set_settings(at, epochs=40, width=32, learning_rate=0.002, batch_mode=S.BATCH_MINI, batch_size=32)
+    set_settings(at, epochs=40, width=32, learning_rate=0.002, batch_mode=settings.BATCH_MINI, batch_size=32)
     at.button(key="start").click().run()
     job = at.session_state["job"]
     assert job.config.epochs == 40 and job.config.hidden_sizes == (32,)
@@ -121,7 +121,7 @@ def test_start_trains_a_model_and_the_curves_grow():
 
 def test_stop_stops_and_keeps_the_model():
     at = open_app("train.py")
-    set_settings(at, epochs=500, width=256, batch_mode=S.BATCH_MINI, batch_size=8)
+    set_settings(at, epochs=500, width=256, batch_mode=settings.BATCH_MINI, batch_size=8)
     at.button(key="start").click().run()
     job = at.session_state["job"]
     deadline = time.monotonic() + TIMEOUT
@@ -155,7 +155,7 @@ def test_divergent_learning_rate_shows_a_warning():
 
 def test_training_continues_across_pages_and_setting_changes():
     at = open_app("train.py")
-    set_settings(at, epochs=500, width=128, batch_mode=S.BATCH_MINI, batch_size=16)
+    set_settings(at, epochs=500, width=128, batch_mode=settings.BATCH_MINI, batch_size=16)
     at.button(key="start").click().run()
     job = at.session_state["job"]
     at.slider(key="train_width").set_value(64).run()  # applies to the next run only
@@ -206,7 +206,7 @@ def test_home_button_trains_a_good_default_model():
     assert at.slider(key="train_width").value == 128
     run_until_done(at)
     model = at.session_state["model"]
-    assert model.status == "completed" and model.epochs_done == S.GOOD_DEFAULT["epochs"]
+    assert model.status == "completed" and model.epochs_done == settings.GOOD_DEFAULT["epochs"]
     assert model.validation_accuracy >= 0.88
     assert model.test_accuracy >= 0.92, model.test_accuracy  # on the shipped real test set
 
@@ -253,31 +253,31 @@ def test_long_step_curves_are_downsampled_by_bin_means():
 
 
 def test_settings_make_a_config():
-    config = S.to_config(S.GOOD_DEFAULT)
+    config = settings.to_config(settings.GOOD_DEFAULT)
     assert config.hidden_sizes == (128,) and config.optimizer == "adam" and config.batch_size == 128
-    full = S.to_config({**S.GOOD_DEFAULT, "batch_mode": S.BATCH_FULL, "layers": 2, "width": 7})
+    full = settings.to_config({**settings.GOOD_DEFAULT, "batch_mode": settings.BATCH_FULL, "layers": 2, "width": 7})
     assert full.batch_size is None and full.hidden_sizes == (7, 7)
-    assert S.LEARNING_RATES[0] == 1e-4 and S.LEARNING_RATES[-1] == 10
-    assert all(b / a < 3 for a, b in zip(S.LEARNING_RATES, S.LEARNING_RATES[1:]))  # log-spaced
+    assert settings.LEARNING_RATES[0] == 1e-4 and settings.LEARNING_RATES[-1] == 10
+    assert all(b / a < 3 for a, b in zip(settings.LEARNING_RATES, settings.LEARNING_RATES[1:]))  # log-spaced
     for bad, message in [({"epochs": 0}, "epochs"), ({"width": 600}, "width"),
                          ({"learning_rate": -1}, "learning rate"), ({"optimizer": "magic"}, "optimizer")]:
         with pytest.raises(ValueError, match=message):
-            S.to_config({**S.GOOD_DEFAULT, **bad})
+            settings.to_config({**settings.GOOD_DEFAULT, **bad})
 
 
 def test_weight_snapshots_stay_within_budget():
     for epochs in (1, 15, 100, 500):
         for hidden in ((10,), (128,), (512,) * 4):
-            interval = S.snapshot_interval(epochs, hidden)
+            interval = settings.snapshot_interval(epochs, hidden)
             kept = epochs // interval + 1  # plus the one before training
-            assert kept <= S.MAX_SNAPSHOTS + 1
-            assert kept <= 3 or (kept - 1) * 4 * S.n_parameters(hidden) <= S.SNAPSHOT_BUDGET_BYTES
-    assert S.snapshot_interval(15, (128,)) == 1  # the default run keeps every epoch
-    assert S.to_config({**S.GOOD_DEFAULT, "epochs": 500, "width": 512, "layers": 4}).snapshot_every > 10
+            assert kept <= settings.MAX_SNAPSHOTS + 1
+            assert kept <= 3 or (kept - 1) * 4 * settings.n_parameters(hidden) <= settings.SNAPSHOT_BUDGET_BYTES
+    assert settings.snapshot_interval(15, (128,)) == 1  # the default run keeps every epoch
+    assert settings.to_config({**settings.GOOD_DEFAULT, "epochs": 500, "width": 512, "layers": 4}).snapshot_every > 10
 
 
 def test_runs_table_lists_runs_newest_first():
-    config = S.to_config(S.GOOD_DEFAULT)
+    config = settings.to_config(settings.GOOD_DEFAULT)
     history = History(epoch=[1, 2], train_accuracy=[0.5, 0.9], validation_accuracy=[0.4, 0.8])
     runs = [Run(1, config, "completed", "", None, history, "bundled", 1.0, test_accuracy=0.85),
             Run(2, config, "diverged", "", None, History(), "bundled", 0.1)]

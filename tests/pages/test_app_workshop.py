@@ -4,7 +4,7 @@ import pytest
 from app_support import open_app, restore_blas_threads, run_until_done  # noqa: F401 (fixture)
 from streamlit.testing.v1 import AppTest
 
-from lab import settings as S
+from lab import settings
 
 CHALLENGES = """
 [[challenge]]
@@ -49,7 +49,7 @@ def test_link_settings_are_applied_and_mirrored():
     assert at.slider(key="train_width").value == 32
     assert at.number_input(key="train_layers").value == 2
     assert at.selectbox(key="train_activation").value == "tanh"
-    assert at.radio(key="train_batch_mode").value == S.BATCH_FULL
+    assert at.radio(key="train_batch_mode").value == settings.BATCH_FULL
     at.slider(key="train_width").set_value(48).run()
     assert qp(at, "w") == "48" and qp(at, "ep") == "7"
     assert qp(at, "lab") == at.session_state["lab_id"]  # the lab stays
@@ -58,10 +58,10 @@ def test_link_settings_are_applied_and_mirrored():
 
 def test_invalid_link_values_are_clamped_with_a_visible_note():
     at = open_app("train.py", ep="100000", lr="3", w="0", act="swish", seed="-4")
-    assert at.slider(key="train_epochs").value == S.MAX_EPOCHS
+    assert at.slider(key="train_epochs").value == settings.MAX_EPOCHS
     assert at.select_slider(key="train_learning_rate").value in (2.0, 5.0)
     assert at.slider(key="train_width").value == 1
-    assert at.selectbox(key="train_activation").value == S.DEFAULT_SETTINGS["activation"]
+    assert at.selectbox(key="train_activation").value == settings.DEFAULT_SETTINGS["activation"]
     assert at.number_input(key="train_seed").value == 0
     note = texts(at.warning)
     assert "Settings from the link were adjusted" in note
@@ -99,7 +99,7 @@ def test_a_challenge_limits_and_locks_knobs_and_judges_the_run():
     assert "Challenge passed with run 1" in texts(at.success)
     # The same run does not pass the impossible challenge; it is judged only on new runs.
     at.selectbox(key="workshop_challenge").set_value("impossible").run()
-    assert at.slider(key="train_width").max == S.MAX_WIDTH
+    assert at.slider(key="train_width").max == settings.MAX_WIDTH
     assert at.slider(key="train_width").value == 16  # the settings stay when the range widens
     assert not any("Challenge" in e.value and "run 1" in e.value for e in at.error)
     at.button(key="start").click().run()

@@ -1,4 +1,4 @@
-"""Issue 7, nothing lost and bad settings: a reload restores the lab, a run survives page
+"""Nothing lost and bad settings: a reload restores the lab, a run survives page
 switches and a reload, out-of-range settings are handled, one session's crash stays its own.
 
 A reload is a new Streamlit session: here, a new AppTest given the first one's ``lab``
@@ -13,10 +13,9 @@ from app_support import TIMEOUT, open_app, pending, restore_blas_threads, set_se
 from app_support import run_until_done as _run_until_done
 from streamlit.testing.v1 import AppTest
 
-from lab import lab_store
-from lab import settings as S
+from lab import lab_store, settings
 
-SMALL = dict(epochs=3, width=16, batch_mode=S.BATCH_MINI, batch_size=128)
+SMALL = dict(epochs=3, width=16, batch_mode=settings.BATCH_MINI, batch_size=128)
 
 
 def run_until_done(at, timeout=TIMEOUT) -> AppTest:
@@ -85,7 +84,7 @@ def test_two_sessions_get_different_labs():
 
 def test_a_run_in_progress_survives_page_switches():
     at = open_app("train.py")
-    set_settings(at, epochs=300, width=64, batch_mode=S.BATCH_MINI, batch_size=16)
+    set_settings(at, epochs=300, width=64, batch_mode=settings.BATCH_MINI, batch_size=16)
     at.button(key="start").click().run()
     job = at.session_state["job"]
     for page in ("home.py", "weights.py", "train.py", "home.py"):
@@ -101,7 +100,7 @@ def test_a_run_in_progress_survives_page_switches():
 def test_a_run_stopped_by_a_reload_reaches_the_run_history():
     at = open_app("train.py")
     lab = at.query_params["lab"]
-    set_settings(at, epochs=400, width=64, batch_mode=S.BATCH_MINI, batch_size=16)
+    set_settings(at, epochs=400, width=64, batch_mode=settings.BATCH_MINI, batch_size=16)
     at.button(key="start").click().run()
     job = at.session_state["job"]
     deadline = time.monotonic() + TIMEOUT
@@ -142,8 +141,8 @@ def test_learning_rate_10_diverges_with_a_warning_and_loses_nothing():
 
 
 def test_learning_rate_options_end_at_10():
-    assert S.LEARNING_RATES[0] == 1e-4 and S.LEARNING_RATES[-1] == 10.0
-    assert max(S.LEARNING_RATES) == 10.0 and len(set(S.LEARNING_RATES)) == len(S.LEARNING_RATES)
+    assert settings.LEARNING_RATES[0] == 1e-4 and settings.LEARNING_RATES[-1] == 10.0
+    assert max(settings.LEARNING_RATES) == 10.0 and len(set(settings.LEARNING_RATES)) == len(settings.LEARNING_RATES)
 
 
 @pytest.mark.parametrize("name,value,shown,message", [
@@ -157,7 +156,7 @@ def test_learning_rate_options_end_at_10():
 def test_a_setting_that_did_not_come_from_the_controls_is_clamped_with_a_message(
         name, value, shown, message):
     at = open_app()  # on Home: the Train page's controls do not exist yet
-    at.session_state["settings"] = {**S.DEFAULT_SETTINGS, name: value}
+    at.session_state["settings"] = {**settings.DEFAULT_SETTINGS, name: value}
     at.switch_page("pages/train.py").run()
     assert not at.exception, at.exception
     control = at.select_slider(key=f"train_{name}") if name == "learning_rate" else \
@@ -253,7 +252,7 @@ def test_a_second_start_while_running_is_ignored():
     from ui import state
 
     at = open_app("train.py")
-    set_settings(at, epochs=300, width=64, batch_mode=S.BATCH_MINI, batch_size=16)
+    set_settings(at, epochs=300, width=64, batch_mode=settings.BATCH_MINI, batch_size=16)
     at.button(key="start").click().run()
     job = at.session_state["job"]
     assert at.button(key="start").disabled

@@ -1,4 +1,5 @@
-"""Loss and accuracy curves as Plotly figures: plain functions of arrays, no Streamlit.
+"""Loss and accuracy curves (the Train page) as Plotly figures: plain functions of arrays,
+no Streamlit.
 
 The x axis is always *epochs*: per-epoch values sit at 1, 2, ...; per-step losses at
 ``step / steps_per_epoch`` so they line up with the epoch points while an epoch is
@@ -10,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-TRAIN_COLOR = "#1f77b4"
-VALIDATION_COLOR = "#ff7f0e"
-STEP_COLOR = "rgba(31, 119, 180, 0.25)"
+from ui.figures.style import STEP_COLOR, TRAIN_COLOR, VALIDATION_COLOR
+
 MAX_STEP_POINTS = 1500
 
 

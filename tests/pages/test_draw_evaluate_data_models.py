@@ -2,8 +2,8 @@
 
 Uploads go through the real ``st.file_uploader`` widgets (AppTest can set them). What
 AppTest cannot do -- draw on the canvas, click a chart cell, fetch a download -- is
-covered by tests/test_browser_use.py and by the plain functions in
-tests/test_use_figures.py.
+covered by tests/browser/test_browser_draw_evaluate_data_models.py and by the plain
+functions in tests/ui/test_page_figures_and_files.py.
 """
 
 import gzip

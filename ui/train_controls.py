@@ -1,15 +1,17 @@
-"""The Train page's parts: settings controls, buttons, live progress and curves, run history."""
+"""The Train page's controls: the settings (sliders and inputs, within the active
+challenge's ranges), the network they build, and the Start / Stop / Reset buttons with the
+checks before a start. Every change is stored in the session's settings
+(``st.session_state["settings"]``); the widgets are ``train_<setting>``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import streamlit as st
 
-from lab import settings as S
-from lab.jobs import COMPLETED, DIVERGED, FAILED, QUEUED, STOPPED, JobSnapshot
-from lab.runs import runs_table
-from ui.figures.training import accuracy_figure, loss_figure
-
-from . import state
+from lab import settings
+from ui import state
 
 
 def _bind(name: str) -> str:
@@ -22,7 +24,7 @@ def _bind(name: str) -> str:
     if key not in st.session_state:
         # A value that did not come from this control (a restored lab, an address) is
         # brought into its range with a message: Streamlit refuses out-of-range values.
-        value, note = S.clamp_setting(name, S.setting(st.session_state[state.SETTINGS], name))
+        value, note = settings.clamp_setting(name, settings.setting(st.session_state[state.SETTINGS], name))
         if note:
             st.session_state[state.NOTICE] = f"Setting changed: {note}"
         st.session_state[key] = value
@@ -33,34 +35,45 @@ def _store(name: str) -> None:
     st.session_state[state.SETTINGS][name] = st.session_state[state.WIDGET_PREFIX + name]
 
 
+@dataclass(frozen=True)
+class ChallengeLimits:
+    """What a challenge (a :class:`lab.challenges.Challenge`, or None) allows each control."""
+
+    challenge: object = None
+
+    def bounds(self, name: str, low, high):
+        """(low, high, disabled): the control's range under the challenge."""
+        if self.challenge is None:
+            return low, high, False
+        if name in self.challenge.locked:
+            return low, high, True
+        lo, hi = self.challenge.bounds(name, low, high)
+        return (low, high, True) if lo >= hi else (lo, hi, False)
+
+    def locked(self, name: str) -> bool:
+        return self.challenge is not None and name in self.challenge.locked
+
+    def options(self, name: str, options):
+        """(options, disabled) of a choice among ``options`` under the challenge."""
+        lo, hi, off = self.bounds(name, min(options), max(options))
+        inside = tuple(o for o in options if lo <= o <= hi)
+        return (options, True) if off or len(inside) < 2 else (inside, False)
+
+
 def settings_controls(challenge=None, compact: bool = False) -> None:
     """Sliders and inputs; every change is stored in the session's settings.
 
     ``challenge`` (a :class:`lab.challenges.Challenge`) narrows the ranges it limits and
     disables the knobs it fixes; ``compact`` (projector view) folds the less used
-    controls into an expander.
+    controls into an expander. (One widget call after another, in the order of the page:
+    splitting them would scatter the layout; the convolution knobs are their own function.)
     """
-    def bounds(name, low, high):
-        """(low, high, disabled): the control's range under the challenge."""
-        if challenge is None:
-            return low, high, False
-        if name in challenge.locked:
-            return low, high, True
-        lo, hi = challenge.bounds(name, low, high)
-        return (low, high, True) if lo >= hi else (lo, hi, False)
-
-    def locked(name) -> bool:
-        return challenge is not None and name in challenge.locked
-
-    def rates(name, options):
-        lo, hi, off = bounds(name, min(options), max(options))
-        inside = tuple(o for o in options if lo <= o <= hi)
-        return (options, True) if off or len(inside) < 2 else (inside, False)
-
-    low, high, off = bounds("epochs", 1, S.MAX_EPOCHS)
+    limits = ChallengeLimits(challenge)
+    bounds, locked, rates = limits.bounds, limits.locked, limits.options
+    low, high, off = bounds("epochs", 1, settings.MAX_EPOCHS)
     st.slider("Epochs", low, high, key=_bind("epochs"), disabled=off,
               help="Passes over the 4,500 training images.")
-    options, off = rates("learning_rate", S.LEARNING_RATES)
+    options, off = rates("learning_rate", settings.LEARNING_RATES)
     st.select_slider("Learning rate", options=options, key=_bind("learning_rate"), disabled=off,
                      format_func=lambda v: f"{v:g}",
                      help="Log scale from 0.0001 to 10. Too high and training diverges.")
@@ -72,10 +85,10 @@ def settings_controls(challenge=None, compact: bool = False) -> None:
     # With a convolution layer the dense hidden layers are optional (conv -> pool -> 10).
     n_conv = int(st.session_state[_bind("conv_layers")])
     layers_key = _bind("layers")
-    low, high, layers_off = bounds("layers", 0 if n_conv else 1, S.MAX_LAYERS)
+    low, high, layers_off = bounds("layers", 0 if n_conv else 1, settings.MAX_LAYERS)
     if not layers_off and st.session_state[layers_key] < low:
         st.session_state[layers_key] = low  # e.g. 0 hidden layers left from a CNN, conv now off
-    low_width, high_width, off = bounds("width", 1, S.MAX_WIDTH)
+    low_width, high_width, off = bounds("width", 1, settings.MAX_WIDTH)
     st.slider("Hidden width", low_width, high_width, key=_bind("width"),
               disabled=off or st.session_state[layers_key] == 0,
               help="Units in each dense hidden layer (none with 0 hidden layers).")
@@ -83,56 +96,56 @@ def settings_controls(challenge=None, compact: bool = False) -> None:
     left.number_input("Hidden layers", low, high, step=1, key=layers_key, disabled=layers_off,
                       help="Dense hidden layers. 0 is allowed after a convolution layer: its pooled "
                            "maps then feed the output layer directly.")
-    right.selectbox("Activation", S.ACTIVATION_CHOICES, key=_bind("activation"),
+    right.selectbox("Activation", settings.ACTIVATION_CHOICES, key=_bind("activation"),
                     disabled=locked("activation"),
-                    format_func=lambda a: S.ACTIVATION_LABELS.get(a, a))
-    left.selectbox("Optimizer", S.OPTIMIZERS, key=_bind("optimizer"), disabled=locked("optimizer"),
-                   format_func=lambda o: S.OPTIMIZER_LABELS.get(o, o))
+                    format_func=lambda a: settings.ACTIVATION_LABELS.get(a, a))
+    left.selectbox("Optimizer", settings.OPTIMIZERS, key=_bind("optimizer"), disabled=locked("optimizer"),
+                   format_func=lambda o: settings.OPTIMIZER_LABELS.get(o, o))
     more = st.expander("More settings", icon=":material/tune:") if compact else st.container()
     left, right = more.columns(2) if compact else (left, right)
-    options, off = rates("l2", S.L2_VALUES)
+    options, off = rates("l2", settings.L2_VALUES)
     right.select_slider("L2 weight decay", options=options, key=_bind("l2"), disabled=off,
                         format_func=lambda v: f"{v:g}")
-    left.radio("Batch", (S.BATCH_FULL, S.BATCH_MINI), key=_bind("batch_mode"), horizontal=True,
+    left.radio("Batch", (settings.BATCH_FULL, settings.BATCH_MINI), key=_bind("batch_mode"), horizontal=True,
                disabled=locked("batch_mode"),
                help="Full batch: one step per epoch on all images. Mini-batch: N images per step.")
     low, high, off = bounds("batch_size", 1, 4500)
     right.number_input("Batch size N", low, high, step=1, key=_bind("batch_size"),
-                       disabled=off or st.session_state[state.WIDGET_PREFIX + "batch_mode"] == S.BATCH_FULL)
-    low, high, off = bounds("seed", 0, S.MAX_SEED)
+                       disabled=off or st.session_state[state.WIDGET_PREFIX + "batch_mode"] == settings.BATCH_FULL)
+    low, high, off = bounds("seed", 0, settings.MAX_SEED)
     more.number_input("Seed", low, high, step=1, key=_bind("seed"), disabled=off,
                       help="Same seed, same settings: the same run.")
     if compact:  # projector view: under "More settings" (expanders do not nest)
         box = more.container(border=True)
         box.markdown("**Convolution layers (CNN)**")
         _conv_controls(box, bounds, locked, rates)
-    for name in S.ALL_DEFAULTS:
+    for name in settings.ALL_DEFAULTS:
         _store(name)
     _architecture_caption()
 
 
 def _conv_controls(box, bounds, locked, rates) -> None:
-    """The convolution knobs (issue 9) in ``box``: 0-2 conv blocks, the filters of each,
+    """The convolution knobs in ``box``: 0-2 conv blocks, the filters of each,
     one kernel size, padding, and whether a 2x2 max pool follows each block."""
     left, right = box.columns(2)
-    low, high, off = bounds("conv_layers", 0, S.MAX_CONV_LAYERS)
+    low, high, off = bounds("conv_layers", 0, settings.MAX_CONV_LAYERS)
     left.number_input("Convolution layers", low, high, step=1, key=_bind("conv_layers"), disabled=off,
                       help="Blocks before the dense layers: each slides its k×k filters over the "
                            "image (or the previous block's maps), applies the activation, then "
                            "optionally a 2×2 max pool. 0 = a plain dense network.")
     n_conv = st.session_state[state.WIDGET_PREFIX + "conv_layers"]
-    options, off = rates("conv_kernel", S.CONV_KERNELS)
+    options, off = rates("conv_kernel", settings.CONV_KERNELS)
     right.select_slider("Kernel size", options=options, key=_bind("conv_kernel"), disabled=off or not n_conv,
                         format_func=lambda k: f"{k}×{k}", help="The filters' size, the same in every block.")
     left, right = box.columns(2)
-    low, high, off = bounds("conv_filters", 1, S.MAX_FILTERS)
+    low, high, off = bounds("conv_filters", 1, settings.MAX_FILTERS)
     left.slider("Filters, layer 1", low, high, key=_bind("conv_filters"), disabled=off or not n_conv,
                 help="Each filter looks for one small pattern everywhere in the image and "
                      "makes one feature map.")
-    low, high, off = bounds("conv_filters_2", 1, S.MAX_FILTERS)
+    low, high, off = bounds("conv_filters_2", 1, settings.MAX_FILTERS)
     right.slider("Filters, layer 2", low, high, key=_bind("conv_filters_2"), disabled=off or n_conv < 2,
                  help="Each of them reads all the maps of layer 1 (commonly twice as many).")
-    box.radio("Padding", S.CONV_PADDINGS, key=_bind("conv_padding"), horizontal=True,
+    box.radio("Padding", settings.CONV_PADDINGS, key=_bind("conv_padding"), horizontal=True,
               disabled=locked("conv_padding") or not n_conv,
               help="valid: the filter stays inside the image, so each map shrinks by k−1 "
                    "pixels. same: zeros around the image keep the maps its size.")
@@ -146,13 +159,13 @@ def _architecture_caption() -> None:
     """The network the settings build, with its parameter count (or nothing when the
     settings cannot make one: the buttons say why)."""
     try:
-        config = S.to_config(st.session_state[state.SETTINGS])
+        config = settings.to_config(st.session_state[state.SETTINGS])
     except ValueError:
         return
     n_classes = len(state.class_names())
-    label = S.ACTIVATION_LABELS.get(config.activation, config.activation)
-    st.caption(f"Network: {S.architecture_text(config, n_classes=n_classes, shapes=True)} ({label}), "
-               f"{S.config_parameters(config, n_classes=n_classes):,} parameters.")
+    label = settings.ACTIVATION_LABELS.get(config.activation, config.activation)
+    st.caption(f"Network: {settings.architecture_text(config, n_classes=n_classes, shapes=True)} ({label}), "
+               f"{settings.config_parameters(config, n_classes=n_classes):,} parameters.")
 
 
 def _n_train() -> int:
@@ -161,14 +174,14 @@ def _n_train() -> int:
     own = st.session_state.get(state.SESSION_DATA)
     if own is not None:
         return own.n_train
-    return info.n_images - round(info.n_images * S.VALIDATION_FRACTION)
+    return info.n_images - round(info.n_images * settings.VALIDATION_FRACTION)
 
 
 def settings_problem() -> str | None:
     """Why the current settings cannot make a network (e.g. a conv layer with the full
     batch), else None. The controls only offer allowed values one by one."""
     try:
-        S.to_config(st.session_state[state.SETTINGS])
+        settings.to_config(st.session_state[state.SETTINGS])
     except ValueError as error:
         return str(error)
     return None
@@ -176,13 +189,13 @@ def settings_problem() -> str | None:
 
 def run_size_problem() -> str | None:
     """Why the current settings ask for more work than the server allows, else None
-    (a convolutional network's images count several times, see ``S.relative_cost``)."""
-    settings = st.session_state[state.SETTINGS]
+    (a convolutional network's images count several times, see ``lab.settings.relative_cost``)."""
+    chosen = st.session_state[state.SETTINGS]
     try:
-        cost = S.relative_cost(S.to_config(settings))
+        cost = settings.relative_cost(settings.to_config(chosen))
     except ValueError:
         cost = 1.0
-    return S.run_size_problem(settings["epochs"], _n_train(), cost=cost)
+    return settings.run_size_problem(chosen["epochs"], _n_train(), cost=cost)
 
 
 def start_training() -> None:
@@ -195,6 +208,7 @@ def start_training() -> None:
 
 
 def buttons() -> None:
+    """Start, Stop and Reset, and why Start is disabled (or what the last Start said)."""
     pending = state.job_pending()
     invalid = settings_problem()
     too_big = None if invalid else run_size_problem()
@@ -221,99 +235,3 @@ def buttons() -> None:
     if run_note:
         st.info(run_note, icon=":material/info:")
 
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating time left"
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    seconds = round(seconds)
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
-
-
-def progress_text(snapshot: JobSnapshot) -> str:
-    """One line for the progress bar: epoch, loss, accuracy, time left."""
-    if snapshot.status == QUEUED:
-        return (f"Waiting for a free training slot: number {snapshot.queue_position or 1} "
-                "in the queue (the server trains a few runs at a time).")
-    parts = [f"Epoch {snapshot.epoch:.1f}/{snapshot.epochs}" if not snapshot.finished
-             else f"Epoch {int(snapshot.epoch)}/{snapshot.epochs}"]
-    if snapshot.loss is not None:
-        parts.append(f"loss {snapshot.loss:.4f}")
-    if snapshot.accuracy is not None:
-        parts.append(f"train accuracy {100 * snapshot.accuracy:.1f}%")
-    if snapshot.validation_accuracy is not None:
-        parts.append(f"validation {100 * snapshot.validation_accuracy:.1f}%")
-    if snapshot.finished:
-        label = {COMPLETED: "Done", STOPPED: "Stopped", DIVERGED: "Diverged", FAILED: "Failed"}
-        parts.insert(0, label.get(snapshot.status, snapshot.status))
-        parts.append(f"took {_duration(snapshot.elapsed)}")
-    else:
-        eta = _duration(snapshot.eta)
-        parts.append(eta if snapshot.eta is None else f"{eta} left")
-    return " · ".join(parts)
-
-
-def _outcome(snapshot: JobSnapshot) -> None:
-    if snapshot.status == DIVERGED:
-        st.warning(f"{snapshot.message} Lower the learning rate and press Start again.",
-                   icon=":material/warning:")
-    elif snapshot.status == FAILED:
-        st.error(snapshot.message)
-    elif snapshot.status == STOPPED:
-        st.info(snapshot.message + " The model trained so far is kept.")
-    elif snapshot.status == COMPLETED:
-        model = state.model()
-        where = state.dataset().test
-        where = "the 10,000 real MNIST test images" if where is None else f"the {where[2]}"
-        test = "" if model is None or model.test_accuracy is None else \
-            f" Accuracy on {where}: **{100 * model.test_accuracy:.1f}%**."
-        st.success(snapshot.message + test)
-
-
-def _draw(snapshot: JobSnapshot) -> None:
-    st.progress(snapshot.fraction, text=progress_text(snapshot))
-    if snapshot.finished:
-        _outcome(snapshot)
-    curves = snapshot.curves
-    if not curves.epoch and len(curves.step_loss) < 2:
-        return  # nothing to draw yet (or a run that ended at its first steps)
-    left, right = st.columns(2)
-    left.plotly_chart(
-        loss_figure(curves.epoch, curves.train_loss, curves.validation_loss, curves.step_loss,
-                    curves.steps_per_epoch),
-        key="loss_chart", config={"displayModeBar": False})
-    if curves.epoch:
-        right.plotly_chart(
-            accuracy_figure(curves.epoch, curves.train_accuracy, curves.validation_accuracy),
-            key="accuracy_chart", config={"displayModeBar": False})
-    else:
-        right.caption("Accuracy is measured at the end of each epoch.")
-
-
-def live_panel() -> None:
-    """Progress and curves of the session's latest run, refreshed while it runs."""
-    pending = state.job_pending()
-
-    @st.fragment(run_every=state.POLL_SECONDS if pending else None)
-    def panel() -> None:
-        job = state.job()
-        if job is None:
-            st.info("Choose settings on the left and press **Start**. Loss and accuracy curves "
-                    "appear here while the network trains.")
-            return
-        snapshot = job.snapshot()
-        if snapshot.finished and state.job_pending():
-            st.rerun()  # one full rerun: collect the results, re-enable Start
-        _draw(snapshot)
-
-    panel()
-
-
-def run_history() -> None:
-    runs = state.runs()
-    st.subheader("Run history")
-    if not runs:
-        st.caption("Every run of this session is listed here, so you can compare them.")
-        return
-    st.dataframe(runs_table(runs), hide_index=True, width="stretch", key="run_history")

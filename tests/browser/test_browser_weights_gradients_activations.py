@@ -71,7 +71,7 @@ def unit_input(page):
     return page.get_by_role("spinbutton", name="Unit", exact=True)
 
 
-def test_inside_pages_after_one_click_training(server, browser):
+def test_weights_gradients_activations_after_one_click_training(server, browser):
     context = browser.new_context(viewport={"width": WIDE, "height": TALL})
     try:
         page = context.new_page()

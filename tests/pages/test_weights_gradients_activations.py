@@ -27,11 +27,12 @@ from app_support import open_page as _open_page
 from app_support import open_tab as _open_tab
 from streamlit.testing.v1 import AppTest
 
+from lab import inspection
 from lab.runs import Run
-from nn import analysis as ins
-from ui import inside_pages as pages
-from ui.figures import inside as figs
+from nn import analysis
+from ui.figures import gradients as gradient_figures
 from ui.figures import tiles
+from ui.figures import weights as weight_figures
 
 PAGES = ("weights", "gradients", "activations")
 
@@ -55,11 +56,11 @@ def open_tab(at: AppTest, page: str, tab: str) -> AppTest:
 
 
 def charts(at: AppTest) -> dict[str, dict]:
-    """{key: figure JSON} of the page's plotly charts (keys as given in ui/inside_pages)."""
+    """{key: figure JSON} of the page's plotly charts (keys as given in pages/*.py)."""
     out = {}
     for chart in at.get("plotly_chart"):
         key = chart_key(chart)
-        if key.startswith("inside_grid_chart_"):  # one key per picked unit (see ui/inside_pages)
+        if key.startswith("inside_grid_chart_"):  # one key per picked unit (see pages/weights.py)
             key = "inside_grid_chart"
         out[key] = json.loads(chart.proto.spec)
     return out
@@ -67,7 +68,7 @@ def charts(at: AppTest) -> dict[str, dict]:
 
 def grid_values(spec: dict) -> np.ndarray:
     """The values a weight grid shows, read back from what the browser receives."""
-    return figs.grid_values_of(go.Figure(spec))
+    return weight_figures.grid_values_of(go.Figure(spec))
 
 
 # ---------------------------------------------------------------------------------
@@ -98,8 +99,8 @@ def test_the_default_training_button_trains_and_the_page_fills_in(mnist_test_set
     assert {"inside_grid_chart", "inside_unit_map", "inside_unit_outgoing",
             "inside_exciting_images"} <= set(shown)
     assert shown["inside_grid_chart"]["layout"]["meta"]["grid"]["order"] == list(range(128))
-    # The grid sends no more than the issue's budget for 128 units, click targets included.
-    assert len(at.get("plotly_chart")[0].proto.spec) <= figs.payload_budget(128)
+    # The grid sends no more than its payload budget for 128 units, click targets included.
+    assert len(at.get("plotly_chart")[0].proto.spec) <= weight_figures.payload_budget(128)
 
 
 # ---------------------------------------------------------------------------------
@@ -124,7 +125,7 @@ def test_weight_grid_shows_the_first_layer_in_the_chosen_order(one_hidden):
     at.selectbox(key="inside_order").set_value("norm").run()
     spec = charts(at)["inside_grid_chart"]
     order = spec["layout"]["meta"]["grid"]["order"]
-    np.testing.assert_array_equal(order, ins.unit_order(one_hidden.network, "norm"))
+    np.testing.assert_array_equal(order, analysis.unit_order(one_hidden.network, "norm"))
     expected, _ = tiles.tile_grid(w1, order)
     zmax = spec["layout"]["meta"]["grid"]["zmax"]
     shown = grid_values(spec)
@@ -135,7 +136,7 @@ def test_weight_grid_shows_the_first_layer_in_the_chosen_order(one_hidden):
     at.selectbox(key="inside_order").set_value("digit").run()
     at.selectbox(key="inside_order_digit").set_value(7).run()
     order = charts(at)["inside_grid_chart"]["layout"]["meta"]["grid"]["order"]
-    np.testing.assert_array_equal(order, ins.unit_order(one_hidden.network, "digit:7"))
+    np.testing.assert_array_equal(order, analysis.unit_order(one_hidden.network, "digit:7"))
 
 
 def test_picked_unit_is_shown_large_with_bias_outgoing_weights_and_top_images(one_hidden, data):
@@ -150,7 +151,7 @@ def test_picked_unit_is_shown_large_with_bias_outgoing_weights_and_top_images(on
     np.testing.assert_allclose(decode(shown["inside_unit_outgoing"]["data"][0]["y"]),
                                network.weights[1][5], rtol=1e-6)
     assert f"bias ({float(network.biases[0][5]):+.3g})" in " ".join(c.value for c in at.caption)
-    top = ins.top_exciting_images(network, data.train_images, 5, pages.TOP_IMAGES)
+    top = analysis.top_exciting_images(network, data.train_images, 5, inspection.TOP_IMAGES)
     tiles = decode(shown["inside_exciting_images"]["data"][0]["z"])
     np.testing.assert_allclose(tiles[:28, :28], data.train_images[top.indices[0]].reshape(28, 28) / 255,
                                atol=1e-6)
@@ -162,17 +163,18 @@ def test_picked_unit_is_shown_large_with_bias_outgoing_weights_and_top_images(on
 
 
 def test_a_click_on_a_tile_picks_its_unit(one_hidden):
-    fig = figs.add_click_targets(figs.weight_grid_figure(one_hidden.network.weights[0], [3, 1, 2, 0]))
-    layout = figs.grid_layout_of(fig)
+    fig = weight_figures.weight_grid_figure(one_hidden.network.weights[0], [3, 1, 2, 0])
+    fig = weight_figures.add_click_targets(fig)
+    layout = weight_figures.grid_layout_of(fig)
     # What st.plotly_chart reports for a click: the clicked marker's x, y (tile centres).
-    targets = next(t for t in fig.data if t.name == figs.CLICK_TRACE_NAME)
+    targets = next(t for t in fig.data if t.name == weight_figures.CLICK_TRACE_NAME)
     for slot, unit in enumerate([3, 1, 2, 0]):
         event = {"selection": {"points": [{"x": float(targets.x[slot]), "y": float(targets.y[slot]),
                                            "curve_number": len(fig.data) - 1}]}}
-        assert pages.unit_from_selection(event, fig) == unit
+        assert weight_figures.unit_from_selection(event, fig) == unit
         assert layout.unit_at(targets.x[slot], targets.y[slot]) == unit
-    assert pages.unit_from_selection({"selection": {"points": []}}, fig) is None
-    assert pages.unit_from_selection({"selection": {"points": [{"x": 28, "y": 0}]}}, fig) is None  # gap
+    assert weight_figures.unit_from_selection({"selection": {"points": []}}, fig) is None
+    assert weight_figures.unit_from_selection({"selection": {"points": [{"x": 28, "y": 0}]}}, fig) is None  # gap
 
 
 def test_epoch_slider_replays_the_stored_snapshots(one_hidden):
@@ -244,7 +246,7 @@ def test_gradients_tabs_render_their_charts(two_hidden, tab, keys):
 def test_norms_and_health_lines_match_the_history(one_hidden):
     at = open_page("gradients", one_hidden)
     shown = charts(at)
-    stats = ins.stats_arrays(one_hidden.history)
+    stats = analysis.stats_arrays(one_hidden.history)
     for panel, values in enumerate((stats.grad_norm, stats.weight_norm, stats.update_ratio)):
         spec = shown[f"inside_norms_chart_{panel}"]
         for layer, name in enumerate(["W1 784→32", "W2 32→10"]):
@@ -273,7 +275,7 @@ def test_saliency_is_the_input_gradient_of_the_chosen_digit(one_hidden, data):
     at.number_input(key="inside_saliency_index").set_value(7).run()
     at.selectbox(key="inside_saliency_class").set_value(3).run()
     spec = charts(at)["inside_saliency_chart"]
-    expected = ins.saliency(one_hidden.network, data.validation_images[7], 3)
+    expected = analysis.saliency(one_hidden.network, data.validation_images[7], 3)
     np.testing.assert_allclose(decode(spec["data"][1]["z"]).reshape(-1), expected, rtol=1e-5, atol=1e-9)
 
 
@@ -306,7 +308,7 @@ def test_activations_show_every_layer_the_probabilities_and_contributions(two_hi
     at = open_page("activations", two_hidden)
     at.number_input(key="inside_activations_index").set_value(11).run()
     image = data.validation_images[11]
-    trace = ins.trace_image(two_hidden.network, image)
+    trace = analysis.trace_image(two_hidden.network, image)
     shown = charts(at)
     assert {"inside_input_chart", "inside_probabilities_chart", "inside_layer_1_chart",
             "inside_layer_2_chart", "inside_contributions_chart", "inside_contributors_chart"} <= set(shown)
@@ -319,11 +321,11 @@ def test_activations_show_every_layer_the_probabilities_and_contributions(two_hi
     # Hover carries the pre-activation z of each unit (customdata column 2 of the bars).
     np.testing.assert_allclose(decode(shown["inside_layer_2_chart"]["data"][0]["customdata"])[:, 2],
                                trace.pre_activations[1], rtol=1e-5, atol=1e-6)
-    contributions = ins.unit_contributions(two_hidden.network, image)
+    contributions = analysis.unit_contributions(two_hidden.network, image)
     waterfall = shown["inside_contributions_chart"]["data"][0]
     assert decode(waterfall["y"])[-1] == pytest.approx(contributions.logit, rel=1e-6)
     table = at.dataframe[0].value
-    assert len(table) == pages.TOP_UNITS
+    assert len(table) == inspection.TOP_UNITS
     assert set(table["unit"]) <= set(int(u) for u in contributions.units)
 
 
@@ -386,22 +388,22 @@ def test_512_units_weights_page_is_fast_and_within_the_payload_budget(data):
     assert "inside_grid_chart_" in grid.proto.id
     size = len(grid.proto.spec)
     print(f"weights page, 512 units: {seconds:.2f} s, grid {size / 1024:.0f} KiB")
-    assert size <= figs.payload_budget(512)
+    assert size <= weight_figures.payload_budget(512)
     assert seconds < 3.0, seconds
 
 
 # ---------------------------------------------------------------------------------
-# The small helpers these pages added to nn/analysis.py and ui/figures/inside.py
+# The small helpers these pages added to nn/analysis.py and ui/figures/
 # ---------------------------------------------------------------------------------
 
 
 def test_composed_input_weights_are_w1_then_the_linear_product(two_hidden):
     weights = two_hidden.network.weights
-    np.testing.assert_array_equal(ins.composed_input_weights(two_hidden.network, 1), weights[0])
-    np.testing.assert_allclose(ins.composed_input_weights(two_hidden.network, 2),
+    np.testing.assert_array_equal(analysis.composed_input_weights(two_hidden.network, 1), weights[0])
+    np.testing.assert_allclose(analysis.composed_input_weights(two_hidden.network, 2),
                                weights[0].astype(np.float64) @ weights[1], rtol=1e-6)
     with pytest.raises(ValueError):
-        ins.composed_input_weights(two_hidden.network, 4)
+        analysis.composed_input_weights(two_hidden.network, 4)
 
 
 @pytest.mark.parametrize("n_units", [128, 512])
@@ -409,31 +411,31 @@ def test_click_targets_keep_the_grid_within_the_payload_budget(n_units):
     from nn.network import Network
 
     w1 = Network((784, n_units, 10), "relu", seed=0).weights[0]  # noise: the hardest to compress
-    fig = figs.weight_grid_figure(w1, max_bytes=pages.grid_budget(n_units))
-    figs.add_click_targets(fig, norms=np.linalg.norm(w1, axis=0))
-    assert len(fig.to_json()) <= figs.payload_budget(n_units)
+    fig = weight_figures.weight_grid_figure(w1, max_bytes=weight_figures.grid_budget(n_units))
+    weight_figures.add_click_targets(fig, norms=np.linalg.norm(w1, axis=0))
+    assert len(fig.to_json()) <= weight_figures.payload_budget(n_units)
     assert fig.layout.xaxis.fixedrange and fig.layout.yaxis.fixedrange  # no panning away
 
 
 def test_outgoing_weights_figure_and_single_norm_panels():
-    fig = figs.outgoing_weights_figure(np.array([0.5, -1.0, 0.25]), ["a", "b", "c"], unit=4)
+    fig = weight_figures.outgoing_weights_figure(np.array([0.5, -1.0, 0.25]), ["a", "b", "c"], unit=4)
     np.testing.assert_array_equal(fig.data[0].y, [0.5, -1.0, 0.25])
     assert fig.data[0].marker.cmin == -fig.data[0].marker.cmax == -1.0
     steps, grad = np.arange(1, 4), np.array([[1.0, 2.0], [0.5, 1.0], [0.1, 0.2]])
-    one = figs.norms_over_steps_figure(steps, grad, grad * 10, grad / 100, panels=(2,))
+    one = gradient_figures.norms_over_steps_figure(steps, grad, grad * 10, grad / 100, panels=(2,))
     assert [a.text for a in one.layout.annotations][0].startswith("update / weight")
     np.testing.assert_allclose(one.data[0].customdata, grad[:, 0] / 100)
     with pytest.raises(ValueError):
-        figs.norms_over_steps_figure(steps, grad, grad, grad, panels=(3,))
+        gradient_figures.norms_over_steps_figure(steps, grad, grad, grad, panels=(3,))
 
 
 def test_matrix_with_digit_names_labels_every_digit():
-    fig = figs.matrix_heatmap_figure(np.ones((4, 10)), output_names=[str(d) for d in range(10)])
+    fig = weight_figures.matrix_heatmap_figure(np.ones((4, 10)), output_names=[str(d) for d in range(10)])
     assert fig.layout.xaxis.type == "category"
 
 
 def test_gradcheck_guide_labels_sit_on_their_lines():
-    fig = figs.gradcheck_figure({"W1": 1e-8, "X": 1e-9})
+    fig = gradient_figures.gradcheck_figure({"W1": 1e-8, "X": 1e-9})
     labels = {a.text: a.y for a in fig.layout.annotations}
     # Log axis: annotation positions are log10 of the value, like the axis range.
     assert labels == {"1e-6: below is right": -6, "1e-4: above is a bug": -4}

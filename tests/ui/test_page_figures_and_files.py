@@ -22,7 +22,12 @@ from nn.errors import DataError
 from nn.model_io import ModelFileError, load_model, model_to_bytes
 from nn.network import Network
 from nn.training import History, TrainConfig, build_network, predict_proba, train
-from ui.figures import use as figs
+from ui.figures import activations as activation_figures
+from ui.figures import data as data_figures
+from ui.figures import evaluation as evaluation_figures
+from ui.figures import images as image_figures
+from ui.figures import models as model_figures
+from ui.figures import style
 
 
 def values(array) -> np.ndarray:
@@ -100,17 +105,17 @@ def test_evaluation_matches_the_network(run, data):
 
 def test_probability_figure_shows_the_ten_probabilities():
     p = np.array([0.01, 0.02, 0.03, 0.04, 0.5, 0.1, 0.1, 0.1, 0.05, 0.05])
-    fig = spec(figs.probability_figure(p))
+    fig = spec(activation_figures.probability_figure(p))
     bar = fig["data"][0]
     assert bar["x"] == [str(d) for d in range(10)]
     assert values(bar["y"]) == pytest.approx(p)
     colors = bar["marker"]["color"]
-    assert colors[4] == figs.HIGHLIGHT and colors.count(figs.HIGHLIGHT) == 1
+    assert colors[4] == style.HIGHLIGHT and colors.count(style.HIGHLIGHT) == 1
 
 
 def test_digit_figure_shows_the_pixels():
     image = (np.arange(784) % 256).astype(np.uint8)
-    fig = spec(figs.digit_figure(image, ink_on_black=True))
+    fig = spec(image_figures.digit_figure(image, ink_on_black=True))
     z = values(fig["data"][0]["z"]).reshape(28, 28)
     assert z == pytest.approx(image.reshape(28, 28) / 255, abs=1e-6)
     assert fig["data"][0]["colorscale"][0][1] == "#000000"  # 0 drawn black
@@ -128,11 +133,11 @@ def test_confusion_matrix_figure_counts_and_row_normalised():
     true = rng.integers(0, 10, 1000)
     pred = np.where(rng.random(1000) < 0.8, true, rng.integers(0, 10, 1000))
     counts = evaluation.confusion_counts(true, pred)
-    fig = spec(figs.confusion_matrix_figure(counts))
+    fig = spec(evaluation_figures.confusion_matrix_figure(counts))
     shown = matrix_of(fig)
     assert np.array_equal(shown, counts) and shown.sum() == 1000
     assert fig["layout"]["meta"]["counts"] == counts.tolist()
-    normalised = matrix_of(spec(figs.confusion_matrix_figure(counts, normalised=True)))
+    normalised = matrix_of(spec(evaluation_figures.confusion_matrix_figure(counts, normalised=True)))
     assert normalised.sum(axis=1) == pytest.approx(np.ones(10))
     assert normalised[3, 5] == pytest.approx(counts[3, 5] / counts[3].sum())
     # Rows are true digits, columns predicted: the texts say so cell by cell.
@@ -142,14 +147,14 @@ def test_confusion_matrix_figure_counts_and_row_normalised():
 
 def test_confusion_cells_are_clickable_and_map_back():
     counts = np.arange(100).reshape(10, 10)
-    fig = figs.confusion_matrix_figure(counts, selected=(4, 9))
-    targets = next(t for t in fig.data if t.name == figs.CLICK_TRACE_NAME)
+    fig = evaluation_figures.confusion_matrix_figure(counts, selected=(4, 9))
+    targets = next(t for t in fig.data if t.name == evaluation_figures.CLICK_TRACE_NAME)
     assert len(targets.x) == 100
     for i in (0, 49, 94):  # what st.plotly_chart reports for a click on that marker
         event = {"selection": {"points": [{"x": targets.x[i], "y": targets.y[i]}]}}
-        assert figs.cell_from_selection(event) == divmod(i, 10)
-    assert figs.cell_from_selection({"selection": {"points": []}}) is None
-    assert figs.cell_from_selection(None) is None
+        assert evaluation_figures.cell_from_selection(event) == divmod(i, 10)
+    assert evaluation_figures.cell_from_selection({"selection": {"points": []}}) is None
+    assert evaluation_figures.cell_from_selection(None) is None
     rect = fig.layout.shapes[0]
     assert (rect.x0 + rect.x1) / 2 == 9 and (rect.y0 + rect.y1) / 2 == 4
 
@@ -158,7 +163,7 @@ def test_gallery_places_every_image_and_caption():
     images = np.zeros((5, 784), np.uint8)
     for i in range(5):
         images[i, i * 10] = 255  # one lit pixel per image, in a different place
-    fig = spec(figs.gallery_figure(images, [f"c{i}" for i in range(5)], columns=3))
+    fig = spec(image_figures.gallery_figure(images, [f"c{i}" for i in range(5)], columns=3))
     z = values(fig["data"][0]["z"])
     assert np.nansum(z) == pytest.approx(5.0)
     assert [a["text"] for a in fig["layout"]["annotations"]] == [f"c{i}" for i in range(5)]
@@ -170,7 +175,7 @@ def test_samples_figure_one_row_per_digit(data):
     assert indices.shape == (10, 4)
     for digit in range(10):
         assert np.all(data.labels[indices[digit]] == digit)
-    fig = spec(figs.samples_figure(data.images, indices))
+    fig = spec(data_figures.samples_figure(data.images, indices))
     assert fig["layout"]["yaxis"]["ticktext"] == [str(d) for d in range(10)]
     z = values(fig["data"][0]["z"])
     assert np.nansum(z) == pytest.approx(data.images[indices.reshape(-1)].sum() / 255, rel=1e-5)
@@ -182,12 +187,12 @@ def test_samples_figure_one_row_per_digit(data):
 def test_class_counts_and_mean_images(data):
     counts = lab_data.class_counts(data.labels)
     assert counts.tolist() == [500] * 10
-    fig = spec(figs.class_counts_figure(counts[:], counts // 10))
+    fig = spec(data_figures.class_counts_figure(counts[:], counts // 10))
     assert values(fig["data"][0]["y"]).tolist() == [500] * 10
     assert values(fig["data"][1]["y"]).tolist() == [50] * 10
     means = lab_data.mean_images(data.images, data.labels)
     assert means[3] == pytest.approx(data.images[data.labels == 3].mean(axis=0) / 255, abs=1e-5)
-    fig = spec(figs.mean_images_figure(means))
+    fig = spec(data_figures.mean_images_figure(means))
     assert len(fig["layout"]["annotations"]) == 10
 
 
@@ -196,7 +201,7 @@ def test_run_curves_overlay_one_colour_per_run():
               {"name": "run 1 train", "group": "run 1", "epoch": [1, 2], "values": [0.6, 0.8],
                "dash": "dot"},
               {"name": "run 2 validation", "group": "run 2", "epoch": [1, 2, 3], "values": [0.4, 0.6, 0.9]}]
-    fig = spec(figs.run_curves_figure(curves, y_title="accuracy", percent=True))
+    fig = spec(model_figures.run_curves_figure(curves, y_title="accuracy", percent=True))
     assert [t["name"] for t in fig["data"]] == [c["name"] for c in curves]
     assert values(fig["data"][2]["y"]) == pytest.approx([40, 60, 90])
     colors = [t["line"]["color"] for t in fig["data"]]
@@ -210,7 +215,7 @@ def test_run_curves_overlay_one_colour_per_run():
 
 
 def test_a_canvas_drawing_becomes_the_digit_the_network_reads(data):
-    from ui.use_pages import read_canvas
+    from lab.canvas import read_canvas
 
     ink = render_digit(data.images[0], 280, pen=0.5)  # a digit as a 280 x 280 drawing
     rgba = np.zeros((280, 280, 4), np.uint8)
@@ -346,8 +351,8 @@ def test_history_is_untouched_by_saving(run):
 
 
 def test_user_text_is_shown_literally_in_markdown():
-    from ui.use_pages import plain
+    from lab.display_text import escape_markdown
 
-    assert plain("my_train_set.csv") == r"my\_train\_set.csv"
-    assert plain("$x$ *b* [l](u) <i> a|b ~s~ `c` #h \\") == \
+    assert escape_markdown("my_train_set.csv") == r"my\_train\_set.csv"
+    assert escape_markdown("$x$ *b* [l](u) <i> a|b ~s~ `c` #h \\") == \
         r"\$x\$ \*b\* \[l\](u) \<i\> a\|b \~s\~ \`c\` \#h \\"
