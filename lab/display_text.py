@@ -26,10 +26,10 @@ def escape_markdown(text) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
 
 
-def percent(value: float | None) -> str:
-    """0.9731 -> "97.3%"; "–" when there is no value (None, NaN)."""
+def percent(value: float | None, missing: str = NO_VALUE) -> str:
+    """0.9731 -> "97.3%"; ``missing`` ("–") when there is no value (None, NaN, infinity)."""
     if value is None or not math.isfinite(value):
-        return NO_VALUE
+        return missing
     return f"{100 * value:.1f}%"
 
 

@@ -30,11 +30,6 @@ FILTER_IMAGES_SECONDS = 1.0  # time budget for finding the images a filter respo
 MIN_FILTER_IMAGES = 500  # ... scanning at least this many training images
 
 
-def run_key(run) -> tuple:
-    """Identifies a model within a session: a new run, an upload or a Reset changes it."""
-    return run.number, id(run.network)
-
-
 # -- the gradient check -------------------------------------------------------------------
 
 

@@ -10,9 +10,9 @@ from datasets import DIGIT_CLASS_NAMES
 from nn.network import Network
 from nn.training import History, TrainConfig
 
+from .display_text import percent
 from .jobs import FAILED, TrainingJob
 from .settings import ACTIVATION_LABELS, OPTIMIZER_LABELS, architecture_text
-from .text import percent
 
 STATUS_LABELS = {"completed": "completed", "stopped": "stopped by you", "diverged": "diverged",
                  "failed": "failed"}

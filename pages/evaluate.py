@@ -21,7 +21,8 @@ from lab.evaluation import (
     per_class_table,
     submission_from_upload,
 )
-from lab.inspection import most_frequent_mistake, run_key
+from lab.inspection import most_frequent_mistake
+from lab.runs import run_key
 from nn.errors import DataError
 from ui import entry_script, state
 from ui.current_model import offer_training, refuse_mismatch, test_set_or_warning

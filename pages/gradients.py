@@ -10,7 +10,7 @@ import streamlit as st
 
 from lab import inspection
 from lab.display_text import activation_label
-from lab.inspection import run_key
+from lab.runs import run_key
 from nn import analysis
 from ui import entry_script, state
 from ui.current_model import NOTHING_INSIDE, class_names, current_model, noun, refuse_mismatch

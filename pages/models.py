@@ -13,8 +13,8 @@ from lab import data as lab_data
 from lab import model_files
 from lab.display_text import escape_markdown, percent
 from lab.evaluation import evaluate_set
-from lab.inspection import model_metadata_rows, run_curves, run_key
-from lab.runs import STATUS_LABELS, architecture_of, runs_table
+from lab.inspection import model_metadata_rows, run_curves
+from lab.runs import STATUS_LABELS, architecture_of, run_key, runs_table
 from nn import analysis
 from nn.errors import DataError
 from ui import entry_script, state

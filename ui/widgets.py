@@ -24,7 +24,7 @@ import numpy as np
 import streamlit as st
 
 from lab.display_text import escape_markdown
-from lab.inspection import run_key
+from lab.runs import run_key
 
 PROJECTOR = "projector"
 MODEL_CACHE, MODEL_CACHE_SIZE = "inside_cache", 24

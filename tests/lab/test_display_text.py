@@ -1,9 +1,9 @@
-"""lab/text.py and lab.runs.run_key: the small helpers the pages share."""
+"""lab/display_text.py and lab.runs.run_key: the small helpers the pages share."""
 
 import math
 
+from lab.display_text import escape_markdown, percent
 from lab.runs import Run, run_key
-from lab.text import markdown_literal, percent
 from nn.network import Network
 from nn.training import History, TrainConfig
 
@@ -14,12 +14,12 @@ def test_percent():
     assert percent(None, missing="") == ""
 
 
-def test_markdown_literal_escapes_every_markdown_character_and_keeps_line_breaks():
-    assert markdown_literal("my_train_set (v2).csv") == r"my\_train\_set (v2).csv"
-    assert markdown_literal("$x$ *a* `b` [c](d) <e> #f |g| ~h~ \\") == \
+def test_escape_markdown_escapes_every_markdown_character_and_keeps_line_breaks():
+    assert escape_markdown("my_train_set (v2).csv") == r"my\_train\_set (v2).csv"
+    assert escape_markdown("$x$ *a* `b` [c](d) <e> #f |g| ~h~ \\") == \
         r"\$x\$ \*a\* \`b\` \[c\](d) \<e\> \#f \|g\| \~h\~ \\"
-    assert markdown_literal("one\ntwo") == "one  \ntwo"
-    assert markdown_literal(7) == "7"
+    assert escape_markdown("one\ntwo") == "one  \ntwo"
+    assert escape_markdown(7) == "7"
 
 
 def _run(number, network):
