@@ -148,11 +148,17 @@ class BoundedReader:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def readinto(self, target) -> int:
-        """Fill ``target`` (a writable buffer) with up to its length in bytes; return the count."""
+        """Fill ``target`` (a writable buffer, e.g. an IDX file's final array) chunk by chunk,
+        with no copy of it all in between; return the bytes written (fewer only at the end)."""
         view = memoryview(target).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        filled = 0
+        while filled < len(view):
+            data = self.read(min(len(view) - filled, READ_CHUNK_BYTES))
+            if not data:
+                break
+            view[filled: filled + len(data)] = data
+            filled += len(data)
+        return filled
 
     def readline(self, limit: int) -> bytes:
         """The next line including its ``\\n``, or its first ``limit`` bytes if longer."""
