@@ -188,6 +188,18 @@ class Neighbour:
         for thread in self.threads:
             thread.start()
 
+    def stats(self, started: float, now: float) -> dict:
+        """Steps per second and the longest sleeper gap in the second before ``started`` and since."""
+        return {"neighbour_steps_alone": self.rate(started - 1.0, started),
+                "neighbour_steps_during": self.rate(started, now),
+                "neighbour_max_gap_alone_ms": self.max_gap_ms(started - 1.0, started),
+                "neighbour_max_gap_ms": self.max_gap_ms(started, now)}
+
+    def report_every(self, seconds: float, started: float) -> None:
+        while not self.stop.wait(seconds):
+            now = time.perf_counter()
+            print(json.dumps({"partial_seconds": now - started, **self.stats(started, now)}), flush=True)
+
     def rate(self, start: float, end: float) -> float:
         return sum(start <= t < end for t in self.steps) / max(end - start, 1e-9)
 
@@ -233,6 +245,8 @@ def child(code: str, kind: str, files: list[str], neighbour: bool) -> None:
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")  # reset VmHWM to the current RSS
     started, cpu_started = time.perf_counter(), time.process_time()
+    if helper:  # what the neighbour saw so far, every 5 s, in case the parent stops us
+        threading.Thread(target=helper.report_every, args=(5.0, started), daemon=True).start()
     try:
         dataset = load()
         outcome = f"loaded {dataset.images.shape[0]:,} images"
@@ -244,10 +258,7 @@ def child(code: str, kind: str, files: list[str], neighbour: bool) -> None:
     if helper:
         ended = time.perf_counter()
         helper.stop.set()
-        alone = helper.rate(started - 1.0, started)
-        result.update(neighbour_steps_alone=alone, neighbour_steps_during=helper.rate(started, ended),
-                      neighbour_max_gap_ms=helper.max_gap_ms(started, ended),
-                      neighbour_max_gap_alone_ms=helper.max_gap_ms(started - 1.0, started))
+        result.update(helper.stats(started, ended))
     del dataset
     print(json.dumps(result), flush=True)
 
@@ -261,8 +272,12 @@ def run_case(name: str, code: Path, work: Path, neighbour: bool, timeout: float)
         command.append("--neighbour")
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=tempfile.gettempdir())
-    except subprocess.TimeoutExpired:
-        return {"outcome": f"still running after {timeout:.0f} s (stopped)"}
+    except subprocess.TimeoutExpired as stopped:
+        result = {"outcome": f"still running after {timeout:.0f} s (stopped)"}
+        partial = (stopped.stdout or b"").decode().strip().splitlines()
+        if partial:
+            result.update(json.loads(partial[-1]))
+        return result
     if done.returncode != 0:
         return {"outcome": f"child failed: {done.stderr.strip().splitlines()[-1:]}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -284,7 +299,12 @@ def main(argv=None) -> int:
     for name in args.cases:
         result = run_case(name, args.code.resolve(), args.work, args.neighbour, args.timeout)
         if "seconds" not in result:
-            print(f"| {name} | | | | {result['outcome']} |", flush=True)
+            row = f"| {name} | | | | {result['outcome']} |"
+            if "partial_seconds" in result:
+                row += (f" {result['neighbour_steps_alone']:.0f} -> {result['neighbour_steps_during']:.0f}, "
+                        f"{result['neighbour_max_gap_alone_ms']:.0f} -> {result['neighbour_max_gap_ms']:.0f} "
+                        f"(first {result['partial_seconds']:.0f} s) |")
+            print(row, flush=True)
             continue
         row = (f"| {name} | {result['seconds']:.2f} ({result['cpu_seconds']:.2f}) | {result['peak_mb']:.0f} | "
                f"{result['kept_mb']:.0f} | {result['outcome']} |")
