@@ -17,7 +17,12 @@ Modules, one source each:
 
 ================  ===================================================================
 ``dataset``       the :class:`Dataset` container, class names
-``sources``       opening a path or an uploaded file, sniffing its format
+``sources``       opening a path or an uploaded file, sniffing its format, reading it with
+                  a limit on the bytes delivered (gzip and zip bombs stop at the limit)
+``limits``        the limits every loader checks while reading (rows, images, bytes),
+                  their defaults in one table, and the refusals' messages
+``content_cache`` uploads named by their SHA-256, and a bounded, thread-safe store of
+                  parsed Datasets with read-only arrays that sessions share
 ``bundled``       the MNIST data that ships with the app: 5,000 training images and the
                   real 10,000-image test set (``assets/data/mnist``, sha256-checked)
 ``kaggle_csv``    Kaggle "Digit Recognizer" ``train.csv`` / ``test.csv``
@@ -36,7 +41,8 @@ Modules, one source each:
 ================  ===================================================================
 
 All malformed input raises :class:`nn.errors.DataError` with a message that says
-what is wrong and where (file, row, column). This package depends on ``nn`` only for
+what is wrong and where (file, row, column); so does a file over a limit (the message
+says what was found and what the limit is). This package depends on ``nn`` only for
 that error type; nothing here imports Streamlit or Plotly. ``preprocess`` and
 ``transforms`` resample and filter images with Pillow.
 """
@@ -44,6 +50,7 @@ that error type; nothing here imports Streamlit or Plotly. ``preprocess`` and
 from nn.errors import DataError
 
 from .bundled import load_bundled, load_mnist_test_set
+from .content_cache import SharedDatasets, content_digest
 from .dataset import DIGIT_CLASS_NAMES, IMAGE_SIDE, PIXELS_PER_IMAGE, Dataset, class_noun, class_ranges, to_float32
 from .download import default_cache_dir
 from .idx import load_idx, load_idx_dir, load_idx_pair
@@ -52,7 +59,7 @@ from .load import load_data
 from .mnist import download_mnist
 from .split import stratified_split
 
-__all__ = ["DIGIT_CLASS_NAMES", "IMAGE_SIDE", "PIXELS_PER_IMAGE", "DataError", "Dataset", "class_noun",
-           "class_ranges", "default_cache_dir", "download_mnist", "load_bundled", "load_data", "load_idx",
-           "load_idx_dir", "load_idx_pair", "load_kaggle_csv", "load_mnist_test_set", "stratified_split",
-           "to_float32"]
+__all__ = ["DIGIT_CLASS_NAMES", "IMAGE_SIDE", "PIXELS_PER_IMAGE", "DataError", "Dataset", "SharedDatasets",
+           "class_noun", "class_ranges", "content_digest", "default_cache_dir", "download_mnist", "load_bundled",
+           "load_data", "load_idx", "load_idx_dir", "load_idx_pair", "load_kaggle_csv", "load_mnist_test_set",
+           "stratified_split", "to_float32"]

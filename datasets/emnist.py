@@ -50,6 +50,8 @@ from .emnist_files import (
     upright_images,
     zip_member,
 )
+from .limits import MAX_EMNIST_BYTES, MAX_EMNIST_IMAGES, too_big_error
+from .sources import BoundedReader
 
 __all__ = [
     "EMNIST_FIRST_LABEL", "EMNIST_MD5", "EMNIST_PARTS", "EMNIST_SIZES", "EMNIST_SPLITS", "EMNIST_URL",
@@ -143,9 +145,11 @@ def _extract_split(archive_path: Path, split: str, directory: Path) -> None:
                 if member is None:
                     raise DataError(f"{archive_path.name}: has no member gzip/{name}")
                 # zipfile checks each member's CRC-32 as it is read: a damaged member raises
-                # BadZipFile, and write_atomically leaves nothing under the real name.
+                # BadZipFile, and write_atomically leaves nothing under the real name. No
+                # member of NIST's archive unpacks to more than MAX_EMNIST_BYTES.
                 with write_atomically(directory / name) as file, archive.open(member) as source:
-                    shutil.copyfileobj(source, file, 1 << 20)
+                    too_big = too_big_error(name, MAX_EMNIST_BYTES, "a member of EMNIST's archive", True)
+                    shutil.copyfileobj(BoundedReader(source, MAX_EMNIST_BYTES, too_big), file, 1 << 20)
     except zipfile.BadZipFile as error:
         raise DataError(f"{archive_path.name}: damaged archive ({error}); delete it to download "
                         "it again") from None
@@ -187,10 +191,12 @@ def emnist_source(spec: str) -> tuple[str, Path | None] | None:
 
 
 def load_emnist_source(split: str, location: Path | None, part: str = "train",
-                       progress: Callable[[str, int, int | None], None] | None = None) -> Dataset:
-    """The ``part`` of a split named by :func:`emnist_source`: from ``location``, or from
-    the cache (downloading it first when it is not there)."""
+                       progress: Callable[[str, int, int | None], None] | None = None, *,
+                       max_images: int | None = MAX_EMNIST_IMAGES, max_bytes: int | None = MAX_EMNIST_BYTES) -> Dataset:
+    """The ``part`` of a split named by :func:`emnist_source`: from ``location`` (within the
+    limits, see :func:`load_emnist`), or from the cache (downloading it first when it is not
+    there; NIST's archive is checked by its MD5)."""
     if location is not None:
-        return load_emnist(split, location, part)
+        return load_emnist(split, location, part, max_images=max_images, max_bytes=max_bytes)
     train, test = download_emnist(split, progress=progress)
     return train if part == "train" else test

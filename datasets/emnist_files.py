@@ -61,6 +61,8 @@ from nn.errors import DataError
 from .dataset import DIGIT_CLASS_NAMES, IMAGE_SIDE, PIXELS_PER_IMAGE, Dataset
 from .download import default_cache_dir
 from .idx import load_idx
+from .limits import MAX_EMNIST_BYTES, MAX_EMNIST_IMAGES, MAX_IDX_BYTES, MAX_IDX_IMAGES, MAX_MAPPING_BYTES
+from .sources import read_bounded
 
 EMNIST_ZIP_NAME = "gzip.zip"  # NIST's one archive of every split
 EMNIST_PARTS = ("train", "test")
@@ -224,17 +226,19 @@ def labels_to_classes(labels: np.ndarray, split: str, name: str = "labels") -> n
 
 
 def emnist_dataset(images_source, labels_source, split: str, *, name: str,
-                   class_names: tuple[str, ...] | None = None) -> Dataset:
+                   class_names: tuple[str, ...] | None = None, max_images: int | None = MAX_IDX_IMAGES,
+                   max_bytes: int | None = MAX_IDX_BYTES) -> Dataset:
     """One images + labels pair in EMNIST's layout (paths or open binary files) as a Dataset:
-    images turned upright, labels shifted to classes, the split's class names.
+    images turned upright, labels shifted to classes, the split's class names.  The limits
+    apply to each file (:func:`datasets.idx.load_idx`); the defaults are those for uploads.
 
     Raises DataError for a wrong magic number, a truncated file, counts that differ, labels
-    outside the split's range (the message says which file)."""
+    outside the split's range (the message says which file), a limit passed."""
     split = check_split(split)
-    images = load_idx(images_source)
+    images = load_idx(images_source, max_images=max_images, max_bytes=max_bytes)
     if images.ndim != 3:
         raise DataError(f"{_name_of(images_source)}: not an IDX image file (it holds labels)")
-    labels = load_idx(labels_source)
+    labels = load_idx(labels_source, max_images=max_images, max_bytes=max_bytes)
     if labels.ndim != 1:
         raise DataError(f"{_name_of(labels_source)}: not an IDX label file (it holds images)")
     if images.shape[0] != labels.shape[0]:
@@ -281,7 +285,8 @@ def emnist_location(directory: str | os.PathLike | None = None) -> Path:
     return Path(directory) if directory is not None else default_cache_dir() / "emnist"
 
 
-def load_emnist(split: str, directory: str | os.PathLike | None = None, part: str = "train") -> Dataset:
+def load_emnist(split: str, directory: str | os.PathLike | None = None, part: str = "train", *,
+                max_images: int | None = MAX_EMNIST_IMAGES, max_bytes: int | None = MAX_EMNIST_BYTES) -> Dataset:
     """Load one part (``"train"`` or ``"test"``) of an EMNIST split, upright and relabelled.
 
     Args:
@@ -291,6 +296,8 @@ def load_emnist(split: str, directory: str | os.PathLike | None = None, part: st
             archive unpacks), or holding ``gzip.zip``; or the path of ``gzip.zip`` itself.
             Default: the download cache (:func:`emnist_location`).
         part: ``"train"`` or ``"test"``.
+        max_images, max_bytes: limits on each file (:func:`datasets.idx.load_idx`); the defaults
+            fit the largest split, byclass, as these files are on the server's disk, not uploads.
 
     Returns:
         Dataset: images ``(n, 784)`` uint8 in MNIST orientation, labels ``(n,)`` uint8 in
@@ -307,10 +314,10 @@ def load_emnist(split: str, directory: str | os.PathLike | None = None, part: st
         images_path, labels_path = find_member(location, images_stem), find_member(location, labels_stem)
         if images_path is not None and labels_path is not None:
             mapping = find_member(location, emnist_mapping_name(split))
-            names = _class_names_for(split, mapping.read_text("ascii", "replace") if mapping else None,
+            names = _class_names_for(split, _read_mapping(mapping) if mapping else None,
                                      emnist_mapping_name(split))
             dataset = emnist_dataset(images_path, labels_path, split, class_names=names,
-                                     name=f"EMNIST {split} {part}")
+                                     name=f"EMNIST {split} {part}", max_images=max_images, max_bytes=max_bytes)
             return renamed_dataset(dataset, split, part, str(location))
         if (location / EMNIST_ZIP_NAME).is_file():
             location = location / EMNIST_ZIP_NAME
@@ -318,7 +325,7 @@ def load_emnist(split: str, directory: str | os.PathLike | None = None, part: st
             raise DataError(f"{location}: no {images_stem}[.gz] and {labels_stem}[.gz], and no "
                             f"{EMNIST_ZIP_NAME} (EMNIST {split}, {part} part)")
     if location.is_file():
-        return _load_from_zip(location, split, part)
+        return _load_from_zip(location, split, part, max_images, max_bytes)
     raise DataError(f"{location}: no such folder or file (looking for EMNIST {split})")
 
 
@@ -334,8 +341,17 @@ def _class_names_for(split: str, mapping_text: str | None, mapping_name: str) ->
     return names
 
 
-def _load_from_zip(path: Path, split: str, part: str) -> Dataset:
-    """Read a split's members straight out of ``gzip.zip`` (nothing is extracted to disk)."""
+def _read_mapping(path_or_member, archive: zipfile.ZipFile | None = None) -> str:
+    """A mapping file's text (from a folder, or a member of ``archive``), read up to
+    :data:`MAX_MAPPING_BYTES`: a real one is under 1 KB, a zip bomb's is never inflated."""
+    name = Path(str(path_or_member)).name
+    with (archive.open(path_or_member) if archive is not None else open(path_or_member, "rb")) as stream:
+        return read_bounded(stream, MAX_MAPPING_BYTES, name, "an EMNIST mapping file").decode("ascii", "replace")
+
+
+def _load_from_zip(path: Path, split: str, part: str, max_images: int | None, max_bytes: int | None) -> Dataset:
+    """Read a split's members straight out of ``gzip.zip`` (nothing is extracted to disk), each
+    within the limits (a member is inflated while it is read, so never past them)."""
     images_stem, labels_stem = emnist_file_names(split, part)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -346,12 +362,11 @@ def _load_from_zip(path: Path, split: str, part: str) -> Dataset:
                     raise DataError(f"{path.name}: has no member {stem}.gz (is it EMNIST's gzip.zip?)")
                 members.append(member)
             mapping_member = zip_member(archive, emnist_mapping_name(split))
-            mapping_text = (archive.read(mapping_member).decode("ascii", "replace")
-                            if mapping_member else None)
+            mapping_text = _read_mapping(mapping_member, archive) if mapping_member else None
             names = _class_names_for(split, mapping_text, emnist_mapping_name(split))
             with archive.open(members[0]) as images, archive.open(members[1]) as labels:
-                dataset = emnist_dataset(images, labels, split, class_names=names,
-                                         name=f"EMNIST {split} {part}")
+                dataset = emnist_dataset(images, labels, split, class_names=names, name=f"EMNIST {split} {part}",
+                                         max_images=max_images, max_bytes=max_bytes)
     except zipfile.BadZipFile as error:
         raise DataError(f"{path.name}: not a readable zip archive ({error})") from None
     except OSError as error:

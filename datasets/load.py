@@ -18,7 +18,7 @@ from .mnist import download_mnist
 # ---------------------------------------------------------------------------
 
 
-def load_data(spec: str) -> Dataset:
+def load_data(spec: str, *, limits: bool = True) -> Dataset:
     """Load a dataset named by one string.
 
     * ``"bundled"``: the 5,000-image subset that ships with the app (:func:`load_bundled`).
@@ -29,19 +29,24 @@ def load_data(spec: str) -> Dataset:
       (:func:`datasets.emnist.load_emnist`; downloaded into the cache when no PATH is given).
     * a directory: MNIST IDX files in it, ``train`` split (:func:`load_idx_dir`).
     * a file: a Kaggle CSV (:func:`load_kaggle_csv`).
+
+    ``limits=False`` lifts the row, image and byte limits of :mod:`datasets.limits` (the
+    command line reading a person's own files may); the defaults fit MNIST, Kaggle's CSVs and
+    every EMNIST split.
     """
+    no_limits = {} if limits else {"max_images": None, "max_bytes": None}
     if spec == "bundled":
         return load_bundled()
     if spec == "mnist":
         return download_mnist()[0]
     emnist = emnist_source(spec)
     if emnist is not None:
-        return load_emnist_source(*emnist)
+        return load_emnist_source(*emnist, **no_limits)
     path = Path(spec).expanduser()
     if path.is_dir():
-        return load_idx_dir(path)
+        return load_idx_dir(path, **no_limits)
     if path.is_file():
-        return load_kaggle_csv(path)
+        return load_kaggle_csv(path, **({} if limits else {"max_rows": None, "max_bytes": None}))
     raise DataError(
         f"unknown data source {spec!r}: expected 'bundled', 'mnist', 'emnist-<split>', a "
         "Kaggle CSV file or a folder of MNIST or EMNIST IDX files"

@@ -429,6 +429,20 @@ def test_a_damaged_cached_zip_is_downloaded_again(server, tmp_path):
     assert len(httpd.requests) == 1 and train.n_samples == N_SERVED
 
 
+def test_extracting_stops_at_the_member_limit_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    """The archive is checked by its MD5 before anything is extracted; still, no member is
+    unpacked past MAX_EMNIST_BYTES (here lowered to 5,000 bytes, below one member's size)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    content = archive_bytes(split_files("letters", 26, 26))
+    (cache / "gzip.zip").write_bytes(content)
+    monkeypatch.setattr("datasets.emnist.MAX_EMNIST_BYTES", 5000)
+    with pytest.raises(DataError, match="ubyte.gz: more than 5 KB once decompressed; a member of EMNIST's "
+                                        "archive may hold at most 5 KB"):
+        download_emnist("letters", cache, md5=hashlib.md5(content).hexdigest())
+    assert sorted(path.name for path in cache.iterdir()) == ["gzip.zip"]
+
+
 def test_offline_is_a_clear_data_error(tmp_path, no_proxies):
     cache = tmp_path / "cache"
     with pytest.raises(DataError, match="offline") as error:
