@@ -184,6 +184,7 @@ class Network:
     """
 
     is_convolutional = False  # ConvNetwork (nn/conv.py) says True
+    conv_specs: tuple = ()  # the conv blocks before the dense layers: none
 
     def __init__(
         self,
