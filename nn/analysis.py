@@ -326,7 +326,7 @@ class ImageTrace:
     activations: ``[a1, ..., a(L-1)]`` dense hidden-layer outputs, each ``(n[l],)``.
     probabilities: ``(n_classes,)``; predicted: the most likely class.
 
-    For a convolutional network (``nn.conv.ConvNetwork``) the lists above hold its dense
+    For a convolutional network (conv layers first) the lists above hold its dense
     layers only (after the flatten), and per conv layer:
     feature_maps: ``(H, W, F)`` after the activation, before pooling (one map per filter);
     map_pre_activations: ``(H, W, F)`` the maps' ``z``;
@@ -551,12 +551,12 @@ def layer_histograms(arrays, bins: int = 61, percentile: float = 99.9):
 
 
 def n_conv_layers(network) -> int:
-    """How many conv layers come first in ``network`` (0 for a dense ``Network``)."""
-    return len(getattr(network, "conv_specs", ())) if getattr(network, "is_convolutional", False) else 0
+    """How many conv layers come first in ``network`` (0 for a dense network)."""
+    return len(network.conv_specs)
 
 
 def is_convolutional(network) -> bool:
-    """True for a network that starts with conv layers (``nn.conv.ConvNetwork``)."""
+    """``n_conv_layers(network) > 0``; kept for callers written before ``n_conv_layers``."""
     return n_conv_layers(network) > 0
 
 

@@ -121,13 +121,13 @@ def gradient_check(
 
 def _kink_sides(network, forward) -> list[np.ndarray]:
     """Which side of each kink the network is on for one forward pass (``record=True``):
-    ``z > 0`` of every hidden ReLU (or leaky ReLU) unit, and for every conv layer with a
-    2x2 max pool, which of each block's four inputs wins."""
+    ``z > 0`` of every hidden ReLU (or leaky ReLU) unit, and for every 2x2 max pool,
+    which of each block's four inputs wins."""
     sides = []
     if network.activation in KINKED_ACTIVATIONS:
         sides += [z > 0 for z in forward.pre_activations[:-1]]
-    for maps, pool in zip(forward.activations[1:], getattr(network, "pools", ())):
-        if pool is not None:
+    for layer, maps in zip(forward.layers, forward.outputs):
+        if layer.kind == "pool":
             height, width = maps.shape[1] // 2 * 2, maps.shape[2] // 2 * 2
             corners = [maps[:, i:height:2, j:width:2] for i in (0, 1) for j in (0, 1)]
             sides.append(np.argmax(np.stack(corners), axis=0))
