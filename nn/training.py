@@ -373,6 +373,17 @@ def end_epoch(history: History, network: Network, validation, *, epoch: int, ste
         snapshot(history, network, epoch, step)
 
 
+def _checked_data(images, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels as intp), or ValueError saying what is wrong."""
+    images = np.asarray(images)
+    labels = np.asarray(labels).astype(np.intp, copy=False)
+    if len(images) == 0:
+        raise ValueError("no training examples")
+    if labels.shape != (len(images),):
+        raise ValueError(f"expected {len(images)} labels, got shape {labels.shape}")
+    return images, labels
+
+
 def _should_stop(stop) -> bool:
     if stop is None:
         return False
@@ -406,16 +417,13 @@ def train(
 
     A NaN or infinite loss ends training ("diverged") and restores the weights
     saved at the last stats record, all of whose losses were finite.
-    (Over 60 lines: the training loop, kept whole so that it reads top to bottom.)
+
+    (Its 60 lines of body are the set-up and the loop, kept in one piece so that one
+    step reads top to bottom: forward -> loss -> backward -> optimiser step.)
     """
     config.validate()
-    images = np.asarray(images)
-    labels = np.asarray(labels).astype(np.intp, copy=False)
+    images, labels = _checked_data(images, labels)
     n = len(images)
-    if n == 0:
-        raise ValueError("no training examples")
-    if labels.shape != (n,):
-        raise ValueError(f"expected {n} labels, got shape {labels.shape}")
     batch_size = n if config.batch_size is None else min(config.batch_size, n)
     batches = Batches(images, labels, batch_size, network.dtype, seed=config.seed,
                       leave_out_blank=leaves_out_blank_columns(network, images, batch_size))
