@@ -218,9 +218,6 @@ class Network:
         # Inputs, then the numbers out of each weight layer (what the next one reads).
         ends = [self.input_shapes[i] for i in self.weight_indices[1:]] + [self.input_shapes[-1]]
         self._layer_sizes = tuple(math.prod(shape) for shape in (self.input_shape, *ends))
-        self.parameter_index = [None] * len(layers)  # layer -> its entry in weights and biases
-        for j, i in enumerate(self.weight_indices):
-            self.parameter_index[i] = j
         self.backward_order = backward_order(layers)
         kinds = [layer.kind for layer in layers]
         self.conv_specs = tuple(
@@ -402,20 +399,22 @@ class Network:
         probabilities = forward.probabilities
         m = len(probabilities)
         buffers = unbuffered(len(self.layers)) if workspace is None else workspace.buffers(m)
-        n = len(self.weights)
-        grad_weights = [None] * n if workspace is None else list(workspace.grad_weights)
-        grad_biases = [None] * n if workspace is None else list(workspace.grad_biases)
-        params = self.layer_parameters()
+        params, grads = self.layer_parameters(), self._gradient_arrays(workspace)
         grad = output_error(probabilities, np.asarray(labels), buffers.delta, buffers.scratch)
         for index, reads in self.backward_order:  # the last layer first (see nn.speed.backward_order)
-            j = self.parameter_index[index]
-            grad, param_grads = forward.layers[index].backward(
+            grad, grads[index] = forward.layers[index].backward(
                 grad, forward.outputs[index], forward.outputs[reads], forward.memos[index], params[index],
-                () if j is None else (grad_weights[j], grad_biases[j]), buffers.layers[index],
-                input_gradient=index > 0 or input_gradient)
-            if j is not None:
-                grad_weights[j], grad_biases[j] = param_grads
-        return Gradients(grad_weights, grad_biases, None if grad is None else grad.reshape(m, -1))
+                grads[index], buffers.layers[index], input_gradient=index > 0 or input_gradient)
+        weights, biases = zip(*(grads[i] for i in self.weight_indices))
+        return Gradients(list(weights), list(biases), None if grad is None else grad.reshape(m, -1))
+
+    def _gradient_arrays(self, workspace) -> list[tuple]:
+        """Per layer, where its parameters' gradients go: ``(dW, db)`` of the workspace
+        (views of one array), ``(None, None)`` (new arrays), or ``()`` (no parameters)."""
+        grads = [()] * len(self.layers)
+        for j, i in enumerate(self.weight_indices):
+            grads[i] = (None, None) if workspace is None else (workspace.grad_weights[j], workspace.grad_biases[j])
+        return grads
 
     def gradients(self, inputs, labels, *, input_gradient=False) -> tuple[float, Gradients]:
         """(loss, gradients) for one batch: a forward then a backward pass."""
