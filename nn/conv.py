@@ -66,10 +66,8 @@ MAX_CONV_BATCH = 1024
 # The recommended convolutional run, as TrainConfig keyword arguments: two conv blocks,
 # conv 16@3x3 -> ReLU -> 2x2 max pool -> conv 32@3x3 -> ReLU -> 2x2 max pool -> 10 softmax
 # (28x28 -> 26x26x16 -> 13x13x16 -> 11x11x32 -> 5x5x32 -> 10; 12,810 parameters), Adam at a
-# constant rate, trained on all the bundled 5,000 images: 97.7% on the real 10,000 MNIST test
-# images with seeds 0, 1 and 2 (97.66%, 97.70%, 97.67%; after 10 epochs 97.2-97.6%). One conv
-# 8@5x5 block straight into the softmax (11,738 parameters) stays near 96.5-96.8% at its best
-# settings found (SGD with momentum, lr 0.1): see the README's Convolution section.
+# constant rate: the most accurate small network found for the bundled 5,000 images (its
+# accuracy, and that of smaller ones, is in the README's Convolution section).
 RECOMMENDED_CONV_CONFIG = {
     "conv_layers": ((16, 3), (32, 3)),
     "conv_padding": "valid",

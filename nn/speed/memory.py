@@ -57,7 +57,7 @@ def _constant(value: float, size: int, dtype) -> np.ndarray:
 def zeros_like(z: np.ndarray) -> np.ndarray:
     """A read-only array of zeros shaped like ``z``, without allocating each time.
 
-    Why: ``np.maximum(z, 0)`` against a scalar runs 3-4x slower than against an array,
+    Why: ``np.maximum(z, 0)`` against a scalar runs several times slower than against an array,
     and never-written zero pages cost no memory (the kernel maps them all to one page).
     """
     return _constant(0, z.size, z.dtype).reshape(z.shape)
