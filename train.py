@@ -290,7 +290,7 @@ def run(args) -> int:
     else:
         epochs = args.epochs if args.epochs is not None else DEFAULTS.epochs
         network = None
-    convolutional = getattr(network, "is_convolutional", False)
+    convolutional = network is not None and bool(network.conv_specs)
     if convolutional:  # the loaded model's conv layers; full batch is not offered for them
         conv = [(spec.filters, spec.kernel) for spec in network.conv_specs]
         padding, pool = network.conv_specs[0].padding, network.conv_specs[0].pool

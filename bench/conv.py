@@ -62,7 +62,7 @@ def time_ours(images, labels, batch_size, epochs, *, history=True) -> list[tuple
 
 
 def torch_model(conv_layers, padding="valid", pool=True, hidden_sizes=(), n_classes=10, side=28):
-    """The ConvNetwork's architecture in PyTorch (NCHW, its default initialisation)."""
+    """The convolutional Network's architecture in PyTorch (NCHW, its default initialisation)."""
     import torch
 
     layers, channels = [], 1

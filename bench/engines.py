@@ -17,7 +17,8 @@ import warnings
 
 import numpy as np
 
-from nn.training import TrainConfig, _used_columns, build_network, train
+from nn.speed import used_columns
+from nn.training import TrainConfig, build_network, train
 
 LEARNING_RATES = {"sgd": 0.1, "adam": 1e-3}
 
@@ -97,7 +98,7 @@ def time_matmuls(images, labels, layer_sizes, optimizer, batch_size, epochs):
         errors = [np.empty((m, w.shape[0]), np.float32) for w in weights[1:]]
         buffers[m] = (outputs, errors, np.ones(m, np.float32))
     if full:  # train converts the used columns once, row by row
-        used = _used_columns(np.bitwise_or.reduce(images, axis=0))
+        used = used_columns(np.bitwise_or.reduce(images, axis=0))
         full_inputs = to_float(images if used is None else images[:, used])
     else:  # a mini-batch's used columns are cast as (k, m) rows and multiplied as their transpose
         pixels = to_float(images[: sizes[0]]).reshape(-1)  # one real batch, reused every step
@@ -109,7 +110,7 @@ def time_matmuls(images, labels, layer_sizes, optimizer, batch_size, epochs):
             order = rng.permutation(n)
             steps = []
             for m, start in zip(sizes, range(0, n, sizes[0])):
-                used = _used_columns(np.bitwise_or.reduce(images[order[start : start + m]], axis=0))
+                used = used_columns(np.bitwise_or.reduce(images[order[start : start + m]], axis=0))
                 if used is None:
                     steps.append((m, pixels[: m * n_inputs].reshape(m, n_inputs)))
                 else:

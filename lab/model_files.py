@@ -99,7 +99,7 @@ def _config_from_metadata(meta: dict, network: Network) -> TrainConfig:
     # layers are listed too (the app makes them all alike; a file from elsewhere may mix
     # paddings or pools: then the first layer's stand for all, in the settings only).
     shape = {"hidden_sizes": tuple(network.hidden_sizes), "activation": network.activation}
-    specs = getattr(network, "conv_specs", ()) if getattr(network, "is_convolutional", False) else ()
+    specs = network.conv_specs
     if specs:
         shape.update(conv_layers=tuple((s.filters, s.kernel) for s in specs), conv_padding=specs[0].padding,
                      conv_pool=specs[0].pool, batch_size=MAX_CONV_BATCH)

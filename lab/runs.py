@@ -62,10 +62,10 @@ class Run:
 
 
 def architecture_of(network) -> str:
-    """A network's layers: ``784-128-10``, or for a convolutional one (``nn.conv.ConvNetwork``)
+    """A network's layers: ``784-128-10``, or for a convolutional one (``network.conv_specs``)
     ``28×28 → conv 8@5×5 → pool → 10`` (each conv block with its filters, kernel,
     'same' padding and pooling)."""
-    if not getattr(network, "is_convolutional", False):
+    if not network.conv_specs:
         return "-".join(map(str, network.layer_sizes))
     parts = ["×".join(map(str, network.image_shape))]
     for spec in network.conv_specs:

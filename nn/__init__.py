@@ -3,14 +3,15 @@
 Modules, in reading order:
 
 - ``activations``: hidden-layer functions and their derivatives (name -> function tables)
-- ``network``: the dense network, forward and backward passes
-- ``conv``: convolution (im2col + one matrix multiply), max pooling, a small CNN
+- ``layers``: the Layer interface; Dense, Activation, Flatten
+- ``conv``: convolution (im2col + one matrix multiply) and max pooling as layers
+- ``network``: a Network of layers: forward and backward passes, softmax + cross-entropy
 - ``optimizers``: SGD, momentum/Nesterov, RMSprop, Adam; learning-rate schedules
 - ``training``: epochs of full-batch / mini-batch / stochastic descent, with a history
 - ``gradcheck``: backprop checked against finite differences
-- ``data``: the bundled MNIST subset, Kaggle CSVs, IDX files, the MNIST download
-- ``emnist``: EMNIST letters and other characters (IDX, stored transposed), its download
 - ``model_io``: model files (.npz + JSON metadata, never pickled)
+- ``analysis``: looking inside a trained network (templates, saliency, traces, ...)
+- ``speed``: every speed trick the modules above call, each with its reason
 
 This package never imports Streamlit or Plotly.
 """

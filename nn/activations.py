@@ -26,29 +26,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .speed import zeros_like
+
 LEAKY_SLOPE = 0.01
-
-
-_ZEROS: dict = {}  # dtype -> one read-only array of zeros, replaced by a longer one when needed
-
-
-def zeros_like(z: np.ndarray) -> np.ndarray:
-    """A read-only array of zeros shaped like ``z``, without allocating each time.
-
-    (Never-written zero pages cost no memory: the kernel maps them all to one page.)
-    """
-    zeros = _ZEROS.get(z.dtype)
-    if zeros is None or zeros.size < z.size:
-        zeros = np.zeros(max(z.size, 1 << 16), z.dtype)
-        zeros.flags.writeable = False
-        _ZEROS[z.dtype] = zeros
-    return zeros[: z.size].reshape(z.shape)
 
 
 def relu(z: np.ndarray) -> np.ndarray:
     """Rectified linear unit: negative pre-activations become 0."""
-    # Speed: NumPy's maximum() against a scalar 0 runs 3-4x slower than against an array.
-    np.maximum(z, zeros_like(z), out=z)
+    np.maximum(z, zeros_like(z), out=z)  # against an array of zeros: see nn.speed.zeros_like
     return z
 
 
@@ -113,19 +98,3 @@ DERIVATIVES = {
 # Which initialisation keeps the signal's variance steady through each activation:
 # He (2 / fan_in) for the rectifiers, Xavier/Glorot (2 / (fan_in + fan_out)) otherwise.
 DEFAULT_INIT = {"relu": "he", "leaky_relu": "he", "sigmoid": "xavier", "tanh": "xavier"}
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in place, numerically stable.
-
-    Subtracting each row's maximum first changes nothing mathematically
-    (softmax(z) = softmax(z - c)) but keeps exp() from overflowing.
-    """
-    # Speed: worked on transposed, (classes, m): NumPy reduces and broadcasts fast along
-    # long rows but slowly along rows of 10 classes (up to 10x for a full batch).
-    columns = np.ascontiguousarray(z.T)
-    columns -= columns.max(axis=0)
-    np.exp(columns, out=columns)
-    columns /= columns.sum(axis=0)
-    np.copyto(z, columns.T)
-    return z

@@ -15,8 +15,11 @@ What is here, by page:
 - Gradients: :func:`classify_gradient_norm` and :func:`gradient_health` (vanishing /
   healthy / exploding, thresholds :data:`VANISHING_GRADIENT` and
   :data:`EXPLODING_GRADIENT`), :func:`value_histogram` / :func:`layer_histograms`,
-  :func:`stats_arrays` (a training ``History``'s per-layer lists as arrays),
-  :func:`saliency` (dJ/dX for one image).
+  :func:`stats_arrays` (a training ``History``'s per-layer lists as arrays) -- these
+  live in ``nn/gradient_stats.py`` and are re-exported here -- and :func:`saliency`
+  (dJ/dX for one image).
+- Convolutional networks: :func:`n_conv_layers`, :func:`layer_names`,
+  :func:`conv_layer_name`, :func:`filter_contributions`, :func:`top_filter_images`.
 - Activations: :func:`trace_image` (every layer's ``z`` and ``a`` for one image) and
   :func:`unit_contributions` (activation x outgoing weight of each last-hidden unit:
   they add up, with the bias, to the logit).
@@ -26,39 +29,29 @@ This module never imports Plotly or Streamlit.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .gradient_stats import (  # noqa: F401  (re-exported: the pages read them as nn.analysis.*)
+    EXPLODING_GRADIENT,
+    GRADIENT_EXPLANATIONS,
+    HEALTHY_UPDATE_RATIO,
+    VANISHING_GRADIENT,
+    GradientHealth,
+    StatsArrays,
+    classify_gradient_norm,
+    gradient_health,
+    layer_histograms,
+    layer_labels,
+    stats_arrays,
+    symmetric_zmax,
+    value_histogram,
+)
 from .network import Network
 
 IMAGE_SIDE = 28
-
-# Gradient-norm thresholds for ||dJ/dW[l]|| (Frobenius norm of a whole layer's gradient,
-# mean cross-entropy loss). Healthy training on MNIST sits around 1e-3 .. 10.
-VANISHING_GRADIENT = 1e-6
-EXPLODING_GRADIENT = 1e2
-# A step should change a layer's weights by roughly a thousandth of their size.
-HEALTHY_UPDATE_RATIO = 1e-3
-
-GRADIENT_EXPLANATIONS = {
-    "vanishing": (
-        f"Vanishing (< {VANISHING_GRADIENT:g}): the error signal has all but died out on its way "
-        "back, so this layer has stopped learning (saturated sigmoid/tanh units, dead ReLUs or "
-        "too many layers multiply it by numbers below 1)."
-    ),
-    "exploding": (
-        f"Exploding (> {EXPLODING_GRADIENT:g} or not finite): each step would jump far, so the "
-        "loss jumps around or becomes NaN; the learning rate is probably too high."
-    ),
-    "healthy": (
-        f"Healthy ({VANISHING_GRADIENT:g} to {EXPLODING_GRADIENT:g}): the error signal reaches "
-        "this layer with a usable size."
-    ),
-}
 
 TEMPLATE_NOTE_EXACT = "Exact: with no hidden layer the output layer's weights are the templates."
 TEMPLATE_NOTE_APPROXIMATE = (
@@ -109,43 +102,6 @@ def _float_batches(images, dtype, batch_size: int):
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
         yield start, (chunk * scale if chunk.dtype == np.uint8 else chunk.astype(dtype, copy=False))
-
-
-
-
-
-
-def symmetric_zmax(values, percentile: float = 99.5) -> float:
-    """A colour limit ``zmax`` for a range ``[-zmax, zmax]`` centred on 0.
-
-    The ``percentile`` of ``|values|`` (finite ones): a few outliers then saturate
-    instead of washing every other value out to white. ``percentile=100`` gives the
-    exact maximum. Never 0 (an all-zero array gets 1.0), so the range is valid.
-    ``values`` may be one array or a list of arrays (e.g. all epochs of a replay).
-    """
-    if isinstance(values, np.ndarray):
-        arrays = [values]
-    else:
-        arrays = [np.asarray(v) for v in values]
-    flat = np.concatenate([np.abs(a, dtype=np.float64).reshape(-1) for a in arrays]) if arrays \
-        else np.zeros(0)
-    flat = flat[np.isfinite(flat)]
-    if flat.size == 0:
-        return 1.0
-    zmax = float(np.percentile(flat, percentile)) if percentile < 100 else float(flat.max())
-    if not zmax > 0:
-        zmax = float(flat.max())
-    return zmax if zmax > 0 else 1.0
-
-
-
-
-
-
-
-
-
-
 
 
 # ---------------------------------------------------------------------------
@@ -326,7 +282,7 @@ class ImageTrace:
     activations: ``[a1, ..., a(L-1)]`` dense hidden-layer outputs, each ``(n[l],)``.
     probabilities: ``(n_classes,)``; predicted: the most likely class.
 
-    For a convolutional network (``nn.conv.ConvNetwork``) the lists above hold its dense
+    For a convolutional network (conv layers first) the lists above hold its dense
     layers only (after the flatten), and per conv layer:
     feature_maps: ``(H, W, F)`` after the activation, before pooling (one map per filter);
     map_pre_activations: ``(H, W, F)`` the maps' ``z``;
@@ -435,128 +391,17 @@ def unit_contributions(network: Network, image, target_class: int | None = None)
 
 
 # ---------------------------------------------------------------------------
-# Gradients page
-# ---------------------------------------------------------------------------
-
-
-def classify_gradient_norm(norm: float) -> str:
-    """"vanishing" (< 1e-6), "exploding" (> 1e2, NaN or infinite) or "healthy"."""
-    norm = float(norm)
-    if not math.isfinite(norm) or norm > EXPLODING_GRADIENT:
-        return "exploding"
-    if norm < VANISHING_GRADIENT:
-        return "vanishing"
-    return "healthy"
-
-
-@dataclass
-class GradientHealth:
-    """One layer's latest gradient norm, its class and the one-line explanation."""
-
-    layer: str
-    norm: float
-    status: str
-    explanation: str
-
-
-def gradient_health(norms, layer_names: Sequence[str] | None = None) -> list[GradientHealth]:
-    """Classify each layer's gradient norm (e.g. ``history.layer_grad_norm[-1]``)."""
-    norms = [float(n) for n in norms]
-    names = list(layer_names) if layer_names is not None else layer_labels(len(norms))
-    out = []
-    for name, norm in zip(names, norms):
-        status = classify_gradient_norm(norm)
-        out.append(GradientHealth(name, norm, status, GRADIENT_EXPLANATIONS[status]))
-    return out
-
-
-def layer_labels(n_layers: int, layer_sizes: Sequence[int] | None = None) -> list[str]:
-    """``["W1", "W2", ...]``, or ``["W1 784→128", ...]`` when the sizes are given."""
-    if layer_sizes is None:
-        return [f"W{i}" for i in range(1, n_layers + 1)]
-    return [f"W{i} {a}→{b}" for i, (a, b) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:]), 1)]
-
-
-@dataclass
-class StatsArrays:
-    """A History's per-layer statistics as arrays, one row per stats record.
-
-    steps: ``(n,)``; grad_norm, weight_norm, update_ratio: ``(n, L)``;
-    dead_fraction: ``(n, L - 1)`` (hidden layers; fraction of units that output 0 for
-    the whole batch).
-    """
-
-    steps: np.ndarray
-    grad_norm: np.ndarray
-    weight_norm: np.ndarray
-    update_ratio: np.ndarray
-    dead_fraction: np.ndarray
-
-
-def stats_arrays(history) -> StatsArrays:
-    """Snapshot ``history``'s per-layer lists as arrays (safe while training appends).
-
-    Each list is read up to the shortest length, so a record being appended by the
-    training thread is either fully in or left out.
-    """
-    lists = [history.stats_step, history.layer_grad_norm, history.layer_weight_norm,
-             history.layer_update_ratio, history.layer_dead_fraction]
-    n = min(len(x) for x in lists)
-    steps = np.asarray(history.stats_step[:n], dtype=np.int64)
-
-    def matrix(rows, width=None):
-        rows = rows[:n]
-        if not rows:
-            return np.zeros((0, width or 0))
-        return np.asarray(rows, dtype=np.float64).reshape(n, -1)
-
-    grad = matrix(history.layer_grad_norm)
-    n_layers = grad.shape[1]
-    return StatsArrays(steps, grad, matrix(history.layer_weight_norm, n_layers),
-                       matrix(history.layer_update_ratio, n_layers),
-                       matrix(history.layer_dead_fraction, max(0, n_layers - 1)))
-
-
-def value_histogram(values, bins: int = 61, limit: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Histogram of ``values`` on bins symmetric around 0: ``(counts (bins,), edges (bins+1,))``.
-
-    limit: the edges span ``[-limit, limit]`` (default: the largest finite ``|value|``);
-        values beyond are counted in the outermost bins. An odd ``bins`` puts 0 in the
-        middle of a bin. Non-finite values are left out. Binning here (rather than in the
-        browser) keeps a 400,000-value layer down to a few dozen numbers.
-    """
-    flat = np.asarray(values, dtype=np.float64).reshape(-1)
-    flat = flat[np.isfinite(flat)]
-    if limit is None:
-        limit = float(np.abs(flat).max()) if flat.size else 1.0
-    limit = limit if limit > 0 else 1.0
-    edges = np.linspace(-limit, limit, int(bins) + 1)
-    counts, _ = np.histogram(np.clip(flat, -limit, limit), bins=edges)
-    return counts, edges
-
-
-def layer_histograms(arrays, bins: int = 61, percentile: float = 99.9):
-    """:func:`value_histogram` per layer (e.g. ``history.last_grad_weights``).
-
-    Each layer gets its own symmetric range (its ``percentile`` of ``|values|``),
-    since layers' gradients differ by orders of magnitude.
-    Returns a list of ``(counts, edges)``.
-    """
-    return [value_histogram(a, bins, symmetric_zmax(a, percentile)) for a in arrays]
-
-
-# ---------------------------------------------------------------------------
 # Convolutional networks (nn/conv.py): filters, feature maps, per-filter evidence
 # ---------------------------------------------------------------------------
 
 
 def n_conv_layers(network) -> int:
-    """How many conv layers come first in ``network`` (0 for a dense ``Network``)."""
-    return len(getattr(network, "conv_specs", ())) if getattr(network, "is_convolutional", False) else 0
+    """How many conv layers come first in ``network`` (0 for a dense network)."""
+    return len(network.conv_specs)
 
 
 def is_convolutional(network) -> bool:
-    """True for a network that starts with conv layers (``nn.conv.ConvNetwork``)."""
+    """``n_conv_layers(network) > 0``; kept for callers written before ``n_conv_layers``."""
     return n_conv_layers(network) > 0
 
 
@@ -574,14 +419,6 @@ def layer_names(network) -> list[str]:
     if not n_conv:
         return dense
     return [conv_layer_name(i, spec) for i, spec in enumerate(network.conv_specs, 1)] + dense[n_conv:]
-
-
-
-
-
-
-
-
 
 
 @dataclass

@@ -91,43 +91,47 @@ def gradient_check(
 
     errors, counts, skipped = {}, {}, {}
     for name, (values, analytic) in arrays.items():
-        flat_values = values.reshape(-1)  # a view: nudging it nudges the network
-        flat_analytic = analytic.reshape(-1)
-        count = min(max_entries, flat_values.size)
-        if skip_kinks:  # a random order; entries at a kink are replaced by the next ones
-            candidates = rng.permutation(flat_values.size)[: 3 * count]
-        else:
-            candidates = rng.choice(flat_values.size, size=count, replace=False)
-        picks, numeric = [], []
-        for index in candidates:
-            original = flat_values[index]
-            flat_values[index] = original + epsilon
-            loss_plus, sides_plus = loss_and_sides()
-            flat_values[index] = original - epsilon
-            loss_minus, sides_minus = loss_and_sides()
-            flat_values[index] = original
-            if skip_kinks and not all(np.array_equal(a, b) for a, b in zip(sides_plus, sides_minus)):
-                skipped[name] = skipped.get(name, 0) + 1
-                continue
-            picks.append(index)
-            numeric.append((loss_plus - loss_minus) / (2 * epsilon))
-            if len(picks) == count:
-                break
-        errors[name] = _relative_error(flat_analytic[picks], np.array(numeric))
-        counts[name] = len(picks)
-        skipped.setdefault(name, 0)
+        errors[name], counts[name], skipped[name] = _check_entries(
+            values, analytic, min(max_entries, values.size), rng, loss_and_sides, epsilon, skip_kinks)
     return GradientCheck(errors, counts, skipped)
+
+
+def _check_entries(values, analytic, count, rng, loss_and_sides, epsilon, skip_kinks) -> tuple[float, int, int]:
+    """(relative error, entries checked, entries skipped at a kink) for ``count`` random
+    entries of ``values`` (a parameter array of the network, nudged in place)."""
+    flat_values = values.reshape(-1)  # a view: nudging it nudges the network
+    flat_analytic = analytic.reshape(-1)
+    if skip_kinks:  # a random order; entries at a kink are replaced by the next ones
+        candidates = rng.permutation(flat_values.size)[: 3 * count]
+    else:
+        candidates = rng.choice(flat_values.size, size=count, replace=False)
+    picks, numeric, skipped = [], [], 0
+    for index in candidates:
+        original = flat_values[index]
+        flat_values[index] = original + epsilon
+        loss_plus, sides_plus = loss_and_sides()
+        flat_values[index] = original - epsilon
+        loss_minus, sides_minus = loss_and_sides()
+        flat_values[index] = original
+        if skip_kinks and not all(np.array_equal(a, b) for a, b in zip(sides_plus, sides_minus)):
+            skipped += 1
+            continue
+        picks.append(index)
+        numeric.append((loss_plus - loss_minus) / (2 * epsilon))
+        if len(picks) == count:
+            break
+    return _relative_error(flat_analytic[picks], np.array(numeric)), len(picks), skipped
 
 
 def _kink_sides(network, forward) -> list[np.ndarray]:
     """Which side of each kink the network is on for one forward pass (``record=True``):
-    ``z > 0`` of every hidden ReLU (or leaky ReLU) unit, and for every conv layer with a
-    2x2 max pool, which of each block's four inputs wins."""
+    ``z > 0`` of every hidden ReLU (or leaky ReLU) unit, and for every 2x2 max pool,
+    which of each block's four inputs wins."""
     sides = []
     if network.activation in KINKED_ACTIVATIONS:
         sides += [z > 0 for z in forward.pre_activations[:-1]]
-    for maps, pool in zip(forward.activations[1:], getattr(network, "pools", ())):
-        if pool is not None:
+    for layer, maps in zip(forward.layers, forward.outputs):
+        if layer.kind == "pool":
             height, width = maps.shape[1] // 2 * 2, maps.shape[2] // 2 * 2
             corners = [maps[:, i:height:2, j:width:2] for i in (0, 1) for j in (0, 1)]
             sides.append(np.argmax(np.stack(corners), axis=0))

@@ -10,7 +10,7 @@ Layout of the archive (no Python objects anywhere, so loading can never run code
                activation, training settings, history summary, data description
 =============  ==============================================================
 
-A convolutional network (``nn.conv.ConvNetwork``, conv layers first) is written as
+A convolutional network (conv layers first: ``network.conv_specs``) is written as
 format version 2, whose metadata adds ``layer_kinds`` ("conv"/"dense" per weight
 layer), ``conv_layers`` (filters, kernel, padding, pool of each) and ``image_shape``;
 dense networks are still written as version 1, readable by older programs.
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .activations import ACTIVATIONS
-from .conv import ConvNetwork, ConvSpec, conv_shapes
+from .conv import ConvSpec, conv_shapes
 from .errors import DataError
 from .network import Network
 
@@ -47,9 +47,9 @@ class ModelFileError(DataError):
     """A model file that is corrupt, foreign, pickled or inconsistent."""
 
 
-def model_metadata(network: Network | ConvNetwork, **extra) -> dict:
+def model_metadata(network: Network, **extra) -> dict:
     """The metadata dict saved beside the arrays; ``extra`` adds e.g. config, history."""
-    convolutional = getattr(network, "is_convolutional", False)
+    convolutional = bool(network.conv_specs)
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION if convolutional else DENSE_FORMAT_VERSION,
@@ -97,7 +97,7 @@ def save_model(path, network: Network, **extra) -> Path:
     return path
 
 
-def load_model(source) -> tuple[Network | ConvNetwork, dict]:
+def load_model(source) -> tuple[Network, dict]:
     """(network, metadata) from a path, bytes or a binary file-like object.
 
     Raises ModelFileError saying what is wrong for anything but a valid model file.
@@ -140,7 +140,7 @@ def load_model(source) -> tuple[Network | ConvNetwork, dict]:
     return _network_from_arrays(arrays, label)
 
 
-def _network_from_arrays(arrays: dict, label: str) -> tuple[Network | ConvNetwork, dict]:
+def _network_from_arrays(arrays: dict, label: str) -> tuple[Network, dict]:
     if "metadata" not in arrays:
         raise ModelFileError(f"{label}: no 'metadata' entry; not a Digit Lab model file")
     try:
@@ -170,8 +170,8 @@ def _network_from_arrays(arrays: dict, label: str) -> tuple[Network | ConvNetwor
     return network, meta
 
 
-def _conv_network_from_arrays(arrays: dict, meta: dict, sizes: list, label: str) -> ConvNetwork:
-    """A ConvNetwork from a version-2 file, every shape checked against the metadata."""
+def _conv_network_from_arrays(arrays: dict, meta: dict, sizes: list, label: str) -> Network:
+    """A convolutional network from a version-2 file, every shape checked against the metadata."""
     specs_meta, image_shape = meta.get("conv_layers"), meta.get("image_shape")
     if not isinstance(specs_meta, list) or not specs_meta or not all(isinstance(s, dict) for s in specs_meta):
         raise ModelFileError(f"{label}: metadata conv_layers {specs_meta!r} is not a list of conv layers")
@@ -202,7 +202,8 @@ def _conv_network_from_arrays(arrays: dict, meta: dict, sizes: list, label: str)
     n_layers = len(shapes_expected)
     weights = [arrays[f"W{i}"] for i in range(1, n_layers + 1)]
     biases = [arrays[f"b{i}"] for i in range(1, n_layers + 1)]
-    return ConvNetwork.from_arrays(specs, image_shape, weights, biases, meta["activation"], meta.get("init"))
+    return Network.from_arrays(weights, biases, meta["activation"], meta.get("init"), conv_specs=specs,
+                               image_shape=image_shape)
 
 
 def _check_arrays(arrays: dict, weight_shapes: list, label: str) -> None:

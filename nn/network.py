@@ -1,7 +1,8 @@
-"""A fully connected feedforward network, from scratch in NumPy.
+"""The network: layers applied in turn, then the softmax and the loss. From scratch in NumPy.
 
-The network maps a batch of images to class probabilities through ``L`` dense
-layers. With ``A[0] = X`` (shape ``(m, 784)``: m images, one per row)::
+A ``Network`` is a list of layers (``nn/layers.py``: Dense, Activation, Flatten;
+``nn/conv.py``: Conv2D, MaxPool2D). A dense network maps a batch of images to class
+probabilities through ``L`` dense layers. With ``A[0] = X`` (shape ``(m, 784)``: m images, one per row)::
 
     Z[l] = A[l-1] @ W[l] + b[l]          W[l]: (n[l-1], n[l]),  b[l]: (n[l],)
     A[l] = f(Z[l])                       f = relu / leaky_relu / sigmoid / tanh
@@ -27,358 +28,393 @@ of each input image pushes the loss up or down (a 28x28 "saliency" map per image
 Weights are stored as ``(inputs, outputs)`` so a batch is pushed through with one
 matrix multiply per layer, ``A @ W``, with examples as rows: this is the layout BLAS
 is fastest on and the one the data arrives in.
+
+In code, the forward pass is ``A = layer(A)`` for every layer, the backward pass the
+same layers in reverse, each turning ``dJ/d(its output)`` into ``dJ/d(its input)`` and
+the gradients of its parameters. A convolutional network is the same class with conv
+blocks first (``Network.convolutional``). The faster NumPy these steps call instead of
+the obvious one is in ``nn/speed/``.
 """
+
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import ACTIVATIONS, DEFAULT_INIT, DERIVATIVES, softmax
+from .activations import ACTIVATIONS, DEFAULT_INIT
+from .conv import ConvSpec, conv_block_layers, conv_shapes
+from .layers import Activation, Dense, Flatten, Layer
+from .speed import (
+    KeptInputColumns,
+    Workspace,
+    backward_order,
+    one_block,
+    output_error,
+    softmax,
+    softmax_cross_entropy,
+    unbuffered,
+)
 
 N_INPUTS = 784
 N_CLASSES = 10
+# A convolutional network's predict_proba/evaluate push at most this many images at once
+# (the im2col matrix of 512 28x28 images and a 5x5 kernel is 30 MB).
+CONV_EVALUATION_BATCH = 512
 
 
 @dataclass
 class ForwardPass:
     """What one forward pass computed.
 
-    activations: ``[X, A[1], ..., A[L]]``; the last entry holds the probabilities.
-    pre_activations: ``[Z[1], ..., Z[L]]`` (``Z[L]`` = the logits) when recorded, else None.
+    inputs: X as given, (m, n_inputs). layers: the layers it went through.
+    outputs: ``[input of the first layer, output of each layer]``; the last entry, the
+        logits, was turned into the probabilities in place.
+    memos: per layer, what its backward pass needs besides its input and output
+        (a conv layer's im2col matrix; None for the others).
+    pre_activations: ``[Z[1], ..., Z[L]]`` (each weight layer's output, ``Z[L]`` = the
+        logits) when recorded, else None.
     loss: mean cross-entropy when labels were given, else None.
     n_correct: with labels, how many rows' most probable class (first one on a tie,
         like ``argmax``) is the label, else None.
+    input_columns: the input columns X holds, if not all (see ``Network.forward``).
     """
 
-    activations: list[np.ndarray]
+    inputs: np.ndarray
+    layers: list[Layer]
+    outputs: list[np.ndarray]
+    memos: list
     pre_activations: list[np.ndarray] | None = None
     loss: float | None = None
-    n_correct: int | None = None  # rows whose most probable class is the label (with labels)
-    input_columns: np.ndarray | None = None  # the inputs X holds, if not all (see Network.forward)
+    n_correct: int | None = None
+    input_columns: np.ndarray | None = None
 
     @property
     def probabilities(self) -> np.ndarray:
         """(m, n_classes) softmax outputs."""
-        return self.activations[-1]
+        return self.outputs[-1]
+
+    @property
+    def activations(self) -> list[np.ndarray]:
+        """``[X, A[1], ..., A[L]]``: the input, every activation's output (a conv layer's
+        maps before pooling, (m, Ho, Wo, F)), and the probabilities."""
+        hidden = [self.outputs[i + 1] for i, layer in enumerate(self.layers) if layer.kind == "activation"]
+        return [self.inputs, *hidden, self.outputs[-1]]
+
+    @property
+    def pooled(self) -> list[np.ndarray]:
+        """Per conv block, what it hands on (after the pool, if it has one): the input of
+        the next conv layer, or of the flatten. Empty for a dense network."""
+        return [self.outputs[i] for i, layer in enumerate(self.layers) if i and layer.kind in ("conv", "flatten")]
+
+    @property
+    def columns(self) -> list[np.ndarray]:
+        """Per conv layer, the im2col matrix it multiplied."""
+        return [memo for memo, layer in zip(self.memos, self.layers) if layer.kind == "conv"]
 
 
 @dataclass
 class Gradients:
-    """dJ/dW[l] and dJ/db[l] for every layer, and dJ/dX when it was asked for."""
+    """dJ/dW[l] and dJ/db[l] for every weight layer, and dJ/dX (m, n_inputs) when asked for."""
 
     weights: list[np.ndarray]
     biases: list[np.ndarray]
     inputs: np.ndarray | None = None
 
 
-def one_block(arrays, dtype, *, copy=True) -> tuple[np.ndarray, list[np.ndarray]]:
-    """One contiguous 1-D array with room for ``arrays``, and views of it shaped like them.
-
-    copy: fill the views with the arrays' values (else the block is uninitialised).
-    """
-    block = np.empty(sum(a.size for a in arrays), dtype)
-    views, start = [], 0
-    for a in arrays:
-        view = block[start : start + a.size].reshape(a.shape)
-        if copy:
-            view[...] = a
-        views.append(view)
-        start += a.size
-    return block, views
-
-
-def joined(arrays) -> np.ndarray | None:
-    """The contiguous 1-D array that ``arrays`` are consecutive views of, from its first
-    element to its last, or None if they are not."""
-    block = arrays[0].base if arrays else None
-    if block is None or block.ndim != 1 or not block.flags.c_contiguous:
-        return None
-    address = block.__array_interface__["data"][0]
-    for a in arrays:
-        if a.base is not block or a.dtype != block.dtype or not a.flags.c_contiguous or \
-                a.__array_interface__["data"][0] != address:
-            return None
-        address += a.nbytes
-    return block if address == block.__array_interface__["data"][0] + block.nbytes else None
-
-
-@dataclass
-class Workspace:
-    """Reusable arrays for training steps, so a step allocates (almost) nothing.
-
-    Allocating fresh arrays each step costs little per array but adds up over
-    thousands of steps; the buffers for the last two batch sizes seen are kept
-    (an epoch's final batch is usually smaller).
-    """
-
-    network: Network
-    grad_weights: list[np.ndarray] = field(init=False)
-    grad_biases: list[np.ndarray] = field(init=False)
-    _by_batch_size: dict = field(init=False, default_factory=dict)
-    _first_layer: tuple | None = field(init=False, default=None)
-
-    def __post_init__(self) -> None:
-        # One contiguous array for all gradients, like the network's parameters.
-        _, views = one_block([*self.network.weights, *self.network.biases], self.network.dtype,
-                             copy=False)
-        n_layers = len(self.network.weights)
-        self.grad_weights, self.grad_biases = views[:n_layers], views[n_layers:]
-
-    def buffers(self, batch_size: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """(layer outputs, back-propagated errors) for a batch of ``batch_size``."""
-        return self._for_batch_size(batch_size)[:2]
-
-    def scratch(self, batch_size: int) -> _Scratch:
-        """Small arrays for the softmax and the loss of a batch of ``batch_size``."""
-        return self._for_batch_size(batch_size)[2]
-
-    def first_layer(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Arrays for batches that hold only some input columns (``input_columns``):
-        (rows of W[1], their gradient after a row of zeros, the row of each input in
-        that gradient, 1 .. n_inputs)."""
-        if self._first_layer is None:
-            n_inputs, n_units = self.network.weights[0].shape
-            dtype = self.network.dtype
-            self._first_layer = (np.empty((n_inputs, n_units), dtype), np.zeros((n_inputs + 1, n_units), dtype),
-                                 np.empty(n_inputs, np.intp), np.arange(1, n_inputs + 1, dtype=np.intp))
-        return self._first_layer
-
-    def _for_batch_size(self, batch_size: int) -> tuple:
-        found = self._by_batch_size.get(batch_size)
-        if found is None:
-            if len(self._by_batch_size) >= 2:
-                self._by_batch_size.pop(next(iter(self._by_batch_size)))
-            dtype = self.network.dtype
-            outputs = [np.empty((batch_size, w.shape[1]), dtype) for w in self.network.weights]
-            # errors[l] holds dJ/dA[l] for the hidden layers (l = 1 .. L-1) and delta[L].
-            errors = [np.empty((batch_size, w.shape[0]), dtype) for w in self.network.weights[1:]]
-            errors.append(np.empty((batch_size, self.network.weights[-1].shape[1]), dtype))
-            scratch = _Scratch(batch_size, self.network.weights[-1].shape[1], dtype)
-            found = self._by_batch_size[batch_size] = (outputs, errors, scratch)
-        return found
-
-
-class _Scratch:
-    """Arrays the softmax, the loss and the output error need for a batch of m rows."""
-
-    def __init__(self, m: int, n_classes: int, dtype) -> None:
-        self.columns = np.empty((n_classes, m), dtype)  # the logits, transposed
-        self.row_max = np.empty(m, dtype)
-        self.sums = np.empty(m, dtype)
-        self.true_logit = np.empty(m, dtype)  # shifted logit of each row's label
-        self.index = np.empty(m, np.intp)
-        self.m = np.intp(m)
-        self.rows = np.arange(m, dtype=np.intp)
-        self.row_starts = self.rows * np.intp(n_classes)  # flat index of each row's first class
-        self.ones = np.ones(m, dtype)
+def dense_layers(layer_sizes: Sequence[int], activation: str) -> list[Layer]:
+    """Dense layers of these widths, each but the last followed by the activation."""
+    layers = []
+    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        layers += [Dense(n_in, n_out), Activation(activation)]
+    return layers[:-1]
 
 
 class Network:
-    """A dense feedforward classifier: ``layer_sizes[0]`` inputs, ``layer_sizes[-1]`` classes.
+    """A classifier: layers applied in turn, then a softmax over ``layer_sizes[-1]`` classes.
+
+    ``Network(layer_sizes)`` is a dense network; ``Network.convolutional(...)`` starts
+    with conv blocks. Parameters: ``weights`` and ``biases``, one of each per weight
+    layer, all views of one contiguous array.
 
     >>> net = Network([784, 128, 10], activation="relu", seed=0)
     >>> net.hidden_sizes
     (128,)
+    >>> [layer.kind for layer in net.layers]
+    ['dense', 'activation', 'dense']
     """
 
-    is_convolutional = False  # ConvNetwork (nn/conv.py) says True
-
-    def __init__(
-        self,
-        layer_sizes=(N_INPUTS, 10, N_CLASSES),
-        activation: str = "relu",
-        *,
-        init: str | None = None,
-        seed: int | None = 0,
-        dtype=np.float32,
-    ) -> None:
+    def __init__(self, layer_sizes=(N_INPUTS, 10, N_CLASSES), activation: str = "relu", *,
+                 init: str | None = None, seed: int | None = 0, dtype=np.float32) -> None:
         layer_sizes = tuple(int(n) for n in layer_sizes)
         if len(layer_sizes) < 2 or min(layer_sizes) < 1:
             raise ValueError(f"layer sizes must be at least two positive numbers, got {layer_sizes}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
-        init = init or DEFAULT_INIT[activation]
-        if init not in ("he", "xavier"):
-            raise ValueError(f"unknown initialisation {init!r}; choose 'he' or 'xavier'")
-        self.activation = activation
-        self.init = init
-        self.dtype = np.dtype(dtype)
-        rng = np.random.default_rng(seed)
-        self.weights: list[np.ndarray] = []
-        self.biases: list[np.ndarray] = []
-        for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
-            # He: Var(w) = 2 / fan_in keeps ReLU activations from shrinking or growing
-            # layer by layer; Xavier: 2 / (fan_in + fan_out) does the same for tanh/sigmoid.
-            variance = 2.0 / fan_in if init == "he" else 2.0 / (fan_in + fan_out)
-            # Drawn in float64 then cast, so float32 and float64 nets share one seed's numbers.
-            w = rng.normal(0.0, np.sqrt(variance), size=(fan_in, fan_out))
-            self.weights.append(w.astype(self.dtype))
-            self.biases.append(np.zeros(fan_out, dtype=self.dtype))
-        self._pack()
+        _check_activation(activation, init)
+        self._assemble(dense_layers(layer_sizes, activation), (layer_sizes[0],), activation, init, dtype)
+        self._initialise(seed)
 
     @classmethod
-    def from_arrays(cls, weights, biases, activation="relu", init=None) -> Network:
-        """A network holding (copies of) the given arrays (used when loading a model file)."""
+    def convolutional(cls, conv_layers: Sequence[ConvSpec], hidden_sizes=(), n_classes: int = N_CLASSES,
+                      image_shape=(28, 28), activation: str = "relu", *, init: str | None = None,
+                      seed: int | None = 0, dtype=np.float32) -> Network:
+        """Conv blocks (conv -> activation -> optional 2x2 max pool) on ``image_shape``
+        images, a flatten, dense hidden layers and the softmax output."""
+        specs = tuple(s if isinstance(s, ConvSpec) else ConvSpec(*s) for s in conv_layers)
+        if not specs:
+            raise ValueError("a convolutional network needs at least one conv layer (use Network otherwise)")
+        hidden_sizes = tuple(int(n) for n in hidden_sizes)
+        if any(n < 1 for n in hidden_sizes) or n_classes < 1:
+            raise ValueError(f"layer widths must be positive, got {hidden_sizes} and {n_classes} classes")
+        _check_activation(activation, init)
+        net = cls.__new__(cls)
+        net._assemble(_conv_layers(specs, image_shape, activation, (*hidden_sizes, int(n_classes))),
+                      (*_image_shape(image_shape), 1), activation, init, dtype)
+        net._initialise(seed)
+        return net
+
+    @classmethod
+    def from_arrays(cls, weights, biases, activation="relu", init=None, *, conv_specs=(),
+                    image_shape=(28, 28)) -> Network:
+        """A network holding (copies of) the given arrays (used when loading a model file).
+
+        conv_specs: the conv blocks the first weights belong to (none: a dense network).
+        Raises ValueError when the arrays' shapes do not fit them.
+        """
         weights = [np.ascontiguousarray(w) for w in weights]
         biases = [np.ascontiguousarray(b) for b in biases]
+        specs = tuple(s if isinstance(s, ConvSpec) else ConvSpec(*s) for s in conv_specs)
+        dense = weights[len(specs) :]
+        sizes = [w.shape[1] for w in dense if w.ndim == 2]
+        if specs:
+            if not dense or len(biases) != len(weights):
+                raise ValueError(f"expected {len(specs)} conv kernels and at least one dense layer")
+            layers, input_shape = _conv_layers(specs, image_shape, activation, sizes), (*_image_shape(image_shape), 1)
+        else:
+            layers, input_shape = dense_layers((weights[0].shape[0], *sizes), activation), (weights[0].shape[0],)
         net = cls.__new__(cls)
-        net.activation = activation
-        net.init = init or DEFAULT_INIT[activation]
-        net.dtype = weights[0].dtype
+        net._assemble(layers, input_shape, activation, init, weights[0].dtype)
+        expected = [net.layers[i].parameter_shapes for i in net.weight_indices]
+        if len(expected) != len(weights) or len(biases) != len(weights):
+            raise ValueError(f"expected {len(expected)} weight and bias arrays, got {len(weights)} and {len(biases)}")
+        for number, (w, b, (w_shape, b_shape)) in enumerate(zip(weights, biases, expected), start=1):
+            if w.shape != w_shape or b.shape != b_shape:
+                raise ValueError(f"layer {number}: weights {w.shape} and bias {b.shape} do not fit "
+                                 f"the architecture (expected {w_shape} and {b_shape})")
         net.weights, net.biases = weights, biases
         net._pack()
         return net
 
-    def _pack(self) -> None:
-        """Move all weights, then all biases, into one contiguous array; keep views of it.
+    def _assemble(self, layers: list[Layer], input_shape: tuple, activation: str, init: str | None, dtype) -> None:
+        """Take ``layers`` for inputs of ``input_shape`` (one example's); no parameters yet."""
+        self.layers, self.input_shape = layers, tuple(input_shape)
+        self.activation, self.init, self.dtype = activation, init or DEFAULT_INIT[activation], np.dtype(dtype)
+        self.input_shapes = [self.input_shape]  # of each layer's input, then of the output
+        for layer in layers:
+            self.input_shapes.append(layer.output_shape(self.input_shapes[-1]))
+        self.weight_indices = [i for i, layer in enumerate(layers) if layer.parameter_shapes]
+        # Inputs, then the numbers out of each weight layer (what the next one reads).
+        ends = [self.input_shapes[i] for i in self.weight_indices[1:]] + [self.input_shapes[-1]]
+        self._layer_sizes = tuple(math.prod(shape) for shape in (self.input_shape, *ends))
+        self.backward_order = backward_order(layers)
+        kinds = [layer.kind for layer in layers]
+        self.conv_specs = tuple(
+            ConvSpec(layer.filters, layer.kernel, layer.padding, "pool" in kinds[i + 1 : i + 3])
+            for i, layer in enumerate(layers) if layer.kind == "conv")
 
-        Speed: an optimiser then updates every parameter with one NumPy call per
-        operation instead of one per array (see ``Optimizer.step``). The lists still
-        hold one (n_in, n_out) weight and one (n_out,) bias array per layer, as views.
+    def _initialise(self, seed: int | None) -> None:
+        """Random weights and zero biases, then ``_pack``.
+
+        He: Var(w) = 2 / fan_in keeps ReLU activations from shrinking or growing layer by
+        layer; Xavier: 2 / (fan_in + fan_out) does the same for tanh/sigmoid. Drawn in
+        float64 then cast, so float32 and float64 nets share one seed's numbers.
         """
+        rng = np.random.default_rng(seed)
+        self.weights, self.biases = [], []
+        for i in self.weight_indices:
+            layer = self.layers[i]
+            variance = 2.0 / layer.fan_in if self.init == "he" else 2.0 / (layer.fan_in + layer.fan_out)
+            weight_shape, bias_shape = layer.parameter_shapes
+            self.weights.append(rng.normal(0.0, np.sqrt(variance), size=weight_shape).astype(self.dtype))
+            self.biases.append(np.zeros(bias_shape, dtype=self.dtype))
+        self._pack()
+
+    def _pack(self) -> None:
+        """Move all weights, then all biases, into one contiguous array; keep views of it
+        (``nn.speed.one_block``: an optimiser step is then one NumPy call per operation)."""
         arrays = [*self.weights, *self.biases]
         if any(a.dtype != self.dtype for a in arrays):
             return  # mixed float types cannot share one array; everything still works
         _, views = one_block(arrays, self.dtype)
         self.weights, self.biases = views[: len(self.weights)], views[len(self.weights) :]
 
+    def layer_parameters(self) -> list[tuple]:
+        """Per layer, its parameters: ``(W, b)`` for a weight layer, ``()`` otherwise."""
+        params = [()] * len(self.layers)
+        for i, w, b in zip(self.weight_indices, self.weights, self.biases):
+            params[i] = w, b
+        return params
+
     # -- shape ----------------------------------------------------------------
     @property
     def layer_sizes(self) -> tuple[int, ...]:
-        return (self.weights[0].shape[0],) + tuple(w.shape[1] for w in self.weights)
+        """Inputs, then the numbers out of each weight layer (a conv layer's after pooling)."""
+        return self._layer_sizes
 
     @property
     def hidden_sizes(self) -> tuple[int, ...]:
-        return self.layer_sizes[1:-1]
+        """Widths of the dense hidden layers."""
+        return tuple(layer.n_outputs for layer in self.layers if layer.kind == "dense")[:-1]
 
     @property
     def n_parameters(self) -> int:
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
+    @property
+    def layer_kinds(self) -> tuple[str, ...]:
+        """'conv' or 'dense' for each entry of ``weights``."""
+        return tuple(self.layers[i].kind for i in self.weight_indices)
+
+    @property
+    def image_shape(self) -> tuple[int, int] | None:
+        """(height, width) of the images a convolutional network reads; None for a dense one."""
+        return self.input_shape[:2] if self.conv_specs else None
+
+    @property
+    def feature_map_shapes(self) -> tuple[tuple[int, int, int], ...]:
+        """(Ho, Wo, F) of each conv layer's maps, before pooling."""
+        return tuple(conv for conv, _ in conv_shapes(self.conv_specs, self.image_shape or ()))
+
+    @property
+    def pooled_shapes(self) -> tuple[tuple[int, int, int], ...]:
+        """(Hp, Wp, F) of what each conv block hands on, after its pool (if any)."""
+        return tuple(pooled for _, pooled in conv_shapes(self.conv_specs, self.image_shape or ()))
+
+    @property
+    def is_convolutional(self) -> bool:
+        """Kept for callers written before ``conv_specs``: ``bool(network.conv_specs)``."""
+        return bool(self.conv_specs)
+
+    @property
+    def evaluation_batch_size(self) -> int | None:
+        """The most images ``predict_proba`` pushes at once (None: no limit)."""
+        return CONV_EVALUATION_BATCH if self.conv_specs else None
+
     def describe(self) -> str:
-        """e.g. '784 → 128 relu → 10 softmax'."""
-        sizes = self.layer_sizes
-        hidden = " → ".join(f"{n} {self.activation}" for n in sizes[1:-1])
-        return " → ".join(filter(None, [str(sizes[0]), hidden, f"{sizes[-1]} softmax"]))
+        """e.g. '784 → 128 relu → 10 softmax' or '28×28 → conv 8@5×5 relu → max-pool 2×2 → 10 softmax'."""
+        parts = ["×".join(map(str, self.image_shape)) if self.conv_specs else str(self.layer_sizes[0])]
+        specs = iter(self.conv_specs)
+        for layer in self.layers:
+            if layer.kind == "conv":
+                parts.append(next(specs).describe())
+            elif layer.kind == "dense":
+                parts.append(str(layer.n_outputs))
+            elif layer.kind == "activation":
+                parts[-1] += f" {layer.name}"
+            elif layer.kind == "pool":
+                parts.append("max-pool 2×2")
+        parts[-1] += " softmax"
+        return " → ".join(parts)
 
     def copy(self, dtype=None) -> Network:
         """A deep copy, optionally converted to another float type."""
         dtype = np.dtype(dtype or self.dtype)
-        return Network.from_arrays(
-            [w.astype(dtype, copy=True) for w in self.weights],
-            [b.astype(dtype, copy=True) for b in self.biases],
-            self.activation,
-            self.init,
-        )
+        return Network.from_arrays([w.astype(dtype, copy=True) for w in self.weights],
+                                   [b.astype(dtype, copy=True) for b in self.biases], self.activation, self.init,
+                                   conv_specs=self.conv_specs, image_shape=self.image_shape or (28, 28))
 
     def make_workspace(self) -> Workspace:
-        """Reusable buffers for training steps (the trainer asks every network for its own)."""
+        """Reusable buffers for training steps (``nn.speed.Workspace``)."""
         return Workspace(self)
 
     # -- forward --------------------------------------------------------------
     def forward(self, inputs, labels=None, *, record=False, workspace=None, input_columns=None) -> ForwardPass:
-        """Push ``inputs`` (m, n_inputs) through the network.
+        """Push ``inputs`` (m, n_inputs) through the network: ``A = layer(A)`` for every
+        layer, then ``P = softmax(Z[L])``.
 
         labels: (m,) integer classes; when given, the mean cross-entropy is computed
             from the logits with the log-sum-exp trick (exact even when a
             probability underflows to 0).
-        record: also keep each layer's pre-activations ``Z[l]``.
-        workspace: reuse its arrays instead of allocating (training hot path).
+        record: also keep each weight layer's output ``Z[l]`` (pre-activations).
+        workspace: reuse its arrays instead of allocating (training hot path); the
+            result then aliases them and is overwritten by the next step.
         input_columns: (k,) increasing indices; ``inputs`` is then (m, k) and holds only
-            these input columns, every other input being 0 in every row. A 0 input adds
-            ``0 * w = 0`` to ``Z[1]`` (w finite), so only the k matching rows of ``W[1]`` are used:
-            the same sums over fewer terms (a third fewer for a batch of 128 MNIST digits,
-            whose borders are blank). Used by the trainer; ``backward`` then returns a
-            gradient of exactly 0 for the rows of ``W[1]`` left out.
+            these input columns, every other input being 0 in every row (dense networks:
+            see ``nn.speed.KeptInputColumns``). ``backward`` then returns a gradient of
+            exactly 0 for the rows of ``W[1]`` left out.
         """
         inputs = np.asarray(inputs)
-        n_inputs = self.weights[0].shape[0] if input_columns is None else len(input_columns)
+        n_inputs = self._layer_sizes[0] if input_columns is None else len(input_columns)
         if inputs.ndim != 2 or inputs.shape[1] != n_inputs:
             raise ValueError(f"expected inputs of shape (m, {n_inputs}), got {inputs.shape}")
-        outputs, _, scratch = workspace._for_batch_size(len(inputs)) if workspace is not None \
-            else (None, None, None)
-        activations = [inputs]
+        m = len(inputs)
+        buffers = unbuffered(len(self.layers)) if workspace is None else workspace.buffers(m)
+        layers = self.layers
+        if input_columns is not None:
+            kept_arrays = None if workspace is None else workspace.kept_columns()
+            layers = [KeptInputColumns(layers[0], input_columns, kept_arrays), *layers[1:]]
+        a = inputs.reshape(m, *self.input_shape) if len(self.input_shape) > 1 else inputs
+        outputs, memos = [a], []
         pre_activations = [] if record else None
-        hidden_activation = ACTIVATIONS[self.activation]
-        last = len(self.weights) - 1
-        a = inputs
-        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
-            if layer == 0 and input_columns is not None:
-                kept = None if workspace is None else workspace.first_layer()[0][:n_inputs]
-                w = w.take(input_columns, axis=0, out=kept, mode="clip")  # the rows of the inputs kept
-            a, loss, n_correct = dense_layer_forward(
-                a, w, b, None if outputs is None else outputs[layer], hidden_activation,
-                last=layer == last, labels=labels, scratch=scratch, pre_activations=pre_activations)
-            activations.append(a)
-        return ForwardPass(activations, pre_activations, loss, n_correct, input_columns)
+        for layer, params, layer_buffers in zip(layers, self.layer_parameters(), buffers.layers):
+            a, memo = layer.forward(a, params, layer_buffers)
+            if record and params:
+                pre_activations.append(a.copy())
+            outputs.append(a)
+            memos.append(memo)
+        loss = n_correct = None
+        if labels is None:
+            softmax(a)
+        else:
+            _, loss, n_correct = softmax_cross_entropy(a, np.asarray(labels), buffers.scratch)
+        return ForwardPass(inputs, layers, outputs, memos, pre_activations, loss, n_correct, input_columns)
 
     def predict_proba(self, inputs) -> np.ndarray:
-        """(m, n_classes) class probabilities for float inputs in [0, 1]."""
-        return self.forward(inputs).probabilities
+        """(m, n_classes) class probabilities for float inputs in [0, 1] (in chunks of
+        ``evaluation_batch_size``)."""
+        inputs = np.asarray(inputs)
+        chunk = self.evaluation_batch_size
+        if chunk is None or len(inputs) <= chunk:
+            return self.forward(inputs).probabilities
+        return np.concatenate([self.forward(inputs[start : start + chunk]).probabilities
+                               for start in range(0, len(inputs), chunk)])
 
     def predict(self, inputs) -> np.ndarray:
         """(m,) most likely class of each input."""
         return self.predict_proba(inputs).argmax(axis=1)
 
     # -- backward -------------------------------------------------------------
-    def backward(
-        self, forward: ForwardPass, labels, *, input_gradient=False, workspace=None
-    ) -> Gradients:
-        """Gradients of the mean cross-entropy for the batch of ``forward``.
+    def backward(self, forward: ForwardPass, labels, *, input_gradient=False, workspace=None) -> Gradients:
+        """Gradients of the mean cross-entropy for the batch of ``forward``:
+        ``delta[L] = (P - Y) / m``, then every layer from the last to the first turns
+        ``dJ/d(its output)`` into ``dJ/d(its input)`` and its parameters' gradients.
 
         labels: (m,) integer classes of that batch.
-        input_gradient: also return dJ/dX, shape (m, n_inputs).
+        input_gradient: also return dJ/dX, shape (m, n_inputs) (a saliency map per image).
         workspace: write into its arrays; the returned Gradients then alias them
             and are overwritten by the next step.
         """
-        activations = forward.activations
-        probabilities = activations[-1]
+        probabilities = forward.probabilities
         m = len(probabilities)
-        labels = np.asarray(labels)
-        n_layers = len(self.weights)
-        derivative = DERIVATIVES[self.activation]
-        if workspace is not None:
-            _, errors, scratch = workspace._for_batch_size(m)
-            grad_weights, grad_biases = workspace.grad_weights, workspace.grad_biases
-            delta = errors[-1]
-            np.copyto(delta, probabilities)
-        else:
-            errors = [None] * n_layers
-            scratch = _Scratch(m, probabilities.shape[1], probabilities.dtype)
-            grad_weights = [None] * n_layers
-            grad_biases = [None] * n_layers
-            delta = probabilities.copy()
-        # Softmax + cross-entropy: dJ/dZ[L] = (P - Y) / m, without building Y:
-        # subtract 1 at (i, y_i), addressed in the flattened array as i * k + y_i.
-        index = np.add(scratch.row_starts, labels, out=scratch.index)
-        flat = delta.reshape(-1)
-        flat[index] -= 1
-        delta *= self.dtype.type(1.0 / m)
-        input_grad = None
-        columns = forward.input_columns
-        if columns is not None and input_gradient:
-            raise ValueError("dJ/dX needs every input column: run forward without input_columns")
-        for layer in range(n_layers - 1, -1, -1):
-            a_prev = activations[layer]
-            if layer == 0 and columns is not None:
-                _first_layer_gradient(a_prev, delta, columns, self.weights[0], grad_weights, workspace)
-            else:
-                grad_weights[layer] = np.matmul(a_prev.T, delta, out=grad_weights[layer])
-            # dJ/db = 1^T delta: a BLAS matrix-vector product, far faster than NumPy's
-            # row-by-row sum(axis=0) when rows are short (10 classes).
-            grad_biases[layer] = np.matmul(scratch.ones, delta, out=grad_biases[layer])
-            if layer == 0 and not input_gradient:
-                break
-            out = errors[layer - 1] if (workspace is not None and layer > 0) else None
-            grad_a_prev = np.matmul(delta, self.weights[layer].T, out=out)
-            if layer == 0:
-                input_grad = grad_a_prev
-            else:
-                derivative(a_prev, grad_a_prev)
-                delta = grad_a_prev
-        return Gradients(grad_weights, grad_biases, input_grad)
+        buffers = unbuffered(len(self.layers)) if workspace is None else workspace.buffers(m)
+        params, grads = self.layer_parameters(), self._gradient_arrays(workspace)
+        grad = output_error(probabilities, np.asarray(labels), buffers.delta, buffers.scratch)
+        for index, reads in self.backward_order:  # the last layer first (see nn.speed.backward_order)
+            grad, grads[index] = forward.layers[index].backward(
+                grad, forward.outputs[index], forward.outputs[reads], forward.memos[index], params[index],
+                grads[index], buffers.layers[index], input_gradient=index > 0 or input_gradient)
+        weights, biases = zip(*(grads[i] for i in self.weight_indices))
+        return Gradients(list(weights), list(biases), None if grad is None else grad.reshape(m, -1))
+
+    def _gradient_arrays(self, workspace) -> list[tuple]:
+        """Per layer, where its parameters' gradients go: ``(dW, db)`` of the workspace
+        (views of one array), ``(None, None)`` (new arrays), or ``()`` (no parameters)."""
+        grads = [()] * len(self.layers)
+        for j, i in enumerate(self.weight_indices):
+            grads[i] = (None, None) if workspace is None else (workspace.grad_weights[j], workspace.grad_biases[j])
+        return grads
 
     def gradients(self, inputs, labels, *, input_gradient=False) -> tuple[float, Gradients]:
         """(loss, gradients) for one batch: a forward then a backward pass."""
@@ -390,90 +426,22 @@ class Network:
         return self.forward(inputs, labels).loss
 
 
-def dense_layer_forward(inputs, weights, biases, out, hidden_activation, *, last: bool,
-                        labels=None, scratch=None, pre_activations=None):
-    """One dense layer: ``Z = A W + b`` (written into ``out`` when given), then the hidden
-    activation, or for the ``last`` layer the softmax (with the mean cross-entropy when
-    ``labels`` are given). Returns ``(A, loss, n_correct)``; loss and n_correct are None
-    unless computed. ``pre_activations``, a list, receives a copy of ``Z``.
-    (Shared by ``Network.forward`` and the dense part of ``ConvNetwork.forward``.)
-    """
-    z = np.matmul(inputs, weights, out=out)
-    _add_bias(z, biases)
-    if pre_activations is not None:
-        pre_activations.append(z.copy())
-    if not last:
-        return hidden_activation(z), None, None
-    if labels is None:
-        return softmax(z), None, None
-    scratch = scratch or _Scratch(len(z), z.shape[1], z.dtype)
-    return _softmax_cross_entropy(z, np.asarray(labels), scratch)
+def _check_activation(activation: str, init: str | None) -> None:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
+    if (init or DEFAULT_INIT[activation]) not in ("he", "xavier"):
+        raise ValueError(f"unknown initialisation {init!r}; choose 'he' or 'xavier'")
 
 
-def _first_layer_gradient(inputs, delta, columns, first_weights, grad_weights, workspace) -> None:
-    """dJ/dW[1] when ``inputs`` (m, k) holds only the input ``columns``: ``inputs.T @ delta``
-    for those rows of W[1], exactly 0 for the others (their inputs were all 0)."""
-    if workspace is None:
-        grad = np.zeros(first_weights.shape, first_weights.dtype)
-        grad[columns] = inputs.T @ delta
-        grad_weights[0] = grad
-        return
-    _, kept_grad, row_of_input, counting = workspace.first_layer()
-    k = len(columns)
-    np.matmul(inputs.T, delta, out=kept_grad[1 : k + 1])
-    row_of_input.fill(0)  # kept_grad[0] is all zeros: the gradient of every column left out
-    row_of_input[columns] = counting[:k]
-    # Speed: one row gather fills every row of the gradient (2x faster than zeroing, then scattering).
-    kept_grad.take(row_of_input, axis=0, out=grad_weights[0], mode="clip")
+def _image_shape(image_shape) -> tuple[int, int]:
+    shape = tuple(int(n) for n in image_shape)
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(f"image_shape must be (height, width), got {image_shape}")
+    return shape
 
 
-def _add_bias(z: np.ndarray, b: np.ndarray) -> None:
-    """``z += b`` on every row of ``z`` (m, n).
-
-    Speed: NumPy's broadcasting loop is slow on short rows (a 10-unit layer), so for a
-    big batch k consecutive rows are viewed as one row of about 1024 numbers and ``b``
-    repeated k times is added to that (2-4x faster on 42,000 x 10; the same sums).
-    """
-    m, n = z.shape
-    k = 1024 // n
-    if z.size < 1 << 16 or k < 2 or not z.flags.c_contiguous:
-        z += b
-        return
-    rows = m - m % k
-    blocks = z[:rows].reshape(rows // k, k * n)
-    blocks += np.tile(b, k)
-    z[rows:] += b
-
-
-def _softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, scratch: _Scratch):
-    """Turn ``logits`` (m, k) into probabilities in place; return them, the mean loss
-    and how many rows are classified right.
-
-    With ``s = z - max(z)``:  ``-log softmax(z)_y = log(sum_j e^{s_j}) - s_y``.
-    Both terms stay finite however confident the network is, unlike ``-log(p_y)``.
-    A NaN or infinite logit (a diverged network) yields a non-finite loss, on purpose.
-    """
-    m = len(logits)
-    # Speed: worked on transposed, (k, m): NumPy reduces and broadcasts fast along long
-    # rows but slowly along rows of 10 classes (up to 10x for a full batch).
-    s = scratch.columns
-    np.copyto(s, logits.T)
-    np.maximum.reduce(s, axis=0, out=scratch.row_max)
-    s -= scratch.row_max
-    # s_y of each row: element (y_i, i) of s, at y_i * m + i in the flattened array.
-    index = np.multiply(labels, scratch.m, out=scratch.index)
-    index += scratch.rows
-    true_logit = s.take(index, out=scratch.true_logit)  # take() without an axis: flat
-    # Right answers without argmax (slow on rows of 10): a row's maximum is now exactly 0,
-    # so the row is right when s_y == 0, unless another class ties for the maximum.
-    n_correct = m - int(np.count_nonzero(true_logit))
-    if s.size - np.count_nonzero(s) > m:  # ties: count as argmax does (first maximum wins)
-        n_correct = int(np.count_nonzero(s.argmax(axis=0) == labels))
-    np.exp(s, out=s)
-    sums = np.add.reduce(s, axis=0, out=scratch.sums)
-    s /= sums
-    np.copyto(logits, s.T)
-    np.log(sums, out=sums)
-    sums -= true_logit
-    loss = float(np.add.reduce(sums, dtype=np.float64)) / m
-    return logits, loss, n_correct
+def _conv_layers(specs, image_shape, activation: str, dense_sizes) -> list[Layer]:
+    """Conv blocks, a flatten, then dense layers of ``dense_sizes`` (the last: the classes)."""
+    shapes = conv_shapes(specs, _image_shape(image_shape))  # raises when a kernel does not fit
+    n_features = math.prod(shapes[-1][1])
+    return [*conv_block_layers(specs, activation), Flatten(), *dense_layers((n_features, *dense_sizes), activation)]

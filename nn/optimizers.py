@@ -25,7 +25,7 @@ import operator
 
 import numpy as np
 
-from .network import joined, one_block
+from .speed import joined, one_block
 
 
 class Optimizer:

@@ -11,11 +11,11 @@ mini-batch    e.g. 128      ceil(n / 128)
 stochastic    1             n   - noisy, slow per epoch, but each step is cheap
 ============  ============  =====================================================
 
-Images stay ``uint8`` until a batch is used (4x less memory than float32); each
-mini-batch is gathered into one reused float32 buffer. Full batch converts the data
-once, since every step uses all of it. Pixels that are 0 in every image of a batch
-(an MNIST digit's blank border) are left out of the first layer's products: they add
-nothing to them (see ``Network.forward``'s ``input_columns``).
+``train`` is that loop: for each batch, forward -> loss -> backward -> optimiser step.
+Around it are the named steps it takes: the batches (``nn.speed.Batches``: images stay
+``uint8`` until a batch is used, blank input columns are left out of the first layer),
+the divergence guard (``DivergenceGuard``), the per-layer statistics and the history
+(``LayerStats``, ``end_epoch``) and the progress reports (``ProgressReporter``).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .activations import ACTIVATIONS
-from .conv import MAX_CONV_BATCH, ConvNetwork, ConvSpec, conv_config_problems
+from .conv import MAX_CONV_BATCH, ConvSpec, conv_config_problems
 from .network import N_INPUTS, Network
-from .optimizers import SCHEDULES, make_optimizer, scheduled_learning_rate
+from .optimizers import SCHEDULES, Optimizer, make_optimizer, scheduled_learning_rate
+from .speed import Batches, dead_fraction, leaves_out_blank_columns, norm, ones
 
 # A loss this many times above its starting value (or chance level, log k) means the
 # steps overshoot and feed on themselves: training has diverged even while finite.
@@ -185,16 +186,16 @@ class TrainResult:
     config: TrainConfig
 
 
-def build_network(config: TrainConfig, n_inputs: int = N_INPUTS, n_classes: int = 10) -> Network | ConvNetwork:
-    """A freshly initialised network for ``config`` (seeded): a ConvNetwork when it has
-    conv layers (on square images of ``n_inputs`` pixels), else a dense Network."""
+def build_network(config: TrainConfig, n_inputs: int = N_INPUTS, n_classes: int = 10) -> Network:
+    """A freshly initialised network for ``config`` (seeded): with conv layers first when
+    it has some (on square images of ``n_inputs`` pixels), else dense."""
     if config.conv_layers:
         side = math.isqrt(n_inputs)
         if side * side != n_inputs:
             raise ValueError(f"conv layers need square images; {n_inputs} pixels are not a square")
         specs = [ConvSpec(f, k, config.conv_padding, config.conv_pool) for f, k in config.conv_layers]
-        return ConvNetwork(specs, config.hidden_sizes, n_classes, (side, side), config.activation,
-                           seed=config.seed, dtype=config.dtype)
+        return Network.convolutional(specs, config.hidden_sizes, n_classes, (side, side), config.activation,
+                                     seed=config.seed, dtype=config.dtype)
     sizes = (n_inputs, *config.hidden_sizes, n_classes)
     return Network(sizes, config.activation, seed=config.seed, dtype=config.dtype)
 
@@ -217,7 +218,7 @@ def iterate_float_batches(images, batch_size=4096, dtype=np.float32):
 
 def predict_proba(network: Network, images, batch_size=4096) -> np.ndarray:
     """(n, n_classes) probabilities for uint8 (0-255) or float (0-1) images, in chunks."""
-    batch_size = min(batch_size, getattr(network, "evaluation_batch_size", batch_size))
+    batch_size = min(batch_size, network.evaluation_batch_size or batch_size)
     out = np.empty((len(images), network.layer_sizes[-1]), network.dtype)
     for start, batch in iterate_float_batches(images, batch_size, network.dtype):
         out[start : start + len(batch)] = network.predict_proba(batch)
@@ -229,7 +230,7 @@ def evaluate(network: Network, images, labels, batch_size=4096) -> tuple[float, 
     labels = np.asarray(labels)
     if len(labels) == 0:
         return float("nan"), float("nan")
-    batch_size = min(batch_size, getattr(network, "evaluation_batch_size", batch_size))
+    batch_size = min(batch_size, network.evaluation_batch_size or batch_size)
     total_loss, correct = 0.0, 0
     for start, batch in iterate_float_batches(images, batch_size, network.dtype):
         batch_labels = labels[start : start + len(batch)]
@@ -239,37 +240,148 @@ def evaluate(network: Network, images, labels, batch_size=4096) -> tuple[float, 
     return total_loss / len(labels), correct / len(labels)
 
 
-def _norm(array: np.ndarray) -> float:
-    flat = array.reshape(-1)
-    return math.sqrt(float(np.dot(flat, flat)))  # BLAS dot: no temporary array
+# -- the named steps of train() -----------------------------------------------------------
+class DivergenceGuard:
+    """Ends a run that can no longer learn and puts back the last sane weights.
 
-
-def _dead_fraction(a: np.ndarray, activation: str, ones: np.ndarray) -> float:
-    """Fraction of a hidden layer's units that output <= 0 for every image of the batch.
-
-    For a conv layer's maps (m, H, W, F) the units are the F filters: a filter is dead
-    when its map is <= 0 everywhere, for every image.
+    A NaN/infinite loss, or one exploded past ``DIVERGENCE_FACTOR`` times its start,
+    means the steps overshoot; a ReLU layer whose every unit outputs 0 for a whole batch
+    passes no gradient down ever again. The weights are copied at stats records, after
+    their loss was checked, and restored when the loss goes bad.
     """
-    if a.ndim > 2:
-        # Over the images first, each (position, filter) a long column (ReLU: its sum, one BLAS
-        # product; else its maximum), then over the positions: 40x faster than (m*H*W, F) rows.
-        rows = a.reshape(len(a), -1)
-        per_position = np.matmul(ones, rows) if activation == "relu" else np.maximum.reduce(rows, axis=0)
-        alive = np.count_nonzero(np.maximum.reduce(per_position.reshape(-1, a.shape[-1]), axis=0) > 0)
-    elif activation == "relu":
-        # Speed: ReLU outputs are >= 0, so a unit is dead exactly when its column sums to 0,
-        # and 1^T A is one BLAS product (np.any(a > 0, axis=0) is slow on narrow layers).
-        alive = np.count_nonzero(np.matmul(ones, a))
+
+    def __init__(self, network: Network, config: TrainConfig, step: int) -> None:
+        self.network, self.config = network, config
+        self.backup = [p.copy() for p in (*network.weights, *network.biases)]
+        self.backup_step = step
+        self.limit = self.smoothed_loss = None
+        self.chance_loss = math.log(network.layer_sizes[-1])
+
+    def save(self, step: int) -> None:
+        """Remember the current weights (they just produced a sane loss)."""
+        for saved, p in zip(self.backup, (*self.network.weights, *self.network.biases)):
+            np.copyto(saved, p)
+        self.backup_step = step
+
+    def check_loss(self, loss: float, batch_size: int, epoch: int, step: int) -> str | None:
+        """None while ``loss`` is sane; else restore the saved weights and say what happened."""
+        # Small batches give noisy losses: judge explosion on a running average.
+        self.smoothed_loss = loss if (self.smoothed_loss is None or batch_size >= 32) \
+            else 0.9 * self.smoothed_loss + 0.1 * loss
+        if self.limit is None:
+            self.limit = DIVERGENCE_FACTOR * max(loss, self.chance_loss)
+        if math.isfinite(loss) and self.smoothed_loss <= self.limit:
+            return None
+        for saved, p in zip(self.backup, (*self.network.weights, *self.network.biases)):
+            np.copyto(p, saved)
+        what = f"became {loss}" if not math.isfinite(loss) else \
+            f"exploded to {loss:.3g}, over {DIVERGENCE_FACTOR}x its start"
+        return (f"Training diverged at epoch {epoch}, step {step}: the loss {what}; the learning rate "
+                f"({self.config.learning_rate:g}) is probably too high. Kept the last weights with a "
+                f"finite, sane loss (from step {self.backup_step}).")
+
+    def check_dead_units(self, dead: list[float], batch_size: int, epoch: int, step: int) -> str | None:
+        """None unless every unit of a ReLU layer outputs 0 for a whole batch (of 32+)."""
+        if self.network.activation != "relu" or batch_size < 32 or max(dead, default=0.0) < 1.0:
+            return None
+        layer = dead.index(1.0) + 1
+        return (f"Training stopped at epoch {epoch}, step {step}: every ReLU unit in hidden layer {layer} "
+                f"outputs 0 for every image (all units died), so the network can no longer learn; the "
+                f"learning rate ({self.config.learning_rate:g}) is probably too high.")
+
+
+class LayerStats:
+    """The per-layer statistics recorded into the history every ``every`` steps:
+    ||dJ/dW||, ||W||, ||update|| / ||W|| and the fraction of dead hidden units."""
+
+    def __init__(self, network: Network, history: History, every: int, first_step: int) -> None:
+        self.network, self.history, self.every, self.first_step = network, history, every, first_step
+        self.n_hidden = len(network.weights) - 1
+
+    def due(self, step: int) -> bool:
+        return (step - self.first_step) % self.every == 0
+
+    def dead_fractions(self, forward) -> list[float]:
+        """Per hidden layer, the fraction of its units that output <= 0 for the whole batch."""
+        hidden = forward.activations[1 : self.n_hidden + 1]
+        units_ones = ones(len(forward.probabilities), self.network.dtype)
+        return [dead_fraction(a, self.network.activation, units_ones) for a in hidden]
+
+    def record(self, step: int, grads, optimizer: Optimizer, dead: list[float]) -> bool:
+        """Append one record (after the optimiser step); False, recording nothing, when a
+        weight became NaN/infinite (the next forward pass reports the divergence)."""
+        weight_norms = [norm(w) for w in self.network.weights]
+        if not all(map(math.isfinite, weight_norms)):
+            return False
+        history = self.history
+        history.stats_step.append(step)
+        history.layer_grad_norm.append([norm(g) for g in grads.weights])
+        history.layer_weight_norm.append(weight_norms)
+        history.layer_update_ratio.append([norm(u) / (wn or 1.0)
+                                           for u, wn in zip(optimizer.last_updates[: len(weight_norms)], weight_norms)])
+        history.layer_dead_fraction.append(dead)
+        history.last_grad_weights = [g.copy() for g in grads.weights]
+        return True
+
+
+class ProgressReporter:
+    """Calls ``progress`` after every epoch and about every ``interval`` seconds within one."""
+
+    def __init__(self, progress, interval: float, epochs: int, total_steps: int, history: History,
+                 first_step: int) -> None:
+        self.progress, self.interval, self.epochs, self.total_steps = progress, interval, epochs, total_steps
+        self.history, self.first_step = history, first_step
+        self.start = self.last = time.perf_counter()
+
+    def during_epoch(self, step: int, epoch: float, loss: float) -> None:
+        if self.progress is not None and time.perf_counter() - self.last >= self.interval:
+            self.report(step, epoch, loss, None)
+
+    def report(self, step: int, epoch: float, loss: float, accuracy: float | None) -> None:
+        if self.progress is None:
+            return
+        self.last = time.perf_counter()
+        done = step - self.first_step
+        elapsed = self.last - self.start
+        eta = elapsed / done * (self.total_steps - done) if done else None
+        self.progress(Progress(epoch, self.epochs, done, self.total_steps, loss, accuracy, elapsed, eta,
+                               self.history))
+
+
+def snapshot(history: History, network: Network, epoch: int, step: int) -> None:
+    """Append a copy of the weights to the history."""
+    history.snapshots.append(WeightSnapshot(epoch, step, [w.copy() for w in network.weights],
+                                            [b.copy() for b in network.biases]))
+
+
+def end_epoch(history: History, network: Network, validation, *, epoch: int, step: int, loss: float,
+              accuracy: float, seconds: float, learning_rate: float, take_snapshot: bool) -> None:
+    """Append epoch ``epoch``'s numbers to the history (evaluating the validation set),
+    and (``take_snapshot``) a copy of the weights."""
+    history.epoch.append(epoch)
+    history.train_loss.append(loss)
+    history.train_accuracy.append(accuracy)
+    if validation is not None and len(validation[1]):
+        val_loss, val_acc = evaluate(network, validation[0], validation[1])
     else:
-        alive = np.count_nonzero(np.any(a > 0, axis=0))
-    return 1.0 - float(alive) / a.shape[-1]
+        val_loss, val_acc = float("nan"), float("nan")
+    history.validation_loss.append(val_loss)
+    history.validation_accuracy.append(val_acc)
+    history.epoch_seconds.append(seconds)
+    history.learning_rate.append(learning_rate)
+    if take_snapshot:
+        snapshot(history, network, epoch, step)
 
 
-def _used_columns(column_max: np.ndarray) -> np.ndarray | None:
-    """Indices of the non-zero entries of ``column_max`` (one value per input column),
-    or None when too few are zero for leaving them out to pay (it costs two gathers)."""
-    used = np.flatnonzero(column_max)
-    return used if len(used) <= len(column_max) - len(column_max) // 8 else None
+def _checked_data(images, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels as intp), or ValueError saying what is wrong."""
+    images = np.asarray(images)
+    labels = np.asarray(labels).astype(np.intp, copy=False)
+    if len(images) == 0:
+        raise ValueError("no training examples")
+    if labels.shape != (len(images),):
+        raise ValueError(f"expected {len(images)} labels, got shape {labels.shape}")
+    return images, labels
 
 
 def _should_stop(stop) -> bool:
@@ -277,6 +389,11 @@ def _should_stop(stop) -> bool:
         return False
     is_set = getattr(stop, "is_set", None)
     return bool(is_set() if is_set is not None else stop())
+
+
+def _learning_rate(config: TrainConfig, epoch_progress: float) -> float:
+    return scheduled_learning_rate(config.learning_rate, config.schedule, epoch_progress, config.epochs,
+                                   config.step_size, config.gamma)
 
 
 def train(
@@ -300,213 +417,67 @@ def train(
 
     A NaN or infinite loss ends training ("diverged") and restores the weights
     saved at the last stats record, all of whose losses were finite.
+
+    (Its 60 lines of body are the set-up and the loop, kept in one piece so that one
+    step reads top to bottom: forward -> loss -> backward -> optimiser step.)
     """
     config.validate()
-    images = np.asarray(images)
-    labels = np.asarray(labels).astype(np.intp, copy=False)
+    images, labels = _checked_data(images, labels)
     n = len(images)
-    if n == 0:
-        raise ValueError("no training examples")
-    if labels.shape != (n,):
-        raise ValueError(f"expected {n} labels, got shape {labels.shape}")
-    dtype = network.dtype
     batch_size = n if config.batch_size is None else min(config.batch_size, n)
+    batches = Batches(images, labels, batch_size, network.dtype, seed=config.seed,
+                      leave_out_blank=leaves_out_blank_columns(network, images, batch_size))
     steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    stats_every = config.stats_every or max(1, steps_per_epoch // 20)
     history = history if history is not None else History()
-    step_offset = len(history.step_loss)
-    epoch_offset = len(history.epoch)
-    rng = np.random.default_rng(config.seed)
-    optimizer = make_optimizer(
-        config.optimizer, weight_decay=config.l2, momentum=config.momentum
-    )
+    first_step, first_epoch = len(history.step_loss), len(history.epoch)
+    optimizer = make_optimizer(config.optimizer, weight_decay=config.l2, momentum=config.momentum)
     workspace = network.make_workspace()
-    hidden_layers = len(network.weights) - 1
-
-    # Speed: pixels blank (0) in every image of a batch are left out of the first layer's
-    # products (see Network.forward's input_columns), for a dense net on uint8 images when that
-    # saves more than its gathers cost (measured): batch x width >= 4096, or single images.
-    trim_inputs = images.dtype == np.uint8 and not getattr(network, "is_convolutional", False)
-    if trim_inputs:
-        width = network.weights[0].shape[1]
-        trim_inputs = batch_size * width >= 4096 or (batch_size == 1 and width >= 32)
-    input_columns = None
-    if batch_size == n:
-        # Full batch: every step uses all the data, so convert it to float once.
-        if trim_inputs:
-            input_columns = _used_columns(np.bitwise_or.reduce(images, axis=0))
-        kept = images if input_columns is None else images[:, input_columns]
-        full_inputs = np.multiply(kept, dtype.type(1 / 255), dtype=dtype) if images.dtype == np.uint8 \
-            else images.astype(dtype, copy=False)
-        del kept
-        order = None
-    else:
-        # Shuffle an index array, never the data: no data-sized copy per epoch.
-        order = np.arange(n)
-        source = images if images.dtype == np.uint8 else images.astype(dtype, copy=False)
-        raw_buffer = np.empty((batch_size, images.shape[1]), source.dtype)
-        float_buffer = np.empty(batch_size * images.shape[1], dtype)  # viewed as (m, columns kept)
-        used_buffer = np.empty(images.shape[1], source.dtype)
-        batch_labels_buffer = np.empty(batch_size, np.intp)
-
-    def snapshot(epoch: int, step: int) -> None:
-        history.snapshots.append(WeightSnapshot(
-            epoch, step, [w.copy() for w in network.weights], [b.copy() for b in network.biases]
-        ))
-
-    # Divergence guard: a copy of the weights taken at stats records, after their loss
-    # was checked; restored when the loss turns NaN/inf or explodes.
-    backup = [p.copy() for p in (*network.weights, *network.biases)]
-    backup_step = step_offset
-    divergence_limit = smoothed_loss = None
-    n_classes = network.layer_sizes[-1]
-
-    def refresh_backup(step: int) -> None:
-        nonlocal backup_step
-        for saved, p in zip(backup, (*network.weights, *network.biases)):
-            np.copyto(saved, p)
-        backup_step = step
-
-    def restore_backup() -> None:
-        for saved, p in zip(backup, (*network.weights, *network.biases)):
-            np.copyto(p, saved)
-
+    guard = DivergenceGuard(network, config, first_step)
+    stats = LayerStats(network, history, config.stats_every or max(1, steps_per_epoch // 20), first_step)
+    reporter = ProgressReporter(progress, progress_interval, config.epochs, steps_per_epoch * config.epochs,
+                                history, first_step)
     if config.snapshot_every and not history.snapshots:
-        snapshot(epoch_offset, step_offset)
-
-    lr = config.learning_rate  # the constant schedule's; other schedules set it every step
-    start_time = time.perf_counter()
-    last_report = start_time
-    step = step_offset
+        snapshot(history, network, first_epoch, first_step)
+    step, learning_rate = first_step, config.learning_rate
     status, message = "completed", f"Trained {config.epochs} epochs."
-
-    def report(epoch_value: float, loss: float, accuracy) -> None:
-        done = step - step_offset
-        elapsed = time.perf_counter() - start_time
-        eta = elapsed / done * (total_steps - done) if done else None
-        progress(Progress(epoch_value, config.epochs, done, total_steps, loss, accuracy,
-                          elapsed, eta, history))
-
     for epoch_index in range(config.epochs):
-        epoch_start = time.perf_counter()
-        if order is not None:
-            rng.shuffle(order)
+        epoch, epoch_start = first_epoch + epoch_index + 1, time.perf_counter()
         loss_sum, correct = 0.0, 0
-        for batch_start in range(0, n, batch_size):
-            if stop is not None and _should_stop(stop):
-                status, message = "stopped", f"Stopped by the user after {step - step_offset} steps."
+        for batch in batches.epoch():
+            if _should_stop(stop):
+                status, message = "stopped", f"Stopped by the user after {step - first_step} steps."
                 break
-            if order is None:
-                inputs, batch_labels = full_inputs, labels
-            else:
-                indices = order[batch_start : batch_start + batch_size]
-                m = len(indices)
-                # mode="clip" lets take() write straight into the buffer (no temporary).
-                raw = source.take(indices, axis=0, out=raw_buffer[:m], mode="clip")
-                if source.dtype == np.uint8:
-                    if trim_inputs:
-                        input_columns = _used_columns(np.bitwise_or.reduce(raw, axis=0, out=used_buffer))
-                    if input_columns is not None:
-                        # raw[:, columns] comes out column by column (Fortran order): cast it as
-                        # (k, m) rows, at full speed, and hand its transpose, (m, k), to BLAS.
-                        raw = raw[:, input_columns].T
-                    inputs = float_buffer[: raw.size].reshape(raw.shape)
-                    # Speed: cast, then scale in place: 1.5x faster than one mixed-type multiply.
-                    np.copyto(inputs, raw)
-                    inputs *= dtype.type(1 / 255)
-                    if input_columns is not None:
-                        inputs = inputs.T
-                else:
-                    inputs = raw
-                batch_labels = labels.take(indices, out=batch_labels_buffer[:m], mode="clip")
-            epoch_progress = epoch_index + batch_start / n
-            if config.schedule != "constant":
-                lr = scheduled_learning_rate(config.learning_rate, config.schedule, epoch_progress,
-                                             config.epochs, config.step_size, config.gamma)
-            m = len(batch_labels)
-            if input_columns is None:
-                forward = network.forward(inputs, batch_labels, workspace=workspace)
-            else:
-                forward = network.forward(inputs, batch_labels, workspace=workspace, input_columns=input_columns)
-            loss = forward.loss
-            # Small batches give noisy losses: judge explosion on a running average.
-            smoothed_loss = loss if (smoothed_loss is None or len(batch_labels) >= 32) \
-                else 0.9 * smoothed_loss + 0.1 * loss
-            if divergence_limit is None:
-                divergence_limit = DIVERGENCE_FACTOR * max(loss, math.log(n_classes))
-            if not (math.isfinite(loss) and smoothed_loss <= divergence_limit):
-                restore_backup()
-                status = "diverged"
-                what = f"became {loss}" if not math.isfinite(loss) else \
-                    f"exploded to {loss:.3g}, over {DIVERGENCE_FACTOR}x its start"
-                message = (
-                    f"Training diverged at epoch {epoch_offset + epoch_index + 1}, step "
-                    f"{step + 1}: the loss {what}; the learning rate "
-                    f"({config.learning_rate:g}) is probably too high. Kept the last "
-                    f"weights with a finite, sane loss (from step {backup_step})."
-                )
+            m, epoch_progress = len(batch.labels), epoch_index + batch.start / n
+            learning_rate = _learning_rate(config, epoch_progress)
+            forward = network.forward(batch.inputs, batch.labels, workspace=workspace, input_columns=batch.columns)
+            problem = guard.check_loss(forward.loss, m, epoch, step + 1)
+            if problem:
+                status, message = "diverged", problem
                 break
-            loss_sum += loss * m
+            loss_sum += forward.loss * m
             correct += forward.n_correct
-            history.step_loss.append(loss)
-            record = (step - step_offset) % stats_every == 0
-            if record:
-                refresh_backup(step)  # these weights just produced a sane loss
-                ones = workspace.scratch(m).ones
-                dead = [_dead_fraction(a, network.activation, ones)
-                        for a in forward.activations[1 : hidden_layers + 1]]
-                if network.activation == "relu" and m >= 32 and max(dead, default=0.0) == 1.0:
-                    # Every unit of a ReLU layer outputs 0 for the whole batch: no gradient
-                    # reaches the layers below ever again, so the run cannot recover.
-                    layer = dead.index(1.0) + 1
-                    status = "diverged"
-                    message = (
-                        f"Training stopped at epoch {epoch_offset + epoch_index + 1}, step "
-                        f"{step + 1}: every ReLU unit in hidden layer {layer} outputs 0 for "
-                        f"every image (all units died), so the network can no longer learn; "
-                        f"the learning rate ({config.learning_rate:g}) is probably too high."
-                    )
+            history.step_loss.append(forward.loss)
+            recording = stats.due(step)
+            if recording:
+                guard.save(step)
+                dead = stats.dead_fractions(forward)
+                problem = guard.check_dead_units(dead, m, epoch, step + 1)
+                if problem:
+                    status, message = "diverged", problem
                     break
-            grads = network.backward(forward, batch_labels, workspace=workspace)
-            optimizer.step(network.weights, network.biases, grads.weights, grads.biases, lr)
+            grads = network.backward(forward, batch.labels, workspace=workspace)
+            optimizer.step(network.weights, network.biases, grads.weights, grads.biases, learning_rate)
             step += 1
-            if record:
-                weight_norms = [_norm(w) for w in network.weights]
-                if not all(map(math.isfinite, weight_norms)):
-                    continue  # the next forward pass reports the divergence
-                history.stats_step.append(step)
-                history.layer_grad_norm.append([_norm(g) for g in grads.weights])
-                history.layer_weight_norm.append(weight_norms)
-                history.layer_update_ratio.append([
-                    _norm(u) / (wn or 1.0)
-                    for u, wn in zip(optimizer.last_updates[: len(weight_norms)], weight_norms)
-                ])
-                history.layer_dead_fraction.append(dead)
-                history.last_grad_weights = [g.copy() for g in grads.weights]
-            if progress is not None and time.perf_counter() - last_report >= progress_interval:
-                last_report = time.perf_counter()
-                report(epoch_offset + epoch_progress + m / n, loss, None)
+            if recording and not stats.record(step, grads, optimizer, dead):
+                continue
+            reporter.during_epoch(step, first_epoch + epoch_progress + m / n, forward.loss)
         if status != "completed":
             break
-        seconds = time.perf_counter() - epoch_start
-        history.epoch.append(epoch_offset + epoch_index + 1)
-        history.train_loss.append(loss_sum / n)
-        history.train_accuracy.append(correct / n)
-        if validation is not None and len(validation[1]):
-            val_loss, val_acc = evaluate(network, validation[0], validation[1])
-        else:
-            val_loss, val_acc = float("nan"), float("nan")
-        history.validation_loss.append(val_loss)
-        history.validation_accuracy.append(val_acc)
-        history.epoch_seconds.append(seconds)
-        history.learning_rate.append(lr)
-        if config.snapshot_every and (epoch_index + 1) % config.snapshot_every == 0:
-            snapshot(epoch_offset + epoch_index + 1, step)
-        if progress is not None:
-            last_report = time.perf_counter()
-            report(float(epoch_offset + epoch_index + 1), loss_sum / n, correct / n)
-
-    if status == "stopped" and progress is not None:
-        report(float(len(history.epoch)), history.step_loss[-1] if history.step_loss else float("nan"), None)
+        end_epoch(history, network, validation, epoch=epoch, step=step, loss=loss_sum / n, accuracy=correct / n,
+                  seconds=time.perf_counter() - epoch_start, learning_rate=learning_rate,
+                  take_snapshot=bool(config.snapshot_every) and (epoch_index + 1) % config.snapshot_every == 0)
+        reporter.report(step, float(epoch), loss_sum / n, correct / n)
+    if status == "stopped":
+        reporter.report(step, float(len(history.epoch)),
+                        history.step_loss[-1] if history.step_loss else float("nan"), None)
     return TrainResult(network, history, status, message, config)

@@ -16,11 +16,11 @@ from nn.conv import (
     Conv2D,
     ConvNetwork,
     ConvSpec,
-    Flatten,
     MaxPool2D,
     conv_shapes,
 )
 from nn.gradcheck import gradient_check
+from nn.layers import Flatten
 from nn.network import Network
 from nn.optimizers import make_optimizer
 from nn.training import TrainConfig, build_network, evaluate, train
@@ -89,10 +89,11 @@ def test_conv2d_gradients_match_finite_differences(padding, kernel, in_channels)
     r = rng.standard_normal(out_shape)
 
     def loss():
-        return float(np.sum(layer.forward(x, w, b) * r))
+        return float(np.sum(layer.forward(x, (w, b))[0] * r))
 
-    cols = layer.im2col(x)
-    dx, dw, db = layer.backward(r, w, cols, x.shape)
+    z, cols = layer.forward(x, (w, b))
+    np.testing.assert_array_equal(cols, layer.im2col(x))
+    dx, (dw, db) = layer.backward(r, x, z, cols, (w, b))
     assert dx.shape == x.shape and dw.shape == w.shape and db.shape == b.shape
     assert relative_error(dw, numeric_gradient(loss, w)) < 1e-6
     assert relative_error(db, numeric_gradient(loss, b)) < 1e-6
@@ -104,13 +105,13 @@ def test_maxpool_gradient_matches_finite_differences(shape):
     rng = np.random.default_rng(3)
     x = rng.permutation(math.prod(shape)).reshape(shape).astype(np.float64) / 7  # distinct: no ties
     pool = MaxPool2D()
-    r = rng.standard_normal(pool.output_shape(shape))
+    r = rng.standard_normal((shape[0], *pool.output_shape(shape[1:])))
 
     def loss():
-        return float(np.sum(pool.forward(x) * r))
+        return float(np.sum(pool.forward(x)[0] * r))
 
-    pooled = pool.forward(x)
-    dx = pool.backward(x, pooled, r)
+    pooled, _ = pool.forward(x)
+    dx, _ = pool.backward(r, x, pooled, None)
     assert dx.shape == x.shape
     assert relative_error(dx, numeric_gradient(loss, x)) < 1e-6
     # Each pooled gradient lands on exactly one input: its block's maximum.
@@ -125,9 +126,9 @@ def test_maxpool_ties_give_the_whole_gradient_to_one_maximum_left_column_first()
     x[0, :, 2:4, 0] = [[5.0, 5.0], [1.0, 5.0]]  # a three-way tie at 5: top-left wins
     x[0, :, 4:6, 0] = [[1.0, 5.0], [5.0, 0.0]]  # top-right and bottom-left tie: the left column wins
     pool = MaxPool2D()
-    pooled = pool.forward(x)
+    pooled, _ = pool.forward(x)
     assert pooled.reshape(-1).tolist() == [0.0, 5.0, 5.0]
-    dx = pool.backward(x, pooled, np.array([2.0, 3.0, 4.0]).reshape(1, 1, 3, 1))
+    dx, _ = pool.backward(np.array([2.0, 3.0, 4.0]).reshape(1, 1, 3, 1), x, pooled, None)
     assert dx[0, :, :2, 0].tolist() == [[2.0, 0.0], [0.0, 0.0]]  # all four tie at 0: top-left
     assert dx[0, :, 2:4, 0].tolist() == [[3.0, 0.0], [0.0, 0.0]]
     assert dx[0, :, 4:6, 0].tolist() == [[0.0, 0.0], [4.0, 0.0]]
@@ -135,10 +136,10 @@ def test_maxpool_ties_give_the_whole_gradient_to_one_maximum_left_column_first()
 
 def test_flatten_is_a_reshape_both_ways():
     x = np.arange(2 * 3 * 4 * 5, dtype=float).reshape(2, 3, 4, 5)
-    flat = Flatten().forward(x)
+    flat, _ = Flatten().forward(x)
     assert flat.shape == (2, 60) and np.shares_memory(flat, x)
     assert flat[1, 7] == x[1, 0, 1, 2]  # row-major: (y, x, c)
-    np.testing.assert_array_equal(Flatten().backward(flat, x.shape), x)
+    np.testing.assert_array_equal(Flatten().backward(flat, x, flat, None)[0], x)
 
 
 @pytest.mark.parametrize("padding,kernel,in_channels", CONV_CASES)
@@ -148,7 +149,7 @@ def test_conv2d_forward_equals_the_naive_loop(padding, kernel, in_channels):
     x = rng.standard_normal((2, 8, 7, in_channels))
     w, b = rng.standard_normal(layer.weight_shape), rng.standard_normal(4)
     expected = naive_convolution(x, w, b, layer.pad)
-    got = layer.forward(x, w, b)
+    got, _ = layer.forward(x, (w, b))
     assert got.shape == expected.shape == (2, *layer.output_size(8, 7), 4)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
@@ -183,7 +184,8 @@ def test_shapes_sizes_and_description():
     assert net.layer_sizes == (784, 1152, 10) and net.hidden_sizes == ()
     assert net.n_parameters == 5 * 5 * 8 + 8 + 1152 * 10 + 10
     assert net.describe() == "28×28 → conv 8@5×5 relu → max-pool 2×2 → 10 softmax"
-    assert net.is_convolutional and not Network.is_convolutional
+    assert net.conv_specs == (ConvSpec(8, 5),) and Network((784, 10)).conv_specs == ()
+    assert [layer.kind for layer in net.layers] == ["conv", "activation", "pool", "flatten", "dense"]
 
     deep = ConvNetwork([ConvSpec(6, 3, "same"), ConvSpec(4, 3, "valid", False)], hidden_sizes=(32,), n_classes=26,
                        seed=0)
@@ -202,7 +204,7 @@ def test_shapes_sizes_and_description():
 
 
 def test_parameters_and_workspace_gradients_are_views_of_one_array():
-    from nn.network import joined
+    from nn.speed import joined
 
     net = ConvNetwork([ConvSpec(4, 3), ConvSpec(3, 3)], hidden_sizes=(8,), seed=0)
     assert joined([*net.weights, *net.biases]) is not None
@@ -286,10 +288,10 @@ def test_train_config_conv_settings_are_validated_with_clear_messages():
 
 def test_build_network_gives_a_conv_network_only_with_conv_layers():
     dense = build_network(TrainConfig(hidden_sizes=(16,)))
-    assert isinstance(dense, Network) and not dense.is_convolutional
+    assert isinstance(dense, Network) and dense.conv_specs == ()
     conv = build_network(TrainConfig(conv_layers=((6, 3),), conv_padding="same", conv_pool=False,
                                      hidden_sizes=(16,), seed=4, batch_size=64), n_classes=26)
-    assert isinstance(conv, ConvNetwork)
+    assert isinstance(conv, Network) and conv.conv_specs == (ConvSpec(6, 3, "same", False),)
     assert conv.describe() == "28×28 → conv 6@3×3 same relu → 16 relu → 26 softmax"
     again = build_network(TrainConfig(conv_layers=((6, 3),), conv_padding="same", conv_pool=False,
                                       hidden_sizes=(16,), seed=4, batch_size=64), n_classes=26)
@@ -318,12 +320,12 @@ def test_trains_through_train_with_every_optimizer(bundled, optimizer):
 
 
 def test_dead_filter_fraction_counts_filters_dark_everywhere():
-    from nn.training import _dead_fraction
+    from nn.speed import dead_fraction
 
     maps = np.zeros((3, 4, 4, 5), np.float32)
     maps[2, 3, 1, 0] = 0.5  # filter 0 fires once, in one image
     maps[:, :, :, 4] = 1.0
-    assert _dead_fraction(maps, "relu", np.ones(3, np.float32)) == pytest.approx(3 / 5)
+    assert dead_fraction(maps, "relu", np.ones(3, np.float32)) == pytest.approx(3 / 5)
 
 
 def test_same_seed_is_bit_identical(bundled):
@@ -386,7 +388,7 @@ def test_model_file_round_trip_gives_identical_predictions(bundled, tmp_path):
     net, config = small_trained_conv(bundled)
     path = save_model(tmp_path / "conv.npz", net, config=config.to_dict())
     loaded, meta = load_model(path)
-    assert isinstance(loaded, ConvNetwork) and loaded.describe() == net.describe()
+    assert loaded.conv_specs == net.conv_specs and loaded.describe() == net.describe()
     assert meta["format_version"] == 2 and meta["layer_kinds"] == ["conv", "conv", "dense", "dense"]
     assert meta["conv_layers"][0] == {"filters": 4, "kernel": 3, "padding": "same", "pool": True}
     assert meta["image_shape"] == [28, 28]

@@ -3,6 +3,7 @@
 import io
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,3 +70,29 @@ def test_bad_files_raise_clear_errors(network, make, message):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ModelFileError, match="cannot be read"):
         load_model(tmp_path / "absent.npz")
+
+
+# -- files written by earlier versions of the engine ------------------------------------
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("name, version, weight_shapes", [
+    ("dense_v1", 1, [(784, 8), (8, 10)]),
+    ("conv_v2", 2, [(3, 3, 1, 2), (338, 10)]),
+])
+def test_model_files_saved_by_the_earlier_engine_still_load_and_predict_the_same(name, version, weight_shapes):
+    """Two small trained models saved by the engine before its layers were split out
+    (784-8-10, and conv 2@3x3 -> pool -> 10), with the probabilities that engine gave on
+    the first 5 bundled images: the files must load and give exactly those numbers."""
+    from datasets import load_bundled
+
+    network, meta = load_model(FIXTURES / f"{name}.npz")
+    assert meta["format_version"] == version
+    assert [w.shape for w in network.weights] == weight_shapes
+    images = load_bundled().images[:5].astype(np.float32) / np.float32(255)
+    expected = np.load(FIXTURES / f"{name}_probabilities.npy", allow_pickle=False)
+    assert expected.shape == (5, 10) and expected.dtype == np.float32
+    np.testing.assert_array_equal(network.predict_proba(images), expected)
+    # and the same file written again by this engine reads back to the same numbers
+    again, _ = load_model(model_to_bytes(network))
+    np.testing.assert_array_equal(again.predict_proba(images), expected)

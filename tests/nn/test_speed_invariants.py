@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 from datasets import load_bundled
-from nn.network import Network, Workspace, _add_bias
+from nn.network import Network
 from nn.optimizers import make_optimizer
+from nn.speed import Workspace, add_bias
 from nn.training import TrainConfig, build_network, train
 
 OPTIMIZERS = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "rmsprop": 1e-3, "adam": 1e-3}
@@ -188,7 +189,7 @@ def test_bias_added_in_blocks_of_rows_equals_the_broadcast_sum(shape):
     z = rng.standard_normal(shape).astype(np.float32)
     b = rng.standard_normal(shape[1]).astype(np.float32)
     expected = z + b
-    _add_bias(z, b)
+    add_bias(z, b)
     assert z.tobytes() == expected.tobytes()
 
 
