@@ -100,17 +100,27 @@ def _pg_database(admin_url: str):
     return url, drop
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def board_url(request, tmp_path):
-    """A URL for a fresh, empty leaderboard database on each backend."""
+def _fresh_database(request, tmp_path, name: str):
     if request.param == "sqlite":
-        url = f"sqlite://{tmp_path / 'board.sqlite3'}"
+        url = f"sqlite://{tmp_path / name}"
         yield url
         storage.forget(url)
         return
     url, drop = _pg_database(request.getfixturevalue("pg_admin_url"))
     yield url
     drop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def board_url(request, tmp_path):
+    """A URL for a fresh, empty leaderboard database on each backend."""
+    yield from _fresh_database(request, tmp_path, "board.sqlite3")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A URL for a fresh, empty app database (labs) on each backend."""
+    yield from _fresh_database(request, tmp_path, "labs.sqlite3")
 
 
 @pytest.fixture
