@@ -6,7 +6,7 @@ import streamlit as st
 from lab.display_text import percent, progress_text
 from lab.jobs import COMPLETED, DIVERGED, FAILED, STOPPED, JobSnapshot
 from lab.runs import runs_table
-from ui import entry_script, state, train_controls, workshop_challenges, workshop_link, workshop_presets
+from ui import entry_script, lab_notices, state, train_controls, workshop_challenges, workshop_link, workshop_presets
 from ui.figures.training import accuracy_figure, loss_figure
 from ui.widgets import STATIC_CHART, projector
 
@@ -54,6 +54,7 @@ def progress_and_curves(snapshot: JobSnapshot) -> None:
 @st.fragment(run_every=state.POLL_SECONDS if state.job_pending() else None)
 def live_panel() -> None:
     """Progress and curves of the session's latest run, refreshed while it runs."""
+    state.hold_job()  # a page that reconnected holds its run again
     job = state.job()
     if job is None:
         st.info("Choose settings on the left and press **Start**. Loss and accuracy curves "
@@ -74,6 +75,7 @@ with controls:
         workshop_presets.preset_panel()
     train_controls.settings_controls(challenge, compact=projector())
     train_controls.buttons()
+    lab_notices.interrupted_run_panel()
     workshop_challenges.challenge_result()
     workshop_link.share_panel()
 with live:
