@@ -32,6 +32,9 @@ if str(REPO_ROOT) not in sys.path:  # so plain `pytest` finds the `nn` package t
     sys.path.insert(0, str(REPO_ROOT))
 
 
+from pg_support import pg_admin_url  # noqa: E402, F401 (a fixture: one PostgreSQL cluster for the session)
+
+
 @pytest.fixture(scope="session")
 def mnist_test_set():
     """The real 10,000-image MNIST test set that ships in assets/data/mnist."""
