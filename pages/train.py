@@ -56,11 +56,12 @@ def live_panel() -> None:
     """Progress and curves of the session's latest run, refreshed while it runs."""
     state.hold_job()  # a page that reconnected holds its run again
     job = state.job()
-    if job is None:
+    restored = lab_notices.latest_run_snapshot() if job is None else None  # a reloaded lab's last run
+    if job is None and restored is None:
         st.info("Choose settings on the left and press **Start**. Loss and accuracy curves "
                 "appear here while the network trains.")
         return
-    snapshot = job.snapshot()
+    snapshot = job.snapshot() if job is not None else restored
     if snapshot.finished and state.job_pending():
         st.rerun()  # one full rerun: collect the results, re-enable Start
     progress_and_curves(snapshot)

@@ -1,13 +1,42 @@
-"""What the Train page says about runs that did not end in this page: one interrupted when
-its server process stopped (with the button that continues it), one training in another
-server process of the room."""
+"""What the Train page says about runs that did not end in this page: the latest run of a
+restored lab (its curves), one interrupted when its server process stopped (with the button
+that continues it), one training in another server process of the room."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from lab.jobs import ACTIVE_STATUSES, INTERRUPTED
+from lab.jobs import ACTIVE_STATUSES, FINISHED_STATUSES, INTERRUPTED, Curves, JobSnapshot
+from lab.runs import Run
 from ui import state
+
+
+def latest_run_snapshot() -> JobSnapshot | None:
+    """The latest run of the history, when it is the current model, as a finished job's
+    snapshot (its curves and final numbers): for a page that restored the lab rather than
+    ran the job. None without one (or after Reset)."""
+    runs, model = state.runs(), state.model()
+    if not runs or model is None or model.number != runs[-1].number:
+        return None
+    if runs[-1].status not in FINISHED_STATUSES or not runs[-1].history.epoch:
+        return None
+    return run_snapshot(runs[-1])
+
+
+def run_snapshot(run: Run) -> JobSnapshot:
+    """A finished run seen as the snapshot of the job that made it."""
+    history, epochs = run.history, run.epochs_done
+    steps = len(history.step_loss)
+    curves = Curves(epoch=list(history.epoch), train_loss=list(history.train_loss),
+                    validation_loss=list(history.validation_loss), train_accuracy=list(history.train_accuracy),
+                    validation_accuracy=list(history.validation_accuracy), step_loss=list(history.step_loss),
+                    steps_per_epoch=max(1, round(steps / epochs)) if epochs else 1)
+    loss = history.train_loss[-1] if history.train_loss else None
+    return JobSnapshot(status=run.status, message=run.message, queue_position=0, epoch=float(epochs),
+                       epochs=run.config.epochs, step=steps, total_steps=max(steps, 1),
+                       loss=loss if loss is not None and loss == loss else None,
+                       accuracy=run.train_accuracy, validation_accuracy=run.validation_accuracy,
+                       elapsed=run.seconds, eta=0.0, curves=curves)
 
 
 def interrupted_run_panel() -> None:
