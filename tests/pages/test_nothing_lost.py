@@ -100,6 +100,8 @@ def test_a_reload_restores_run_history_and_current_model(another_process):
 
     another_process()  # a restart, or nginx sending the reload to another process
     elsewhere = open_app("train.py", lab=lab)
+    progress = elsewhere.get("progress")[0].proto.text  # the latest run's curves are drawn again
+    assert progress.startswith("Done · Epoch 3/3") and len(elsewhere.get("plotly_chart")) == 2
     runs = elsewhere.session_state["runs"]
     assert [r.number for r in runs] == [1, 2, 3] and elsewhere.session_state["model"].number == 3
     np.testing.assert_array_equal(runs[1].network.weights[0], model.network.weights[0])
@@ -462,12 +464,12 @@ def test_a_crash_in_one_sessions_job_does_not_affect_another(monkeypatch):
 # -- a real browser reload ---------------------------------------------------------------
 
 
-def test_browser_reload_keeps_the_model_and_the_run_history():
+def test_browser_reload_keeps_the_model_and_the_run_history(browser):
     """Train on Home with the one-click button, reload the page: the sidebar still shows
     the model, and the Train page's run history still lists the run."""
-    from browser_support import SCREENSHOTS, launched_chromium, serve, wait_for_progress
+    from browser_support import SCREENSHOTS, serve, wait_for_progress
 
-    with launched_chromium() as browser, serve("server_reload.log") as (url, _):
+    with serve("server_reload.log") as (url, _):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         page.get_by_role("button", name="Train a good default model").click()
@@ -496,3 +498,47 @@ def test_browser_reload_keeps_the_model_and_the_run_history():
         page.goto(url)
         sidebar.get_by_text("None yet").wait_for(timeout=30_000)
         assert "lab=" in page.url and lab not in page.url
+
+
+def test_browser_a_run_survives_killing_the_server(browser, tmp_path):
+    """Train, kill the server (SIGKILL), start it again on the same port, open the same
+    address: the run, the current model and the run history are there."""
+    import signal
+
+    from browser_support import SCREENSHOTS, wait_for_progress
+
+    from bench.load import Server
+
+    env = {"DIGIT_LAB_DATABASE_URL": f"sqlite:///{tmp_path / 'labs.sqlite3'}", "OPENBLAS_NUM_THREADS": "1"}
+    server = Server(env).__enter__()
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        page.get_by_role("button", name="Train a good default model").click()
+        wait_for_progress(page, "Done", "15/15")
+        page.locator('[data-testid="stSidebar"]').get_by_text("784-128-10 ReLU, run 1").wait_for(timeout=30_000)
+        address = page.url
+        assert "lab=" in address
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+        page.close()
+        began = time.perf_counter()
+        server = Server(env, port=server.port).__enter__()  # the same address again
+        print(f"restarted in {time.perf_counter() - began:.1f} s")
+
+        again = browser.new_page(viewport={"width": 1400, "height": 1000})
+        again.goto(address)
+        sidebar = again.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("784-128-10 ReLU, run 1").wait_for(timeout=30_000)
+        assert "15 epochs" in sidebar.inner_text()
+        assert again.url.split("lab=")[1].split("&")[0] == address.split("lab=")[1].split("&")[0]
+        table = again.locator('[data-testid="stDataFrame"]')
+        table.wait_for(timeout=30_000)
+        assert "Done · Epoch 15/15" in again.locator('[data-testid="stMain"] [data-testid="stProgress"]').inner_text()
+        table.scroll_into_view_if_needed()
+        again.wait_for_timeout(500)  # the grid paints its cells after it appears
+        again.screenshot(path=SCREENSHOTS / "7_lab_after_server_kill.png")
+        cells = table.inner_text() + " ".join(table.locator("td, [role=gridcell]").all_inner_texts())
+        assert "completed" in cells and "784-128-10" in cells and "15/15" in cells
+    finally:
+        server.__exit__(None, None, None)
