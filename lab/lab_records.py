@@ -1,5 +1,7 @@
 """A lab's runs as database rows and back (no Streamlit, no SQL).
 
+- the lab id: 128 random bits (:func:`new_lab_id`); the database knows the lab by its
+  SHA-256 only (:func:`lab_key`);
 - settings and the training config: JSON;
 - curves (:class:`nn.training.History`'s lists): JSON, each list at most
   :data:`MAX_STORED_POINTS` long (longer ones are sampled evenly, the last point kept), so a
@@ -17,6 +19,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
+import secrets
 
 import numpy as np
 
@@ -35,6 +39,28 @@ EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "validation_loss", "val
                 "epoch_seconds", "learning_rate")
 NOT_STORED = ("snapshots", "last_grad_weights")
 SHARED_DATASET = "bundled"  # the bundled split every session shares
+
+
+TOKEN_BYTES = 16
+# secrets.token_urlsafe(16): 16 bytes -> 22 URL-safe base64 characters, no padding.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+def new_lab_id() -> str:
+    """A fresh, unguessable lab id (128 random bits)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def is_lab_id(value: object) -> bool:
+    """True when ``value`` has the exact shape of an id :func:`new_lab_id` makes."""
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
+
+
+def checked_key(lab_id: object) -> str:
+    """The :func:`lab_key` of a lab id; ValueError for anything that is not one."""
+    if not is_lab_id(lab_id):
+        raise ValueError("not a lab id")
+    return lab_key(lab_id)
 
 
 def lab_key(lab_id: str) -> str:

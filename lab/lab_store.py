@@ -48,73 +48,48 @@ Design rules
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import re
-import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sqlalchemy import case, delete, select, update
 
 from . import config, lab_records, processes, storage
 from .data import SplitData
-from .jobs import ACTIVE_STATUSES, COMPLETED, INTERRUPTED, QUEUED, RUNNING, STOPPED, TrainingJob
+from .jobs import ACTIVE_STATUSES, COMPLETED, QUEUED, RUNNING, STOPPED, TrainingJob
+from .lab_loading import (  # noqa: F401 (the keys of a loaded lab are this module's names too)
+    COLLECTED,
+    DATA_NOTE,
+    DATASET,
+    JOB,
+    LIVE_JOBS,
+    MODEL,
+    NEXT_RUN,
+    RUNS,
+    SESSION_DATA,
+    SETTINGS,
+    STALE_SECONDS,
+    TOUCH_SECONDS,
+    CachedLab,
+    LabLoading,
+)
+from .lab_records import TOKEN_BYTES, checked_key, is_lab_id, new_lab_id  # noqa: F401 (the ids' home is here)
 from .runs import Run, run_from_job
 from .schema import lab_runs, labs
 
 logger = logging.getLogger(__name__)
 
 QUERY_PARAM = "lab"
-TOKEN_BYTES = 16
-# secrets.token_urlsafe(16): 16 bytes -> 22 URL-safe base64 characters, no padding.
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
-
 MAX_LABS_ENV, TTL_ENV = config.MAX_LABS, config.LAB_TTL_SECONDS
 DEFAULT_MAX_LABS = config.VARIABLES[MAX_LABS_ENV].default
 DEFAULT_TTL_SECONDS = config.VARIABLES[TTL_ENV].default
 HEARTBEAT_SECONDS = 5.0  # a process marks its queued and running runs alive this often
-STALE_SECONDS = 30.0  # another machine's run without a heartbeat this long: its process is gone
-TOUCH_SECONDS = 60.0  # a load refreshes the lab's last use at most this often (or TTL / 10)
 EXPIRE_EVERY_SECONDS = 600.0  # how often a process deletes expired labs
 MAX_CHECKPOINT_SHARE = 0.05  # checkpoints take at most this share of a job's training time
 
-# The keys of a loaded lab (equal to the session-state names in ui/state.py; a test checks).
-DATASET, SESSION_DATA, SETTINGS = "dataset", "session_dataset", "settings"
-JOB, COLLECTED, MODEL, RUNS, NEXT_RUN = "job", "job_collected", "model", "runs", "next_run"
-LIVE_JOBS, DATA_NOTE = "live_jobs", "lab_data_note"
-
-
-def new_lab_id() -> str:
-    """A fresh, unguessable lab id (128 random bits)."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def is_lab_id(value: object) -> bool:
-    """True when ``value`` has the exact shape of an id :func:`new_lab_id` makes."""
-    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
-
-
-def _checked_key(lab_id: object) -> str:
-    if not is_lab_id(lab_id):
-        raise ValueError("not a lab id")
-    return lab_records.lab_key(lab_id)
-
-
-@dataclass
-class _CachedLab:
-    """What a process keeps decoded of one lab: runs by number (with the revision of the row
-    they were decoded from), the full current model of a run this process trained (with
-    its weight snapshots, which the database does not keep), and the session's own data."""
-
-    used: float
-    runs: dict[int, tuple[int, Run]] = field(default_factory=dict)
-    model: tuple[int, int, Run] | None = None  # (number, revision, run)
-    session_data: SplitData | None = None
 
 
 class Checkpoints:
@@ -149,7 +124,7 @@ class StartedRun(NamedTuple):
     checkpoints: Checkpoints
 
 
-class LabStore:
+class LabStore(LabLoading):
     """Labs in the database, with a bounded cache of decoded runs in front (thread-safe).
 
     ``url``: the database (default: the configured one, looked up at each use); ``process``:
@@ -173,7 +148,7 @@ class LabStore:
         self.process = process or processes.this_process()  # which process holds its runs
         self._clock = clock
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, _CachedLab] = OrderedDict()
+        self._cache: OrderedDict[str, CachedLab] = OrderedDict()
         self._live: dict[tuple[str, int], TrainingJob] = {}  # jobs this process trains
         self._starting: dict[str, int] = {}  # labs with a run being numbered right now
         self._heartbeat: threading.Thread | None = None
@@ -210,10 +185,10 @@ class LabStore:
                 break
             del self._cache[key]
 
-    def _cached(self, key: str) -> _CachedLab:
+    def _cached(self, key: str) -> CachedLab:
         entry = self._cache.get(key)
         if entry is None:
-            entry = self._cache[key] = _CachedLab(used=self._clock())
+            entry = self._cache[key] = CachedLab(used=self._clock())
         entry.used = self._clock()
         self._cache.move_to_end(key)
         self._expire_cache()
@@ -229,7 +204,7 @@ class LabStore:
 
     def save_settings(self, lab_id: str, settings: dict) -> None:
         """The Train page's settings changed."""
-        key, now = _checked_key(lab_id), self._clock()
+        key, now = checked_key(lab_id), self._clock()
         with self.database.write() as connection:
             self._ensure_lab(connection, key, now, settings)
             connection.execute(update(labs).where(labs.c.lab_key == key).values(
@@ -238,7 +213,7 @@ class LabStore:
     def save_dataset(self, lab_id: str, dataset_key: str, split: SplitData | None) -> None:
         """The lab's data changed: the shared ``dataset_key``, or the session's own ``split``
         (its arrays stay in this process's memory only)."""
-        key, now = _checked_key(lab_id), self._clock()
+        key, now = checked_key(lab_id), self._clock()
         reference = lab_records.dataset_reference(dataset_key, split)
         with self.database.write() as connection:
             self._ensure_lab(connection, key, now)
@@ -249,7 +224,7 @@ class LabStore:
 
     def set_current(self, lab_id: str, number: int | None) -> None:
         """Run ``number`` is the lab's current model (None: no current model, after Reset)."""
-        key, now = _checked_key(lab_id), self._clock()
+        key, now = checked_key(lab_id), self._clock()
         with self.database.write() as connection:
             self._ensure_lab(connection, key, now)
             connection.execute(update(labs).where(labs.c.lab_key == key).values(current_run=number, used=now))
@@ -266,7 +241,7 @@ class LabStore:
         """Number ``job``'s run in the database (at least ``at_least``; its row says "queued",
         held by this process), store the settings it starts with, and save the job while it
         trains (checkpoints) and when it ends. Call before ``job.start()``; sets ``job.number``."""
-        key, now = _checked_key(lab_id), self._clock()
+        key, now = checked_key(lab_id), self._clock()
         values = lab_records.run_values(Run(0, job.config, QUEUED, "Waiting to start.", None,
                                             job.history, dataset, 0.0, class_names=job.class_names or ()))
         with self._lock:  # until the job is registered, this process's new row is not "gone"
@@ -351,7 +326,7 @@ class LabStore:
     def add_run(self, lab_id: str, run: Run, current: bool = True) -> int:
         """Store a finished run made outside a job (an uploaded model), numbered in the
         database; ``run.number`` is set to its number, which is returned."""
-        key, now = _checked_key(lab_id), self._clock()
+        key, now = checked_key(lab_id), self._clock()
         values = lab_records.run_values(run)
         with self.database.write() as connection:
             self._ensure_lab(connection, key, now)
@@ -395,134 +370,6 @@ class LabStore:
                         lab_runs.c.process == self.process,
                         lab_runs.c.status.in_(list(ACTIVE_STATUSES))).values(heartbeat=self._clock()))
 
-    # -- reading ---------------------------------------------------------------------------
-
-    def _gone(self, row, now: float) -> bool:
-        """True when the process holding a queued or running run is gone."""
-        if row.process == self.process:
-            return (row.lab_key, row.number) not in self._live and row.lab_key not in self._starting
-        alive = processes.alive(row.process)
-        if alive is None:  # another machine's: go by its heartbeat
-            alive = row.heartbeat is not None and row.heartbeat > now - STALE_SECONDS
-        return not alive
-
-    def _mark_interrupted(self, key: str, rows, now: float) -> None:
-        """Mark runs whose process is gone as interrupted (each only if still held by it)."""
-        with self.database.write() as connection:
-            for row in rows:
-                if row.epochs_done:
-                    message = (f"Interrupted at epoch {row.epochs_done}: the server process training it "
-                               f"stopped. Its weights from epoch {row.epochs_done} are kept.")
-                else:
-                    message = ("Interrupted before its first checkpoint: the server process training it "
-                               "stopped. Nothing was saved.")
-                connection.execute(update(lab_runs).where(
-                    lab_runs.c.lab_key == key, lab_runs.c.number == row.number,
-                    lab_runs.c.status.in_(list(ACTIVE_STATUSES)), lab_runs.c.process == row.process).values(
-                    status=INTERRUPTED, message=message, process=None, updated=now,
-                    revision=lab_runs.c.revision + 1))
-
-    def _heads(self, key: str):
-        columns = (lab_runs.c.lab_key, lab_runs.c.number, lab_runs.c.revision, lab_runs.c.status,
-                   lab_runs.c.process, lab_runs.c.heartbeat, lab_runs.c.epochs_done)
-        with self.database.read() as connection:
-            lab = connection.execute(select(labs).where(labs.c.lab_key == key)).first()
-            heads = connection.execute(select(*columns).where(lab_runs.c.lab_key == key)
-                                       .order_by(lab_runs.c.number)).all() if lab is not None else []
-        return lab, heads
-
-    def load(self, lab_id: object) -> dict | None:
-        """The lab's state for a session, or None (unknown, expired or malformed id).
-
-        Keys: SETTINGS (a dict, or None when none were stored), DATASET and SESSION_DATA (the
-        shared dataset's key, or the session's own data when this process still has it or
-        can make it again; else DATA_NOTE says to load it again), RUNS (finished, interrupted
-        and elsewhere-running runs, oldest first), MODEL, NEXT_RUN, LIVE_JOBS (the jobs of this
-        lab this process is training, oldest first). Loading counts as a use of the lab.
-        """
-        if not is_lab_id(lab_id):
-            return None
-        key, now = lab_records.lab_key(lab_id), self._clock()
-        self._expire_database(now)
-        lab, heads = self._heads(key)
-        if lab is None or lab.used <= now - self.ttl_seconds:
-            with self._lock:
-                self._cache.pop(key, None)
-            return None
-        with self._lock:
-            gone = [h for h in heads if h.status in ACTIVE_STATUSES and self._gone(h, now)]
-        if gone:  # a run of this process may have ended meanwhile: look once more
-            lab, heads = self._heads(key)
-            with self._lock:
-                gone = [h for h in heads if h.status in ACTIVE_STATUSES and self._gone(h, now)]
-        if gone or lab.used < now - min(TOUCH_SECONDS, self.ttl_seconds / 10):
-            if gone:
-                self._mark_interrupted(key, gone, now)
-            with self.database.write() as connection:
-                connection.execute(update(labs).where(labs.c.lab_key == key).values(used=now))
-            lab, heads = self._heads(key)
-            if lab is None:
-                return None
-        return self._assemble(key, lab, heads)
-
-    def _assemble(self, key: str, lab, heads) -> dict:
-        """The loaded lab from its rows: decode the runs the cache lacks at their revision."""
-        with self._lock:
-            live = {number: job for (k, number), job in self._live.items() if k == key}
-            entry = self._cached(key)
-            wanted = [h.number for h in heads if h.number not in live
-                      and entry.runs.get(h.number, (None,))[0] != h.revision]
-        decoded = {}
-        if wanted:
-            with self.database.read() as connection:
-                rows = connection.execute(select(lab_runs).where(
-                    lab_runs.c.lab_key == key, lab_runs.c.number.in_(wanted))).all()
-            for row in rows:
-                try:
-                    decoded[row.number] = (row.revision, lab_records.run_from_row(row))
-                except Exception:  # one damaged row must not cost the whole lab
-                    logger.exception("run %s of a lab could not be read back", row.number)
-        with self._lock:
-            entry = self._cached(key)
-            entry.runs.update(decoded)
-            numbers = {h.number for h in heads}
-            for number in [n for n in entry.runs if n not in numbers]:
-                del entry.runs[number]
-            runs = [entry.runs[h.number][1] for h in heads if h.number not in live and h.number in entry.runs]
-            model = None
-            if lab.current_run is not None:
-                head = next((h for h in heads if h.number == lab.current_run), None)
-                if entry.model is not None and head is not None and entry.model[:2] == (head.number, head.revision):
-                    model = entry.model[2]
-                else:
-                    model = next((r for r in runs if r.number == lab.current_run and r.network is not None), None)
-            session_data = entry.session_data
-        return self._state(lab, runs, model, [live[n] for n in sorted(live)], session_data)
-
-    def _state(self, lab, runs: list[Run], model: Run | None, live_jobs: list, session_data) -> dict:
-        reference = json.loads(lab.dataset or "{}")
-        settings = json.loads(lab.settings or "{}") or None
-        dataset_key, note = str(reference.get("key") or lab_records.SHARED_DATASET), None
-        if dataset_key != lab_records.SHARED_DATASET:
-            if session_data is None or session_data.key != dataset_key:
-                try:
-                    session_data = lab_records.rebuild_dataset(reference)
-                except Exception:
-                    logger.exception("the lab's data could not be made again")
-                    session_data = None
-            if session_data is None:
-                note = (f"This lab trained on {reference.get('name') or 'data of its own'}, which is not "
-                        "kept on the server: load it again on the Data page. Until then the bundled "
-                        "MNIST subset is in use; the runs, their curves and the models are all here.")
-            dataset_key = lab_records.SHARED_DATASET
-        return {SETTINGS: settings, DATASET: dataset_key, SESSION_DATA: session_data, RUNS: runs,
-                MODEL: model, NEXT_RUN: lab.next_run, LIVE_JOBS: live_jobs, DATA_NOTE: note}
-
-    def live_job(self, lab_id: str, number: int) -> TrainingJob | None:
-        """The job training run ``number`` of this lab in this process, if any."""
-        with self._lock:
-            return self._live.get((_checked_key(lab_id), number))
-
     # -- expiry ----------------------------------------------------------------------------
 
     def _expire_database(self, now: float) -> None:
@@ -551,7 +398,7 @@ class LabStore:
 
     def discard(self, lab_id: str) -> None:
         """Delete a lab and its runs."""
-        key = _checked_key(lab_id)
+        key = checked_key(lab_id)
         with self.database.write() as connection:
             connection.execute(delete(lab_runs).where(lab_runs.c.lab_key == key))
             connection.execute(delete(labs).where(labs.c.lab_key == key))

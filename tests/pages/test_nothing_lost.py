@@ -282,6 +282,28 @@ def test_an_interrupted_run_is_marked_and_continues_from_its_saved_weights(monke
     assert "continue" not in [button.key for button in reloaded.button]  # run 3 is the latest now
 
 
+def test_a_lab_restored_elsewhere_asks_for_its_uploaded_data_again(another_process):
+    from lab.data import SplitData
+
+    rng = np.random.default_rng(0)
+    upload = SplitData("csv:0123456789ab@0.1", "mine.csv (120 images, Kaggle CSV)",
+                       rng.integers(0, 256, (100, 784), dtype=np.uint8), rng.integers(0, 10, 100),
+                       rng.integers(0, 256, (20, 784), dtype=np.uint8), rng.integers(0, 10, 20), 10)
+    at = open_app()
+    at.session_state["session_dataset"] = upload  # as the Data page's Use button does
+    at.switch_page("pages/train.py").run()
+    train(at, epochs=2)
+    lab = at.query_params["lab"]
+    assert open_app(lab=lab).session_state["session_dataset"] is upload  # this process still has it
+    another_process()
+    reloaded = open_app("train.py", lab=lab)
+    assert reloaded.session_state["session_dataset"] is None
+    warning = " ".join(w.value for w in reloaded.sidebar.warning)
+    assert "mine.csv (120 images, Kaggle CSV)" in warning and "load it again on the Data page" in warning
+    (run,) = reloaded.session_state["runs"]
+    assert run.dataset == "mine.csv (120 images, Kaggle CSV)" and reloaded.session_state["model"].number == 1
+
+
 # -- bad settings ----------------------------------------------------------------------
 
 
