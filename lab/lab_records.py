@@ -145,8 +145,9 @@ def settings_json(settings: dict | None) -> str:
 
 
 def weights_bytes(network: Network) -> bytes:
-    """A network's weights as an nn.model_io ``.npz`` (the run's details are in its row)."""
-    return model_to_bytes(network)
+    """A network's weights as an nn.model_io ``.npz`` (the run's details are in its row),
+    not compressed: a running job writes these, and weights hardly compress."""
+    return model_to_bytes(network, compress=False)
 
 
 def network_from_bytes(raw: bytes) -> Network:
