@@ -196,9 +196,9 @@ class LabStore(LabLoading):
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _ensure_lab(self, connection, key: str, now: float, settings: dict | None = None) -> None:
+    def _ensure_lab(self, connection, key: str, now: float, settings: dict | None = None, next_run: int = 1) -> None:
         """Make the lab's row if it has none (the first thing done in a lab stores it)."""
-        self.database.insert_new(connection, labs, lab_key=key, created=now, used=now, next_run=1,
+        self.database.insert_new(connection, labs, lab_key=key, created=now, used=now, next_run=next_run,
                                  current_run=None, settings=lab_records.settings_json(settings),
                                  dataset=lab_records.settings_json({"key": lab_records.SHARED_DATASET}))
 
@@ -300,7 +300,7 @@ class LabStore(LabLoading):
             now = self._clock()
             values = lab_records.run_values(run)
             with self.database.write() as connection:
-                self._ensure_lab(connection, key, now)
+                self._ensure_lab(connection, key, now, next_run=number + 1)  # (expired meanwhile)
                 revision = connection.execute(update(lab_runs).where(
                     lab_runs.c.lab_key == key, lab_runs.c.number == number).values(
                     process=None, heartbeat=None, updated=now, revision=lab_runs.c.revision + 1, **values)

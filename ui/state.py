@@ -434,6 +434,7 @@ def use_dataset(data: SplitData | None) -> bool:
     if job_pending():
         return False
     st.session_state[SESSION_DATA] = data
+    st.session_state.pop(DATA_NOTE, None)  # the lab's data question is answered
     return True
 
 
