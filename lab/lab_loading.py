@@ -59,21 +59,20 @@ class LabLoading:
             alive = row.heartbeat is not None and row.heartbeat > now - STALE_SECONDS
         return not alive
 
-    def _mark_interrupted(self, key: str, rows, now: float) -> None:
+    def _mark_interrupted(self, connection, key: str, rows, now: float) -> None:
         """Mark runs whose process is gone as interrupted (each only if still held by it)."""
-        with self.database.write() as connection:
-            for row in rows:
-                if row.epochs_done:
-                    message = (f"Interrupted at epoch {row.epochs_done}: the server process training it "
-                               f"stopped. Its weights from epoch {row.epochs_done} are kept.")
-                else:
-                    message = ("Interrupted before its first checkpoint: the server process training it "
-                               "stopped. Nothing was saved.")
-                connection.execute(update(lab_runs).where(
-                    lab_runs.c.lab_key == key, lab_runs.c.number == row.number,
-                    lab_runs.c.status.in_(list(ACTIVE_STATUSES)), lab_runs.c.process == row.process).values(
-                    status=INTERRUPTED, message=message, process=None, updated=now,
-                    revision=lab_runs.c.revision + 1))
+        for row in rows:
+            if row.epochs_done:
+                message = (f"Interrupted at epoch {row.epochs_done}: the server process training it "
+                           f"stopped. Its weights from epoch {row.epochs_done} are kept.")
+            else:
+                message = ("Interrupted before its first checkpoint: the server process training it "
+                           "stopped. Nothing was saved.")
+            connection.execute(update(lab_runs).where(
+                lab_runs.c.lab_key == key, lab_runs.c.number == row.number,
+                lab_runs.c.status.in_(list(ACTIVE_STATUSES)), lab_runs.c.process == row.process).values(
+                status=INTERRUPTED, message=message, process=None, updated=now,
+                revision=lab_runs.c.revision + 1))
 
     def _heads(self, key: str):
         columns = (lab_runs.c.lab_key, lab_runs.c.number, lab_runs.c.revision, lab_runs.c.status,
@@ -108,15 +107,12 @@ class LabLoading:
             lab, heads = self._heads(key)
             with self._lock:
                 gone = [h for h in heads if h.status in ACTIVE_STATUSES and self._gone(h, now)]
-        if gone or lab.used < now - min(TOUCH_SECONDS, self.ttl_seconds / 10):
-            if gone:
-                self._mark_interrupted(key, gone, now)
-            with self.database.write() as connection:
+        if lab is not None and (gone or lab.used < now - min(TOUCH_SECONDS, self.ttl_seconds / 10)):
+            with self.database.write() as connection:  # one transaction: the marks and the use
+                self._mark_interrupted(connection, key, gone, now)
                 connection.execute(update(labs).where(labs.c.lab_key == key).values(used=now))
             lab, heads = self._heads(key)
-            if lab is None:
-                return None
-        return self._assemble(key, lab, heads)
+        return self._assemble(key, lab, heads) if lab is not None else None
 
     def _assemble(self, key: str, lab, heads) -> dict:
         """The loaded lab from its rows: decode the runs the cache lacks at their revision."""
