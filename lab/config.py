@@ -39,6 +39,7 @@ MAX_SAMPLE_EPOCHS = "DIGIT_LAB_MAX_SAMPLE_EPOCHS"
 POLL_SECONDS = "DIGIT_LAB_POLL_SECONDS"
 MAX_LABS = "DIGIT_LAB_MAX_LABS"
 LAB_TTL_SECONDS = "DIGIT_LAB_LAB_TTL_SECONDS"
+LAB_CACHE_MB = "DIGIT_LAB_LAB_CACHE_MB"
 LAB_WEIGHT_RUNS = "DIGIT_LAB_LAB_WEIGHT_RUNS"
 LAB_MAX_BYTES = "DIGIT_LAB_LAB_MAX_BYTES"
 CHECKPOINT_SECONDS = "DIGIT_LAB_CHECKPOINT_SECONDS"
@@ -125,6 +126,9 @@ VARIABLES: dict[str, Variable] = {variable.name: variable for variable in (
     Variable(MAX_LABS, WHOLE, 200, "200",
              "labs each process keeps decoded in memory, a cache in front of the database (the least "
              "recently used leaves it first; it stays in the database)", 1),
+    Variable(LAB_CACHE_MB, WHOLE, 256, "256",
+             "memory (MB) each process's lab cache may take (decoded runs, weight snapshots, a session's "
+             "own data); beyond it the least recently used labs leave it (they stay in the database)", 1),
     Variable(LAB_TTL_SECONDS, NUMBER, 12 * 3600.0, "43,200 (12 h)",
              "a lab unused this long (seconds) expires: deleted from the database with its runs", 1),
     Variable(LAB_WEIGHT_RUNS, WHOLE, 5, "5",

@@ -45,6 +45,19 @@ class CachedLab:
     model: tuple[int, int, Run] | None = None  # (number, revision, run)
     session_data: SplitData | None = None
 
+    def nbytes(self) -> int:
+        """About the memory it holds: networks, weight snapshots, the session's data."""
+        total = sum(lab_records.network_nbytes(run.network) for _, run in self.runs.values())
+        if self.model is not None:
+            run = self.model[2]
+            total += lab_records.network_nbytes(run.network)
+            total += sum(a.nbytes for snap in run.history.snapshots for a in (*snap.weights, *snap.biases))
+        data = self.session_data
+        if data is not None:
+            total += sum(getattr(data, name).nbytes for name in ("train_images", "train_labels",
+                                                                 "validation_images", "validation_labels"))
+        return total
+
 
 class LabLoading:
     """The loading half of :class:`lab.lab_store.LabStore` (which provides the database,

@@ -38,10 +38,10 @@ Design rules
   the SHA-256 of the id; nothing lists labs; an id that does not match the token format is
   refused before any lookup; an id never names a file.
 * **Memory is a cache.** Each process keeps the decoded runs of up to ``max_labs`` labs
-  (``$DIGIT_LAB_MAX_LABS``, least recently used out first, ``ttl_seconds`` at most), and the
-  jobs it trains. Every load asks the database which runs exist and at which revision, and
-  decodes only what changed: leaving the cache never loses a lab, and a lab written by
-  another process is never served stale.
+  (``$DIGIT_LAB_MAX_LABS``) in at most ``$DIGIT_LAB_LAB_CACHE_MB``, least recently used out
+  first, ``ttl_seconds`` at most, and the jobs it trains. Every load asks the database which
+  runs exist and at which revision, and decodes only what changed: leaving the cache never
+  loses a lab, and a lab written by another process is never served stale.
 * **Thread-safe.** One lock guards the cache; training threads write checkpoints too.
 """
 
@@ -135,13 +135,15 @@ class LabStore(LabLoading):
     def __init__(self, max_labs: int | None = None, ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.time, *, url: str | None = None,
                  keep_runs: int | None = None, max_bytes: int | None = None,
-                 checkpoint_seconds: float | None = None, process: str | None = None):
+                 checkpoint_seconds: float | None = None, process: str | None = None,
+                 cache_bytes: int | None = None):
         self.max_labs = int(max_labs if max_labs is not None else config.get(MAX_LABS_ENV))
         self.ttl_seconds = float(ttl_seconds if ttl_seconds is not None else config.get(TTL_ENV))
         if self.max_labs < 1 or self.ttl_seconds <= 0:
             raise ValueError("max_labs must be >= 1 and ttl_seconds > 0")
         self.keep_runs = int(keep_runs if keep_runs is not None else config.get(config.LAB_WEIGHT_RUNS))
         self.max_bytes = int(max_bytes if max_bytes is not None else config.get(config.LAB_MAX_BYTES))
+        self.cache_bytes = int(cache_bytes if cache_bytes is not None else config.get(config.LAB_CACHE_MB) * 2**20)
         self.checkpoint_seconds = float(checkpoint_seconds if checkpoint_seconds is not None
                                         else config.get(config.CHECKPOINT_SECONDS))
         self.url = url
@@ -178,12 +180,19 @@ class LabStore(LabLoading):
     # -- the cache (under self._lock) ------------------------------------------------------
 
     def _expire_cache(self) -> None:
+        """Labs leave the cache (never the database), least recently used first: beyond
+        ``max_labs``, unused for the TTL, or while the cache holds more than ``cache_bytes``
+        (the most recent lab always stays)."""
         cutoff = self._clock() - self.ttl_seconds
+        sizes = {key: entry.nbytes() for key, entry in self._cache.items()}
+        total = sum(sizes.values())
         while self._cache:
             key, entry = next(iter(self._cache.items()))
-            if entry.used > cutoff and len(self._cache) <= self.max_labs:
+            over = len(self._cache) > self.max_labs or (total > self.cache_bytes and len(self._cache) > 1)
+            if entry.used > cutoff and not over:
                 break
             del self._cache[key]
+            total -= sizes[key]
 
     def _cached(self, key: str) -> CachedLab:
         entry = self._cache.get(key)
