@@ -1,10 +1,22 @@
-"""Databases for the storage tests: a fresh SQLite file or PostgreSQL database per test
-(PostgreSQL: see tests/pg_support.py; without it those tests skip)."""
+"""Fixtures of the lab tests: small learnable data to train jobs on quickly, and a fresh
+SQLite file or PostgreSQL database per storage test (PostgreSQL: see tests/pg_support.py;
+without it those tests skip)."""
 
+import numpy as np
 import pytest
 from pg_support import fresh_pg_database
 
 from lab import storage
+
+
+@pytest.fixture(scope="session")
+def data():
+    """300 small random 'images' with learnable labels: fast to train on (here, instead of
+    the bundled split the other test folders get)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(300, 784), dtype=np.uint8)
+    labels = (images[:, :10].argmax(axis=1) % 10).astype(np.uint8)
+    return images, labels
 
 
 def _fresh_database(request, tmp_path, name: str):

@@ -21,15 +21,6 @@ from nn.training import TrainConfig
 TIMEOUT = 30
 
 
-@pytest.fixture(scope="module")
-def data():
-    """300 small random 'images' with learnable labels: fast to train on."""
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(300, 784), dtype=np.uint8)
-    labels = (images[:, :10].argmax(axis=1) % 10).astype(np.uint8)
-    return images, labels
-
-
 def quick(epochs=3, **overrides):
     settings = dict(hidden_sizes=(16,), optimizer="adam", learning_rate=1e-3, epochs=epochs,
                     batch_size=64, snapshot_every=0)

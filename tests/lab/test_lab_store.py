@@ -28,15 +28,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="module")
-def data():
-    """300 small random 'images' with learnable labels: fast to train on."""
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(300, 784), dtype=np.uint8)
-    labels = (images[:, :10].argmax(axis=1) % 10).astype(np.uint8)
-    return images, labels
-
-
 def job_for(data, epochs=3, hidden=(8,), batch=50):
     config = TrainConfig(hidden_sizes=hidden, epochs=epochs, batch_size=batch, optimizer="adam",
                          learning_rate=1e-3, snapshot_every=0)

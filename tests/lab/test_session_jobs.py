@@ -3,9 +3,6 @@ started it (or the last one holding it) can stop it by closing."""
 
 import time
 
-import numpy as np
-import pytest
-
 from lab.jobs import COMPLETED, STOPPED, TrainingJob
 from lab.session_jobs import JobHolders, SessionJobs, closed_message, grace_seconds
 from nn.training import TrainConfig
@@ -37,13 +34,6 @@ class Timer:
 
     def cancel(self):
         self.cancelled = True
-
-
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(200, 784), dtype=np.uint8)
-    return images, (images[:, :10].argmax(axis=1) % 10).astype(np.uint8)
 
 
 def endless(data):

@@ -63,6 +63,15 @@ def count_labs() -> int:
         return connection.scalar(select(func.count()).select_from(labs))
 
 
+def start_a_long_run(at):
+    """Start a run of several seconds on the Train page; (its lab, its job) once it trains."""
+    set_settings(at, epochs=400, width=64, batch_mode=settings.BATCH_MINI, batch_size=16)
+    at.button(key="start").click().run()
+    job = at.session_state["job"]
+    wait_for_steps(job)
+    return at.query_params["lab"], job
+
+
 def wait_for_steps(job, steps=5):
     deadline = time.monotonic() + TIMEOUT
     while job.snapshot().step < steps:
@@ -154,12 +163,7 @@ def test_a_run_in_progress_survives_page_switches():
 
 
 def test_a_run_in_progress_at_a_reload_trains_on_and_the_reloaded_page_takes_it():
-    at = open_app("train.py")
-    lab = at.query_params["lab"]
-    set_settings(at, epochs=400, width=64, batch_mode=settings.BATCH_MINI, batch_size=16)
-    at.button(key="start").click().run()
-    job = at.session_state["job"]
-    wait_for_steps(job)
+    lab, job = start_a_long_run(open_app("train.py"))
     holders = default_holders()
     first_tab = holders.owner(job)
     reloaded = open_app("train.py", lab=lab)  # the reload: a new session finds the job
@@ -186,12 +190,7 @@ def test_a_run_in_progress_at_a_reload_trains_on_and_the_reloaded_page_takes_it(
 def test_a_run_whose_page_never_comes_back_stops_after_the_grace_period(monkeypatch):
     holders = default_holders()
     monkeypatch.setattr(holders, "grace", 0.3)
-    at = open_app("train.py")
-    lab = at.query_params["lab"]
-    set_settings(at, epochs=400, width=64, batch_mode=settings.BATCH_MINI, batch_size=16)
-    at.button(key="start").click().run()
-    job = at.session_state["job"]
-    wait_for_steps(job)
+    lab, job = start_a_long_run(open_app("train.py"))
     holders.release(holders.owner(job))  # the tab closed, and nobody came back
     assert job.join(TIMEOUT)
     assert job.snapshot().message.startswith("Stopped: the page was closed, and no page of this lab "
