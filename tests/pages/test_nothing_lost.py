@@ -8,7 +8,10 @@ query parameter; another server process is a lab store with an empty memory and 
 process identity (the browser tests at the end do the real things, a server killed too).
 """
 
+import contextlib
 import os
+import socket
+import threading
 import time
 
 import numpy as np
@@ -563,3 +566,88 @@ def test_browser_a_run_survives_killing_the_server(browser, tmp_path):
         assert "completed" in cells and "784-128-10" in cells and "15/15" in cells
     finally:
         server.__exit__(None, None, None)
+
+
+class CuttableProxy:
+    """A loopback TCP proxy in front of the server whose connections can be cut (a Wi-Fi
+    blip): :meth:`cut` closes them all and refuses new ones until :meth:`restore`."""
+
+    def __init__(self, target_port: int):
+        self.target_port, self.up, self.sockets = target_port, True, []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink):
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.close()
+
+    def cut(self):
+        self.up = False
+        for end in self.sockets:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+                end.close()
+        self.sockets = []
+
+    def restore(self):
+        self.up = True
+
+    def close(self):
+        self.cut()
+        self.listener.close()
+
+
+def test_browser_a_network_blip_leaves_the_run_training_and_the_page_shows_it_live(browser, tmp_path):
+    """The browser's connection is cut for 5 s mid-run: Streamlit's page reconnects by itself,
+    the run trained on meanwhile, and the progress bar moves on."""
+    from browser_support import main_progress, set_slider, wait_for_progress
+
+    from bench.load import Server
+
+    def epoch(text: str) -> float:
+        return float(text.split("Epoch ")[1].split("/")[0])
+
+    with Server({"DIGIT_LAB_DATABASE_URL": f"sqlite:///{tmp_path / 'labs.sqlite3'}"}) as server:
+        proxy = CuttableProxy(server.port)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{proxy.port}/train")
+            page.get_by_role("slider", name="Epochs").wait_for(timeout=60_000)
+            set_slider(page, "Epochs", "500", jump="End")  # far longer than this test
+            page.get_by_role("button", name="Start").click()
+            before = epoch(wait_for_progress(page, "Epoch", "/500"))
+            proxy.cut()  # the blip: the WebSocket and every request fail
+            time.sleep(5)
+            proxy.restore()
+            page.wait_for_function(
+                "e => { const bar = document.querySelector('[data-testid=\"stMain\"] [data-testid=\"stProgress\"]');"
+                " const m = bar && bar.innerText.match(/Epoch ([0-9.]+)\\//); return m && parseFloat(m[1]) > e; }",
+                arg=before + 5, timeout=60_000)  # it trained on during the blip, and the page is live again
+            after = epoch(main_progress(page).inner_text())
+            page.wait_for_timeout(1500)
+            assert epoch(main_progress(page).inner_text()) > after  # and it keeps moving
+            assert "Stopped" not in main_progress(page).inner_text()
+            page.get_by_role("button", name="Stop").click()
+            wait_for_progress(page, "Stopped")
+        finally:
+            proxy.close()
