@@ -11,6 +11,7 @@ st.set_page_config(page_title="Digit Lab", page_icon=":material/neurology:", lay
 st.logo(str(Path(__file__).parent / "assets" / "logo.svg"), size="large")
 resources.configure_process()
 state.init()
+state.hold_job()  # this page shows the lab's running job: it trains on while the page is away
 workshop_link.apply_url_once()  # a shared link's settings and challenge, once per session
 state.sync()
 
@@ -32,5 +33,5 @@ try:
     page.run()
 finally:
     action_buttons.drop_unhandled_click()
-    state.persist()  # nothing lost on a reload: the lab store keeps this session's lab
+    state.persist()  # nothing lost: what changed of this session's lab goes to the database
 resources.preload_data()

@@ -40,6 +40,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -76,24 +77,32 @@ def clients_available() -> str | None:
 class Server:
     """`streamlit run app.py` on 127.0.0.1:<free port>, with CPU and memory sampling."""
 
-    def __init__(self, env: dict[str, str] | None = None):
-        self.port = _free_port()
+    def __init__(self, env: dict[str, str] | None = None, port: int | None = None):
+        self.port = port or _free_port()
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen | None = None
         self.peak_rss = 0
         self._sampling = False
         self._sampler: threading.Thread | None = None
 
+    def log_tail(self, characters: int = 2000) -> str:
+        """The end of the server's log (its stderr)."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()[-characters:]
+
     def __enter__(self) -> Server:
+        # A file, not a pipe: a server that logs a lot must never block on a full pipe.
+        self.log = tempfile.TemporaryFile("w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(self.port),
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {self.process.stderr.read()[-2000:]}")
+                raise RuntimeError(f"streamlit exited: {self.log_tail()}")
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stcore/health",
                                             timeout=2) as response:
@@ -266,6 +275,8 @@ class Session:
         self.page_hash = ""
         self.fragments: dict[str, float] = {}  # fragment id -> interval (s)
         self.texts: list[str] = []
+        self.tables: list[list[dict]] = []  # the dataframes of the last run, as rows
+        self.query_string = ""  # the page's address after "?" (the app puts lab=... there)
         self.start_disabled: bool | None = None
         self.ws = None
         self.stop_event = threading.Event()
@@ -277,7 +288,7 @@ class Session:
 
         msg = BackMsg()
         client = msg.rerun_script
-        client.query_string = ""
+        client.query_string = self.query_string
         client.page_script_hash = self.page_hash
         if page_name:
             client.page_name = page_name
@@ -300,7 +311,7 @@ class Session:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
         self._send_rerun(**kwargs)
-        self.texts = []
+        self.texts, self.tables = [], []
         full_run = not kwargs.get("fragment_id")  # a fragment run keeps the page's fragments
         while True:
             remaining = self.deadline - time.monotonic()
@@ -316,11 +327,13 @@ class Session:
             if kind == "new_session":
                 if full_run:
                     self.fragments.clear()  # a full run registers its fragments again
-                self.texts = []
+                self.texts, self.tables = [], []
                 if msg.new_session.page_script_hash:
                     self.page_hash = msg.new_session.page_script_hash
             elif kind == "navigation" and msg.navigation.page_script_hash:
                 self.page_hash = msg.navigation.page_script_hash
+            elif kind == "page_info_changed":
+                self.query_string = msg.page_info_changed.query_string
             elif kind == "auto_rerun":
                 self.fragments[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
@@ -345,6 +358,11 @@ class Session:
             self.texts.append(element.alert.body)
         elif kind == "markdown":
             self.texts.append(element.markdown.body)
+        elif kind == "dataframe":
+            import pyarrow.ipc
+
+            table = pyarrow.ipc.open_stream(element.dataframe.arrow_data.data).read_all()
+            self.tables.append(table.to_pylist())
 
     def _set_widget(self, label: str, value) -> None:
         from streamlit.proto.WidgetStates_pb2 import WidgetState
@@ -369,6 +387,28 @@ class Session:
             if text.startswith(FINAL_PREFIXES) and " · " in text:
                 return text
         return None
+
+    @property
+    def lab(self) -> str | None:
+        """The lab id in the page's address (``?lab=``), once the app has put it there."""
+        from urllib.parse import parse_qs
+
+        return (parse_qs(self.query_string).get("lab") or [None])[0]
+
+    def connect(self, cookie: str | None = None, timeout: float = 60) -> None:
+        """Open the WebSocket (a new Streamlit session; ``cookie``: nginx's routing cookie)."""
+        import websocket
+
+        self.ws = websocket.create_connection(self.url, subprotocols=["streamlit"], timeout=timeout,
+                                              enable_multithread=True, cookie=cookie)
+        self.result.upstream = (self.ws.getheaders() or {}).get("x-digit-lab-upstream", "")
+        self.fragments.clear()
+
+    def poll(self) -> None:
+        """One poll of the page's progress fragment (as the browser's timer sends it)."""
+        if not self.fragments:
+            raise RuntimeError(f"the page registered no polling fragment; saw {self.texts[:5]}")
+        self._run(fragment_id=next(iter(self.fragments)))
 
     # -- the session's story -------------------------------------------------------
 

@@ -119,8 +119,9 @@ class App:
 
 class Room:
     def __init__(self, processes: int, host: str, port: int, check_seconds: float = 2.0,
-                 restart: bool = True, nginx: str = "nginx", log=print):
+                 restart: bool = True, nginx: str = "nginx", log=print, env: dict[str, str] | None = None):
         self.processes, self.host, self.port = processes, host, port
+        self.env = dict(env or {})  # more environment for the app processes (tests, benchmarks)
         self.check_seconds, self.restart, self.log = check_seconds, restart, log
         self.nginx_bin = shutil.which(nginx) or nginx
         self.prefix = Path(tempfile.mkdtemp(prefix="digit-lab-nginx-"))
@@ -136,7 +137,7 @@ class Room:
         return f"http://{host}:{self.port}"
 
     def app_env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = {**os.environ, **self.env}
         env.setdefault("DIGIT_LAB_MAX_JOBS", str(jobs_per_process(self.processes)))
         for name in BLAS_ENV:
             env[name] = "1"

@@ -39,6 +39,11 @@ MAX_SAMPLE_EPOCHS = "DIGIT_LAB_MAX_SAMPLE_EPOCHS"
 POLL_SECONDS = "DIGIT_LAB_POLL_SECONDS"
 MAX_LABS = "DIGIT_LAB_MAX_LABS"
 LAB_TTL_SECONDS = "DIGIT_LAB_LAB_TTL_SECONDS"
+LAB_CACHE_MB = "DIGIT_LAB_LAB_CACHE_MB"
+LAB_WEIGHT_RUNS = "DIGIT_LAB_LAB_WEIGHT_RUNS"
+LAB_MAX_BYTES = "DIGIT_LAB_LAB_MAX_BYTES"
+CHECKPOINT_SECONDS = "DIGIT_LAB_CHECKPOINT_SECONDS"
+JOB_GRACE_SECONDS = "DIGIT_LAB_JOB_GRACE_SECONDS"
 CACHE = "DIGIT_LAB_CACHE"
 TEST_PG_URL = "DIGIT_LAB_TEST_PG_URL"
 COLD_START_LIMIT = "DIGIT_LAB_COLD_START_LIMIT"
@@ -102,7 +107,7 @@ class Variable:
 
 VARIABLES: dict[str, Variable] = {variable.name: variable for variable in (
     Variable(DATABASE_URL, URL, None, "`digit-lab.sqlite3` in the cache directory",
-             "the database the server keeps the leaderboard in, shared by all its processes: "
+             "the database the server keeps the labs and the leaderboard in, shared by all its processes: "
              "`postgresql://user:pw@host/db` (PostgreSQL through psycopg 3), `sqlite:///path` or a file path"),
     Variable(DATABASE_POOL_SIZE, WHOLE, 5, "5",
              "connections each server process keeps open to the database at most", 1, 100),
@@ -119,8 +124,25 @@ VARIABLES: dict[str, Variable] = {variable.name: variable for variable in (
              "larger runs are refused with a message and Start is disabled", 1),
     Variable(POLL_SECONDS, NUMBER, 0.5, "0.5", "how often a page with a running job polls it (seconds)", 0.1, 10),
     Variable(MAX_LABS, WHOLE, 200, "200",
-             "labs kept in memory for a reload (`?lab=…`); the least recently used goes first", 1),
-    Variable(LAB_TTL_SECONDS, NUMBER, 12 * 3600.0, "43,200 (12 h)", "a lab unused this long (seconds) expires", 1),
+             "labs each process keeps decoded in memory, a cache in front of the database (the least "
+             "recently used leaves it first; it stays in the database)", 1),
+    Variable(LAB_CACHE_MB, WHOLE, 256, "256",
+             "memory (MB) each process's lab cache may take (decoded runs, weight snapshots, a session's "
+             "own data); beyond it the least recently used labs leave it (they stay in the database)", 1),
+    Variable(LAB_TTL_SECONDS, NUMBER, 12 * 3600.0, "43,200 (12 h)",
+             "a lab unused this long (seconds) expires: deleted from the database with its runs", 1),
+    Variable(LAB_WEIGHT_RUNS, WHOLE, 5, "5",
+             "a lab keeps the weights of its last N runs (and of its current model); older runs keep "
+             "their settings and curves", 1, 1000),
+    Variable(LAB_MAX_BYTES, WHOLE, 20_000_000, "20,000,000 (20 MB)",
+             "weights a lab keeps at most (bytes of their model files); the oldest runs' weights go first, "
+             "never the current model's", 100_000),
+    Variable(CHECKPOINT_SECONDS, NUMBER, 2.0, "2",
+             "a running job saves its weights and curves at the end of an epoch at most this often "
+             "(seconds), and never for more than 5% of its training time", 0, 3600),
+    Variable(JOB_GRACE_SECONDS, NUMBER, 120.0, "120",
+             "a job whose page was closed (or lost its connection) keeps training this long (seconds) "
+             "for the page to come back", 0, 86_400),
     Variable(CACHE, PATH, None, "`$XDG_CACHE_HOME/digit-lab` or `~/.cache/digit-lab`",
              "downloads (MNIST, EMNIST) and the default SQLite database; read by `datasets.default_cache_dir`"),
     Variable(TEST_PG_URL, URL, None, "a throwaway cluster (initdb)",

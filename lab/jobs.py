@@ -12,6 +12,12 @@ in a daemon thread that never touches the page. The page (or a test) reads a
 A :class:`JobScheduler` is shared by the whole server (it holds no user data): at
 most ``max_jobs`` jobs train at the same time, the others wait first-come first-served
 and report their place in the queue (1 = next).
+
+A job can be watched from outside without Streamlit: epoch hooks run in its thread after
+each epoch (the lab store saves a checkpoint there), finish hooks once it has ended and
+before :attr:`TrainingJob.done` is set (the lab store writes the finished run there, so a
+run a page shows as finished is already in the database). Which sessions hold a job, and
+the grace period after its page closed, are in :mod:`lab.session_jobs`.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 QUEUED, RUNNING = "queued", "running"
 COMPLETED, STOPPED, DIVERGED, FAILED = "completed", "stopped", "diverged", "failed"
+# A stored run whose server process stopped while it was queued or training (a status of
+# runs read back from the database, never of a live job).
+INTERRUPTED = "interrupted"
 ACTIVE_STATUSES = frozenset({QUEUED, RUNNING})
 FINISHED_STATUSES = frozenset({COMPLETED, STOPPED, DIVERGED, FAILED})
 
@@ -216,9 +225,13 @@ class TrainingJob:
         class_names: tuple[str, ...] | None = None,
         progress_interval: float = 0.2,
         name: str = "",
+        number: int | None = None,
+        note: str = "",
     ):
         self.config = config
         self.name = name
+        self.number = number  # the run's number in its lab (None outside a lab)
+        self.note = note  # added to the final message (e.g. which run this one continues)
         # What the output units stand for; the finished Run keeps it (see lab.runs).
         self.class_names = tuple(class_names) if class_names is not None else None
         self._images, self._labels = images, labels
@@ -247,6 +260,11 @@ class TrainingJob:
         self.test_loss: float | None = None
         self.error: BaseException | None = None
         self._done_callbacks: list = []
+        self._epoch_hooks: list = []
+        self._finish_hooks: list = []
+        self._epochs_seen = 0
+        self._training_network: Network | None = None
+        self._stop_reason: str | None = None
 
     # -- control -----------------------------------------------------------------
 
@@ -258,8 +276,13 @@ class TrainingJob:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Ask the job to stop: at the next step when training, at once when queued."""
+    def stop(self, reason: str | None = None) -> None:
+        """Ask the job to stop: at the next step when training, at once when queued.
+        ``reason`` (e.g. "Stopped: the page was closed ...") replaces the trainer's "Stopped
+        by the user" in the final message; the first reason given stays."""
+        with self._lock:
+            if reason and not self._stop.is_set():
+                self._stop_reason = reason
         self._stop.set()
         if self._scheduler is not None:
             self._scheduler.wake()
@@ -281,11 +304,23 @@ class TrainingJob:
                 return
         self._call(callback)
 
-    def _call(self, callback) -> None:
+    def add_epoch_hook(self, hook) -> None:
+        """Call ``hook(job, network, history)`` in the job's thread after each epoch (add it
+        before :meth:`start`). The network is the one training: read it, never keep it.
+        It must not call Streamlit; its exceptions are logged."""
+        self._epoch_hooks.append(hook)
+
+    def add_finish_hook(self, hook) -> None:
+        """Call ``hook(job)`` in the job's thread once it has ended, before :attr:`done` is
+        set (add it before :meth:`start`); the job's status, message and result are final.
+        It must not call Streamlit; its exceptions are logged."""
+        self._finish_hooks.append(hook)
+
+    def _call(self, callback, *args) -> None:
         try:
-            callback(self)
+            callback(self, *args)
         except Exception:
-            logger.exception("a completion callback of training job %s failed", self.name)
+            logger.exception("a callback of training job %s failed", self.name)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the job has finished; True if it has."""
@@ -345,6 +380,19 @@ class TrainingJob:
     def _on_progress(self, progress: Progress) -> None:
         curves = Curves.from_history(progress.history, self._steps_per_epoch)
         self._set(progress=progress, curves=curves)
+        epochs = len(progress.history.epoch)
+        if epochs > self._epochs_seen:  # an epoch ended (the trainer reports every epoch end)
+            self._epochs_seen = epochs
+            for hook in self._epoch_hooks:
+                self._call(hook, self._training_network, progress.history)
+
+    def _final_message(self, status: str, message: str) -> str:
+        reason = self._stop_reason
+        if status == STOPPED and reason:
+            trained = len(self._history.step_loss)
+            message = (f"{reason} ({trained:,} steps had been trained.)" if trained
+                       else f"{reason} Nothing had been trained yet.")
+        return f"{message} {self.note}" if self.note else message
 
     def _run(self) -> None:
         acquired = False
@@ -352,15 +400,17 @@ class TrainingJob:
             if self._scheduler is not None:
                 acquired = self._scheduler.acquire(self)
                 if not acquired:
-                    self._set(status=STOPPED,
-                              message="Stopped while waiting in the queue; nothing was trained.")
+                    self._set(status=STOPPED, message=self._final_message(
+                        STOPPED, "Stopped while waiting in the queue; nothing was trained."))
                     return
             elif self._stop.is_set():
-                self._set(status=STOPPED, message="Stopped before it started; nothing was trained.")
+                self._set(status=STOPPED, message=self._final_message(
+                    STOPPED, "Stopped before it started; nothing was trained."))
                 return
             self._set(status=RUNNING, message="Training.", started_at=time.perf_counter())
             network = self._network if self._network is not None else \
                 build_network(self.config, n_classes=self._n_classes)
+            self._training_network = network
             result = train(
                 network, self._images, self._labels, self.config,
                 validation=self._validation, progress=self._on_progress,
@@ -369,7 +419,7 @@ class TrainingJob:
             if self._test is not None and result.history.epoch:
                 self.test_loss, self.test_accuracy = evaluate(network, *self._test)
             self.result = result
-            self._set(status=result.status, message=result.message,
+            self._set(status=result.status, message=self._final_message(result.status, result.message),
                       curves=Curves.from_history(result.history, self._steps_per_epoch))
         except Exception as error:  # a crash must end this job only, with a message
             logger.exception("training job %s failed", self.name)
@@ -377,35 +427,15 @@ class TrainingJob:
             self._set(status=FAILED, message=f"Training failed: {type(error).__name__}: {error}",
                       curves=Curves.from_history(self._history, self._steps_per_epoch))
         finally:
+            self._training_network = None
             if acquired:
                 self._scheduler.release(self)
             with self._lock:
                 self._finished_at = time.perf_counter()
+            for hook in self._finish_hooks:
+                self._call(hook)
+            with self._lock:
                 self._done.set()
                 callbacks, self._done_callbacks = self._done_callbacks, []
             for callback in callbacks:
                 self._call(callback)
-
-
-class SessionJobs:
-    """The jobs one browser session started; :meth:`stop_all` runs when the session ends."""
-
-    def __init__(self):
-        self._jobs: list[TrainingJob] = []
-        self._lock = threading.Lock()
-
-    def add(self, job: TrainingJob) -> None:
-        with self._lock:
-            self._jobs = [j for j in self._jobs if not j.done]
-            self._jobs.append(job)
-
-    def stop_all(self) -> int:
-        """Stop every job still queued or running; returns how many were asked to stop."""
-        with self._lock:
-            jobs, self._jobs = self._jobs, []
-        stopped = 0
-        for job in jobs:
-            if not job.done:
-                job.stop()
-                stopped += 1
-        return stopped

@@ -14,8 +14,9 @@ from .display_text import percent
 from .jobs import FAILED, TrainingJob
 from .settings import ACTIVATION_LABELS, OPTIMIZER_LABELS, architecture_text
 
-STATUS_LABELS = {"completed": "completed", "stopped": "stopped by you", "diverged": "diverged",
-                 "failed": "failed"}
+STATUS_LABELS = {"completed": "completed", "stopped": "stopped", "diverged": "diverged",
+                 "failed": "failed", "interrupted": "interrupted", "running": "training elsewhere",
+                 "queued": "queued elsewhere"}
 
 
 @dataclass

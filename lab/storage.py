@@ -27,6 +27,8 @@ connection is set up and how writers exclude each other:
 - PostgreSQL (psycopg 3): an exclusive write transaction takes a transaction-scoped advisory
   lock (the same key as earlier versions of the app), and the pool checks a connection
   before handing it out (a restarted server does not break every pooled connection).
+- "Insert this row unless its key exists" (:meth:`Database.insert_new`) is each dialect's
+  ``INSERT ... ON CONFLICT DO NOTHING``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, func, insert, select
+from sqlalchemy import Table, create_engine, event, func, insert, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -176,6 +180,13 @@ class Database:
                 if exclusive:
                     self._exclude_other_writers(connection)
                 yield connection
+
+    def insert_new(self, connection: Connection, table: Table, **values) -> bool:
+        """Insert one row unless a row with its primary key exists (then change nothing);
+        True if it inserted. Safe against a concurrent insert of the same key."""
+        dialect = sqlite_dialect if self.backend == "sqlite" else postgresql
+        statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
+        return connection.execute(statement).rowcount == 1
 
     def schema_version(self) -> int:
         """The last migration step this database has had (0: none)."""

@@ -6,7 +6,7 @@ import streamlit as st
 from lab.display_text import percent, progress_text
 from lab.jobs import COMPLETED, DIVERGED, FAILED, STOPPED, JobSnapshot
 from lab.runs import runs_table
-from ui import entry_script, state, train_controls, workshop_challenges, workshop_link, workshop_presets
+from ui import entry_script, lab_notices, state, train_controls, workshop_challenges, workshop_link, workshop_presets
 from ui.figures.training import accuracy_figure, loss_figure
 from ui.widgets import STATIC_CHART, projector
 
@@ -54,12 +54,14 @@ def progress_and_curves(snapshot: JobSnapshot) -> None:
 @st.fragment(run_every=state.POLL_SECONDS if state.job_pending() else None)
 def live_panel() -> None:
     """Progress and curves of the session's latest run, refreshed while it runs."""
+    state.hold_job()  # a page that reconnected holds its run again
     job = state.job()
-    if job is None:
+    restored = lab_notices.latest_run_snapshot() if job is None else None  # a reloaded lab's last run
+    if job is None and restored is None:
         st.info("Choose settings on the left and press **Start**. Loss and accuracy curves "
                 "appear here while the network trains.")
         return
-    snapshot = job.snapshot()
+    snapshot = job.snapshot() if job is not None else restored
     if snapshot.finished and state.job_pending():
         st.rerun()  # one full rerun: collect the results, re-enable Start
     progress_and_curves(snapshot)
@@ -74,6 +76,7 @@ with controls:
         workshop_presets.preset_panel()
     train_controls.settings_controls(challenge, compact=projector())
     train_controls.buttons()
+    lab_notices.interrupted_run_panel()
     workshop_challenges.challenge_result()
     workshop_link.share_panel()
 with live:

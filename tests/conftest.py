@@ -1,6 +1,11 @@
-"""Shared test setup: make the repo importable and find the real MNIST test set."""
+"""Shared test setup: make the repo importable, a database of the tests' own, and the real
+MNIST test set."""
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy  # noqa: F401  (loads OpenBLAS, so that the limit below applies to it)
@@ -13,9 +18,21 @@ from threadpoolctl import threadpool_limits
 # limits libraries already loaded: without the numpy import above this did nothing.
 threadpool_limits(1)
 
+# The app writes labs (and leaderboard entries) to its database: the tests' go to a file of
+# their own, not to the user's cache, unless a database is named. The oldest and weakest of
+# the three settings, so that a test naming one (or clearing them all) decides.
+if not any(os.environ.get(name) for name in ("DIGIT_LAB_DATABASE_URL", "DIGIT_LAB_LEADERBOARD_URL",
+                                            "DIGIT_LAB_LEADERBOARD_DB")):
+    _database_dir = tempfile.mkdtemp(prefix="digit-lab-tests-")
+    atexit.register(shutil.rmtree, _database_dir, ignore_errors=True)
+    os.environ["DIGIT_LAB_LEADERBOARD_DB"] = str(Path(_database_dir) / "tests.sqlite3")
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # so plain `pytest` finds the `nn` package too
     sys.path.insert(0, str(REPO_ROOT))
+
+
+from pg_support import pg_admin_url  # noqa: E402, F401 (a fixture: one PostgreSQL cluster for the session)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Process-wide resources (``st.cache_resource``, shared by *every* user, so read-only or
 user-free): the BLAS thread limit, the job scheduler, the split bundled dataset, the real
 MNIST test set, the server's challenges, the leaderboard handle. Also the per-session
-job registry (``scope="session"``), which Streamlit releases when the session ends.
+job registry (``scope="session"``), which Streamlit releases when the session ends (its
+WebSocket closed: a reload, a closed tab, or a network blip).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from datasets import load_bundled, load_mnist_test_set
 from lab import challenges
 from lab import settings as settings_module
 from lab.data import DATASETS, SplitData, make_split, read_only
-from lab.jobs import JobScheduler, SessionJobs, limit_blas_threads
+from lab.jobs import JobScheduler, limit_blas_threads
 from lab.leaderboard import URL_ENV, Leaderboard, default_path, open_leaderboard
+from lab.session_jobs import SessionJobs
 
 logger = logging.getLogger(__name__)
 
@@ -86,13 +88,15 @@ def test_set(data: SplitData) -> tuple[np.ndarray, np.ndarray, str] | None:
     return images, labels, f"{len(labels):,} real MNIST test images"
 
 
-def _stop_session_jobs(jobs: SessionJobs) -> None:
-    jobs.stop_all()
+def _release_session_jobs(jobs: SessionJobs) -> None:
+    jobs.release()
 
 
-@st.cache_resource(scope="session", on_release=_stop_session_jobs, show_spinner=False)
+@st.cache_resource(scope="session", on_release=_release_session_jobs, show_spinner=False)
 def session_jobs() -> SessionJobs:
-    """This session's jobs; Streamlit calls ``stop_all`` on them when the session ends."""
+    """The jobs this session holds. When the session ends Streamlit releases them: a job it
+    started keeps training for the grace period, for a page that comes back (see
+    lab/session_jobs.py); a job it only showed goes on as before."""
     return SessionJobs()
 
 

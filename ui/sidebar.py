@@ -33,6 +33,8 @@ def render(job_progress: bool = True) -> None:
         note = st.session_state.get(state.LAB_NOTE)
         if note and not state.runs():
             st.info(note, icon=":material/info:")
+        if st.session_state.get(state.DATA_NOTE) and st.session_state.get(state.SESSION_DATA) is None:
+            st.warning(st.session_state[state.DATA_NOTE], icon=":material/upload_file:")
         data = state.dataset_info()
         st.markdown("**Data**")
         st.caption(f"{escape_markdown(data.name)}: {data.n_images - data.n_validation:,} training and "
@@ -62,6 +64,7 @@ def _job_status() -> None:
 
     @st.fragment(run_every=state.POLL_SECONDS if pending else None)
     def status() -> None:
+        state.hold_job()  # a page that reconnected holds its run again
         job = state.job()
         if job is None or not state.job_pending():
             return

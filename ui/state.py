@@ -13,26 +13,29 @@ Per session (``st.session_state``):
 Process-wide resources (the split dataset, the test set, the scheduler...) are in
 ``ui/resources.py``.
 
-Nothing lost on a reload (a reload is a new session): each session has a lab id in the
-address (``?lab=…``) and saves its lab into the process-wide :mod:`lab.lab_store` after
-every full run (``persist``, called by app.py); a new session with a known id restores
-it (``init``). See lab/lab_store.py for the design.
+Nothing lost (see lab/lab_store.py): each session has a lab id in the address (``?lab=…``)
+and its lab is in the database. A run is numbered there when it starts and saved by its
+job while it trains and when it ends; ``persist`` (called by app.py after every full run)
+writes the settings, the dataset and the current model when they changed. A new session
+with the id (a reload, a restart, another server process) restores the lab (``init``),
+and takes hold of a run of the lab this process is still training (``hold_job``): a job
+whose page closed keeps training for a grace period (lab/session_jobs.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 
 import streamlit as st
 
 from datasets import class_noun, class_ranges
-from lab import lab_store
+from lab import lab_records, lab_store
 from lab import settings as settings_module
 from lab.data import DATASETS, DatasetInfo, SplitData
-from lab.jobs import COMPLETED, STOPPED, TrainingJob
+from lab.jobs import COMPLETED, INTERRUPTED, STOPPED, TrainingJob
 from lab.runs import Run, run_from_job
+from lab.session_jobs import default_holders
 from nn.errors import DataError
 from ui.resources import (
     configure_process,  # noqa: F401 (tests outside ui/ call state.configure_process)
@@ -54,6 +57,8 @@ WIDGET_PREFIX = "train_"  # session-state keys of the Train page's widgets
 
 DEFAULT_DATASET = "bundled"
 LAB, LAB_NOTE = "lab_id", "lab_note"  # this session's lab id; a note when a lab link was unknown
+DATA_NOTE = lab_store.DATA_NOTE  # the lab's own data is not on the server: load it again
+SAVED = "lab_saved"  # what the database has of this lab's settings, dataset and current model
 RUN_NOTE = "run_note"  # how start_training adjusted the latest run's settings (e.g. full batch)
 
 
@@ -63,7 +68,7 @@ RUN_NOTE = "run_note"  # how start_training adjusted the latest run's settings (
 
 
 def init() -> None:
-    """Create this session's state on its first run (restored from the lab store when the
+    """Create this session's state on its first run (restored from the database when the
     address names a lab it knows), and keep the lab id in the address."""
     state = st.session_state
     if LAB not in state:
@@ -83,40 +88,84 @@ def init() -> None:
 def _open_lab() -> None:
     """First run of a session: restore the lab named in the address, or start a new one.
 
-    An unknown id (expired, evicted, forged) is never adopted: the session gets a
-    fresh id, so a link someone else chose can not be used to read this user's lab.
+    An unknown id (expired, forged) is never adopted: the session gets a fresh id, so a link
+    someone else chose can not be used to read this user's lab.
     """
     state = st.session_state
     requested = st.query_params.get(lab_store.QUERY_PARAM)
-    saved = lab_store.default_store().load(requested) if requested else None
+    try:
+        saved = lab_store.default_store().load(requested) if requested else None
+    except Exception:  # the database is unreachable: a fresh lab, and the reason
+        logger.exception("reading a lab from the database failed")
+        saved, why = None, "could not be read (the server's database did not answer)"
+    else:
+        why = ("is unknown or has expired (a lab is kept once something was done in it, until it "
+               "has not been used for a while)")
     if saved is None:
         state[LAB] = lab_store.new_lab_id()
         if requested:
-            state[LAB_NOTE] = ("The lab in this link is unknown or has expired (labs are kept "
-                               "in the server's memory for a while, not across restarts), so "
-                               "this is a fresh lab.")
+            state[LAB_NOTE] = f"The lab in this link {why}, so this is a fresh lab."
         return
     state[LAB] = requested
-    saved.pop(lab_store.DATASET_NAME, None)
-    for key, value in saved.items():
-        state[key] = value
-    current = saved.get(JOB)
-    if current is not None and not current.done:
-        session_jobs().add(current)  # closing this tab stops it too
+    state[SETTINGS] = saved[lab_store.SETTINGS] or dict(settings_module.DEFAULT_SETTINGS)
+    state[DATASET], state[SESSION_DATA] = saved[lab_store.DATASET], saved[lab_store.SESSION_DATA]
+    state[RUNS], state[MODEL] = saved[lab_store.RUNS], saved[lab_store.MODEL]
+    state[NEXT_RUN] = saved[lab_store.NEXT_RUN]
+    state[DATA_NOTE] = saved[lab_store.DATA_NOTE]
+    live = saved[lab_store.LIVE_JOBS]
+    if live:  # re-attach: the run whose page closed first (a reload, a reconnect), else the newest
+        holders = default_holders()
+        state[JOB] = next((job for job in reversed(live) if holders.orphaned(job)), live[-1])
+        state[COLLECTED] = False
+    state[SAVED] = _lab_summary()
+
+
+def hold_job() -> None:
+    """This session holds its pending job: it stops when the session that started it (or
+    the last to hold it) has been closed for the grace period, not at once. Called on every
+    run (app.py) and poll (the pages' progress fragments), so a page that reconnects takes
+    hold again."""
+    state = st.session_state
+    current = state.get(JOB)
+    if current is not None and not current.done and not state.get(COLLECTED, True):
+        session_jobs().hold(current)
+
+
+def _lab_summary() -> dict:
+    """What ``persist`` compares with the database: the settings (as JSON), the dataset's
+    key and the current model's number."""
+    state = st.session_state
+    own = state.get(SESSION_DATA)
+    model = state.get(MODEL)
+    settings = {**settings_module.ALL_DEFAULTS, **(state.get(SETTINGS) or {})}  # a control drawn is no change
+    return {"settings": lab_records.settings_json(settings),
+            "dataset": own.key if own is not None else state.get(DATASET, DEFAULT_DATASET),
+            "model": model.number if model is not None else None}
 
 
 def persist() -> None:
-    """Save this session's lab into the lab store (app.py calls it after every full run)."""
+    """Write what changed of this session's lab to the database (app.py calls it after every
+    full run): the settings, the dataset, the current model. The first run of a fresh lab
+    writes nothing (a page load is not a lab worth keeping)."""
     state = st.session_state
     lab_id = state.get(LAB)
     if not lab_id:
         return
+    now, before = _lab_summary(), state.get(SAVED)
+    state[SAVED] = now
+    if before is None or now == before:
+        return
+    store = lab_store.default_store()
     try:
-        saved = {key: state[key] for key in lab_store.SAVED_KEYS if key in state}
-        saved[lab_store.DATASET_NAME] = dataset_info().name
-        lab_store.default_store().save(lab_id, saved)
+        if now["settings"] != before["settings"]:
+            store.save_settings(lab_id, state[SETTINGS])
+        if now["dataset"] != before["dataset"]:
+            store.save_dataset(lab_id, state.get(DATASET, DEFAULT_DATASET), state.get(SESSION_DATA))
+        if now["model"] != before["model"]:
+            store.set_current(lab_id, now["model"])
     except Exception:  # never break the page over it; the session itself still has everything
         logger.exception("saving the lab failed")
+        state[SAVED] = before  # try again after the next run
 
 
 def dataset() -> SplitData:
@@ -190,7 +239,15 @@ def job_pending() -> bool:
 
 
 def job_running_number() -> int | None:
-    return st.session_state.get(NEXT_RUN, 1) - 1 if job_pending() else None
+    return st.session_state[JOB].number if job_pending() else None
+
+
+def _bounded(runs: list[Run]) -> list[Run]:
+    """The run history within the lab's bounds: older runs keep their settings and curves,
+    not their networks (lab.lab_records.bound_runs, as in the database)."""
+    store, model = lab_store.default_store(), st.session_state.get(MODEL)
+    return lab_records.bound_runs(runs, model.number if model is not None else None,
+                                  store.keep_runs, store.max_bytes)
 
 
 def sync() -> bool:
@@ -198,17 +255,23 @@ def sync() -> bool:
 
     Called at the top of every full run; returns True when it collected something.
     A completed run, or a stopped one that trained at least one step, becomes the
-    current model; the run history keeps every run with its network, diverged ones
-    too, so nothing trained is lost.
+    current model; the run history keeps every run, diverged ones too, so nothing
+    trained is lost (the networks of the last runs only). The job saved the run to
+    the database itself.
     """
     state = st.session_state
     current = state.get(JOB)
     if current is None or state.get(COLLECTED, True) or not current.done:
         return False
-    run = run_from_job(current, number=state[NEXT_RUN] - 1, dataset=dataset_info().name)
-    state[RUNS] = [*state[RUNS], run.for_history()]
+    number = current.number if current.number is not None else state[NEXT_RUN] - 1
+    run = run_from_job(current, number=number, dataset=dataset_info().name)
     if run.network is not None and run.status in (COMPLETED, STOPPED):
         state[MODEL] = run  # a diverged run stays in the history only
+        if state.get(SAVED) is not None:
+            state[SAVED]["model"] = number  # the job made it the lab's current model
+    runs = [r for r in state[RUNS] if r.number != number]
+    state[RUNS] = _bounded(sorted([*runs, run.for_history()], key=lambda r: r.number))
+    state[NEXT_RUN] = max(state[NEXT_RUN], number + 1)
     state[COLLECTED] = True
     return True
 
@@ -218,15 +281,17 @@ def sync() -> bool:
 # ---------------------------------------------------------------------------------
 
 
-def start_training() -> None:
-    """Start a run with the current settings (ignored while a run is pending)."""
+def start_training(continues: Run | None = None) -> None:
+    """Start a run with the current settings (ignored while a run is pending), or, with
+    ``continues`` (an interrupted run), one that trains its remaining epochs from its saved
+    weights with its settings."""
     init()
     state = st.session_state
     if job_pending():
         return
     state[NOTICE] = state[RUN_NOTE] = None
     try:
-        config = settings_module.to_config(state[SETTINGS])
+        config = settings_module.to_config(state[SETTINGS]) if continues is None else continues.config
     except ValueError as error:
         state[NOTICE] = f"Cannot start: {error}"
         return
@@ -241,26 +306,67 @@ def start_training() -> None:
     except (DataError, OSError) as error:
         state[NOTICE] = f"Cannot load the images: {error}"
         return
-    number = state[NEXT_RUN]
-    if config.batch_size is not None and config.batch_size > data.n_train and not config.conv_layers:
+    network, note = None, ""
+    if continues is not None:
+        problem = model_mismatch(continues, data)
+        if problem:
+            state[NOTICE] = f"Cannot continue run {continues.number}: {problem}"
+            return
+        network, config, note = _continuation(continues, config)
+    full_batch = config.batch_size is not None and config.batch_size > data.n_train and not config.conv_layers
+    if full_batch:
         # (A conv network keeps its mini-batches, at most 1,024: the trainer takes min(batch, n).)
         config = dataclasses.replace(config, batch_size=None)
-        state[RUN_NOTE] = (f"Batch size {state[SETTINGS]['batch_size']:,} is larger than the "
-                           f"{data.n_train:,} training images: run {number} trains with the "
-                           "full batch.")
     job = TrainingJob(
         config, data.train_images, data.train_labels,
         validation=(data.validation_images, data.validation_labels),
-        test=test[:2] if test is not None else None,
-        scheduler=scheduler(), n_classes=data.n_classes, class_names=data.class_names,
-        name=f"run {number}",
+        test=test[:2] if test is not None else None, network=network,
+        scheduler=scheduler(), n_classes=data.n_classes, class_names=data.class_names, note=note,
     )
-    session_jobs().add(job)
-    # Collect the run into the saved lab when it ends, even if this session is gone by
-    # then (a reload closes it and stops the job).
-    job.add_done_callback(functools.partial(lab_store.default_store().collect, state[LAB]))
+    number = _number_run(job)
+    job.name = f"run {number}"
+    if full_batch:
+        state[RUN_NOTE] = (f"Batch size {state[SETTINGS]['batch_size']:,} is larger than the "
+                           f"{data.n_train:,} training images: run {number} trains with the "
+                           "full batch.")
+    session_jobs().start(job)  # this session owns it: closing it starts the grace period
     state[JOB], state[COLLECTED], state[NEXT_RUN] = job, False, number + 1
     job.start()
+
+
+def _number_run(job: TrainingJob) -> int:
+    """The new run's number, from the database (which then saves the job as it trains);
+    the session's own count when the database cannot be written (the run is not saved)."""
+    state = st.session_state
+    try:
+        started = lab_store.default_store().start_run(
+            state[LAB], job, dataset=dataset_info().name, settings=state[SETTINGS], at_least=state[NEXT_RUN])
+    except Exception:
+        logger.exception("numbering a run in the database failed")
+        state[NOTICE] = ("This run will not be saved: the server's database did not answer. It "
+                         "trains, and stays in this page until it is closed.")
+        job.number = state[NEXT_RUN]
+        return job.number
+    if state.get(SAVED) is not None:
+        state[SAVED]["settings"] = _lab_summary()["settings"]
+    return started.number
+
+
+def _continuation(run: Run, config):
+    """(network, config, note) of a run continuing the interrupted ``run``: its saved
+    weights (None: nothing was saved, so it starts again), its remaining epochs."""
+    if run.network is None or not run.epochs_done:
+        return None, config, f"It starts run {run.number} again (nothing of it was saved)."
+    remaining = max(1, config.epochs - run.epochs_done)
+    return (run.network.copy(), dataclasses.replace(config, epochs=remaining),
+            f"It continued run {run.number} from its epoch {run.epochs_done} (the optimizer started afresh).")
+
+
+def continue_run(number: int) -> None:
+    """Continue the interrupted run ``number`` (the Train page's Continue button)."""
+    run = next((r for r in runs() if r.number == number and r.status == INTERRUPTED), None)
+    if run is not None:
+        start_training(continues=run)
 
 
 def stop_training() -> None:
@@ -328,18 +434,26 @@ def use_dataset(data: SplitData | None) -> bool:
     if job_pending():
         return False
     st.session_state[SESSION_DATA] = data
+    st.session_state.pop(DATA_NOTE, None)  # the lab's data question is answered
     return True
 
 
 def install_model(run: Run) -> bool:
-    """Make an uploaded model (a Run numbered ``st.session_state[NEXT_RUN]``) the current
-    model; it joins the run history. Refused (False) while a run is pending, whose number
-    is already taken."""
+    """Make an uploaded model (a Run) the current model; it joins the run history, numbered
+    in the database (``run.number`` changes to that number). Refused (False) while a run is
+    pending."""
     init()
     if job_pending():
         return False
     state = st.session_state
+    try:
+        lab_store.default_store().add_run(state[LAB], run)
+    except Exception:
+        logger.exception("saving an uploaded model failed")
+        run.number = max(run.number, state[NEXT_RUN])
     state[MODEL] = run
-    state[RUNS] = [*state[RUNS], run.for_history()]
-    state[NEXT_RUN] = run.number + 1
+    state[RUNS] = _bounded([*state[RUNS], run.for_history()])
+    state[NEXT_RUN] = max(state[NEXT_RUN], run.number + 1)
+    if state.get(SAVED) is not None:
+        state[SAVED]["model"] = run.number
     return True

@@ -13,22 +13,12 @@ from lab.jobs import (
     RUNNING,
     STOPPED,
     JobScheduler,
-    SessionJobs,
     TrainingJob,
     max_jobs_from_env,
 )
 from nn.training import TrainConfig
 
 TIMEOUT = 30
-
-
-@pytest.fixture(scope="module")
-def data():
-    """300 small random 'images' with learnable labels: fast to train on."""
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(300, 784), dtype=np.uint8)
-    labels = (images[:, :10].argmax(axis=1) % 10).astype(np.uint8)
-    return images, labels
 
 
 def quick(epochs=3, **overrides):
@@ -163,16 +153,36 @@ def test_test_set_accuracy_is_measured(data):
     assert job.test_accuracy is not None and 0 <= job.test_accuracy <= 1
 
 
-def test_session_jobs_stop_all_stops_running_jobs(data):
-    jobs = SessionJobs()
-    running = TrainingJob(endless(), *data).start()
-    finished = TrainingJob(quick(epochs=1), *data).start()
-    assert finished.join(TIMEOUT)
-    jobs.add(finished)
-    jobs.add(running)
-    assert jobs.stop_all() == 1
-    assert running.join(TIMEOUT) and running.snapshot().status == STOPPED
-    assert jobs.stop_all() == 0
+def test_epoch_hooks_see_each_epoch_and_finish_hooks_run_before_done(data):
+    seen, finished = [], []
+
+    def on_epoch(job, network, history):
+        seen.append((len(history.epoch), network.weights[0].copy()))
+
+    def on_finish(job):
+        finished.append((job.done, job.snapshot().status, job.network is not None))
+
+    job = TrainingJob(quick(epochs=3), *data)
+    job.add_epoch_hook(on_epoch)
+    job.add_finish_hook(on_finish)
+    job.start()
+    assert job.join(TIMEOUT)
+    assert [epochs for epochs, _ in seen] == [1, 2, 3]
+    assert not np.array_equal(seen[0][1], seen[-1][1])  # the network that trains, as it trains
+    np.testing.assert_array_equal(seen[-1][1], job.network.weights[0])
+    assert finished == [(False, COMPLETED, True)]  # status final, `done` not yet set
+
+
+def test_a_stop_with_a_reason_says_why_not_who(data):
+    job = TrainingJob(endless(), *data, note="It continued run 3.").start()
+    wait_for(lambda: job.snapshot().step > 3)
+    job.stop(reason="Stopped: the page was closed.")
+    job.stop()  # a later plain stop keeps the first reason
+    assert job.join(TIMEOUT)
+    message = job.snapshot().message
+    assert job.snapshot().status == STOPPED and "by the user" not in message
+    assert message.startswith("Stopped: the page was closed. (") and "steps had been trained" in message
+    assert message.endswith("It continued run 3.")
 
 
 def test_max_jobs_from_env(caplog):

@@ -136,7 +136,7 @@ def test_stop_stops_and_keeps_the_model():
     assert job.snapshot().epoch < 500
     assert at.info and "Stopped by the user" in at.info[0].value
     assert at.session_state["model"].status == "stopped"
-    assert list(at.dataframe[0].value["status"]) == ["stopped by you"]
+    assert list(at.dataframe[0].value["status"]) == ["stopped"]
 
 
 def test_divergent_learning_rate_shows_a_warning():

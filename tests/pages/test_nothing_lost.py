@@ -1,19 +1,29 @@
-"""Nothing lost and bad settings: a reload restores the lab, a run survives page
-switches and a reload, out-of-range settings are handled, one session's crash stays its own.
+"""Nothing lost and bad settings: a reload (or another server process) restores the lab
+from the database, a run survives page switches, a reload and a closed page, two tabs of a
+lab number their runs apart, a run interrupted by a dead process can be continued,
+out-of-range settings are handled, one session's crash stays its own.
 
 A reload is a new Streamlit session: here, a new AppTest given the first one's ``lab``
-query parameter (the browser test in test_browser_lab.py does the real thing).
+query parameter; another server process is a lab store with an empty memory and another
+process identity (tests/browser/test_browser_nothing_lost.py does the real things in
+Chromium: a reload, a server killed, a network blip).
 """
 
+import os
+import threading
 import time
 
 import numpy as np
 import pytest
 from app_support import TIMEOUT, open_app, pending, restore_blas_threads, set_settings  # noqa: F401 (fixture)
 from app_support import run_until_done as _run_until_done
+from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
 
-from lab import lab_store, settings
+from lab import lab_records, lab_store, processes, settings
+from lab.lab_store import LabStore
+from lab.schema import lab_runs, labs
+from lab.session_jobs import default_holders
 
 SMALL = dict(epochs=3, width=16, batch_mode=settings.BATCH_MINI, batch_size=128)
 
@@ -37,10 +47,44 @@ def errors(at) -> str:
     return " ".join(e.value for e in at.error)
 
 
+@pytest.fixture
+def another_process(monkeypatch):
+    """Call it to make the app's lab store that of another server process of this machine
+    (nothing of the lab in its memory): what a restart or nginx's failover gives a reload."""
+    def switch():
+        monkeypatch.setattr(lab_store, "_default", LabStore(process=processes.identity(os.getppid())))
+    return switch
+
+
+def database():
+    return lab_store.default_store().database
+
+
+def count_labs() -> int:
+    with database().read() as connection:
+        return connection.scalar(select(func.count()).select_from(labs))
+
+
+def start_a_long_run(at):
+    """Start a run of several seconds on the Train page; (its lab, its job) once it trains."""
+    set_settings(at, epochs=400, width=64, batch_mode=settings.BATCH_MINI, batch_size=16)
+    at.button(key="start").click().run()
+    job = at.session_state["job"]
+    wait_for_steps(job)
+    return at.query_params["lab"], job
+
+
+def wait_for_steps(job, steps=5):
+    deadline = time.monotonic() + TIMEOUT
+    while job.snapshot().step < steps:
+        assert time.monotonic() < deadline, "the job did not train"
+        time.sleep(0.02)
+
+
 # -- reload ----------------------------------------------------------------------------
 
 
-def test_a_reload_restores_run_history_and_current_model():
+def test_a_reload_restores_run_history_and_current_model(another_process):
     at = open_app("train.py")
     lab = at.query_params["lab"]
     assert lab_store.is_lab_id(lab) and at.session_state["lab_id"] == lab
@@ -64,6 +108,29 @@ def test_a_reload_restores_run_history_and_current_model():
     # the restored lab goes on numbering runs
     train(reloaded)
     assert [r.number for r in reloaded.session_state["runs"]] == [1, 2, 3]
+
+    another_process()  # a restart, or nginx sending the reload to another process
+    elsewhere = open_app("train.py", lab=lab)
+    progress = elsewhere.get("progress")[0].proto.text  # the latest run's curves are drawn again
+    assert progress.startswith("Done · Epoch 3/3") and len(elsewhere.get("plotly_chart")) == 2
+    runs = elsewhere.session_state["runs"]
+    assert [r.number for r in runs] == [1, 2, 3] and elsewhere.session_state["model"].number == 3
+    np.testing.assert_array_equal(runs[1].network.weights[0], model.network.weights[0])
+    assert runs[1].history.validation_accuracy == pytest.approx(model.history.validation_accuracy)
+    assert "784-16-10 ReLU, run 3" in sidebar_text(elsewhere)
+    assert list(elsewhere.dataframe[0].value["run"]) == [3, 2, 1]
+
+
+def test_a_page_load_stores_no_lab_and_a_change_does():
+    before = count_labs()
+    for page in (None, "train.py", "weights.py"):
+        open_app(page)
+    assert count_labs() == before  # 200 page loads no longer push anyone's lab out
+    at = open_app("train.py")
+    set_settings(at, width=40)
+    assert count_labs() == before + 1
+    lab = at.query_params["lab"]
+    assert open_app("train.py", lab=lab).slider(key="train_width").value == 40
 
 
 def test_an_unknown_or_forged_lab_starts_fresh_with_a_note_and_keeps_other_params():
@@ -97,31 +164,145 @@ def test_a_run_in_progress_survives_page_switches():
     assert at.session_state["runs"][-1].status == "stopped"
 
 
-def test_a_run_stopped_by_a_reload_reaches_the_run_history():
-    at = open_app("train.py")
-    lab = at.query_params["lab"]
-    set_settings(at, epochs=400, width=64, batch_mode=settings.BATCH_MINI, batch_size=16)
-    at.button(key="start").click().run()
-    job = at.session_state["job"]
-    deadline = time.monotonic() + TIMEOUT
-    while job.snapshot().step < 5:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    # The tab is reloaded: Streamlit ends the old session, whose on_release stops its jobs
-    # (AppTest never ends a session, so do what on_release does). Nobody reruns it again.
-    job.stop()
-    assert job.join(10)
-    for _ in range(100):  # the completion callback runs right after `done` is set
-        if lab_store.default_store().load(lab)["job_collected"]:
-            break
-        time.sleep(0.01)
-    saved = lab_store.default_store().load(lab)
-    assert saved["job_collected"] and saved["runs"][-1].status == "stopped"
-    reloaded = open_app(lab=lab)
+def test_a_run_in_progress_at_a_reload_trains_on_and_the_reloaded_page_takes_it():
+    lab, job = start_a_long_run(open_app("train.py"))
+    holders = default_holders()
+    first_tab = holders.owner(job)
+    reloaded = open_app("train.py", lab=lab)  # the reload: a new session finds the job
+    assert reloaded.session_state["job"] is job and pending(reloaded)
+    assert reloaded.button(key="start").disabled and "Run 1" not in sidebar_text(reloaded)
+    # Streamlit ends the old session (AppTest never does: do what its on_release does). AppTest's
+    # sessions share one session-scoped resource, so the job is orphaned until the reloaded
+    # page's next run (or poll) holds it again, as a page that reconnects does.
+    holders.release(first_tab)
+    assert holders.orphaned(job)
+    steps = job.snapshot().step
+    time.sleep(0.2)
+    reloaded.run()
+    assert holders.owner(job) is not None and not holders.orphaned(job)
+    assert not job.done and not job.stop_requested  # it trained on
+    assert job.snapshot().step > steps and "Epoch" in reloaded.get("progress")[0].proto.text  # live
+    reloaded.button(key="stop").click().run()
+    run_until_done(reloaded)
     runs = reloaded.session_state["runs"]
     assert [r.number for r in runs] == [1] and runs[0].status == "stopped"
-    assert runs[0].epochs_done < 400 and reloaded.session_state["model"].number == 1
-    assert "run 1 (stopped)" in sidebar_text(reloaded)
+    assert [r.number for r in open_app(lab=lab).session_state["runs"]] == [1]
+
+
+def test_a_run_whose_page_never_comes_back_stops_after_the_grace_period(monkeypatch):
+    holders = default_holders()
+    monkeypatch.setattr(holders, "grace", 0.3)
+    lab, job = start_a_long_run(open_app("train.py"))
+    holders.release(holders.owner(job))  # the tab closed, and nobody came back
+    assert job.join(TIMEOUT)
+    assert job.snapshot().message.startswith("Stopped: the page was closed, and no page of this lab "
+                                             "came back within 0.3 s.")
+    reloaded = open_app("train.py", lab=lab)
+    (run,) = reloaded.session_state["runs"]
+    assert run.status == "stopped" and run.epochs_done < 400 and "the page was closed" in run.message
+    assert "user" not in run.message and reloaded.session_state["model"].number == 1
+    assert list(reloaded.dataframe[0].value["status"]) == ["stopped"]
+
+
+def test_two_tabs_of_one_lab_number_their_runs_apart_and_a_reload_shows_both():
+    first = open_app("train.py")
+    lab = first.query_params["lab"]
+    set_settings(first, **SMALL)  # something done: the lab is stored
+    second = open_app("train.py", lab=lab)
+    assert second.query_params["lab"] == lab
+    for tab in (first, second):  # both start before either finishes
+        set_settings(tab, **SMALL)
+        tab.button(key="start").click().run()
+    run_until_done(first)
+    run_until_done(second)
+    numbers = {r.number for tab in (first, second) for r in tab.session_state["runs"]}
+    assert numbers == {1, 2}  # not "run 2" twice
+    reloaded = open_app("train.py", lab=lab)
+    assert [r.number for r in reloaded.session_state["runs"]] == [1, 2]  # the union, not the last writer
+    assert list(reloaded.dataframe[0].value["run"]) == [2, 1]
+
+
+def test_an_interrupted_run_is_marked_and_continues_from_its_saved_weights(monkeypatch, another_process):
+    from lab import jobs
+
+    monkeypatch.setattr(lab_store.default_store(), "checkpoint_seconds", 0.0)
+    at = open_app("train.py")
+    lab = at.query_params["lab"]
+    train(at, epochs=2)
+    set_settings(at, epochs=60, width=16, batch_mode=settings.BATCH_MINI, batch_size=8)
+    at.button(key="start").click().run()
+    job = at.session_state["job"]
+    key = lab_records.lab_key(lab)
+
+    def saved_epochs():
+        with database().read() as connection:
+            return connection.scalar(select(lab_runs.c.epochs_done).where(
+                lab_runs.c.lab_key == key, lab_runs.c.number == 2))
+
+    deadline = time.monotonic() + TIMEOUT
+    while not saved_epochs():
+        assert time.monotonic() < deadline, "no checkpoint"
+        time.sleep(0.05)
+    # kill -9: the job ends without its final write, its row names a process that is gone
+    job._finish_hooks.clear()
+    job.stop()
+    assert job.join(TIMEOUT)
+    with database().write() as connection:
+        row = connection.execute(select(lab_runs.c.epochs_done, lab_runs.c.weights).where(
+            lab_runs.c.lab_key == key, lab_runs.c.number == 2)).one()
+        connection.execute(update(lab_runs).where(lab_runs.c.lab_key == key, lab_runs.c.number == 2).values(
+            process=f"{processes.MACHINE}|{2**22 + 9}|1"))
+    epoch, weights = row.epochs_done, lab_records.network_from_bytes(row.weights).weights[0]
+
+    another_process()
+    reloaded = open_app("train.py", lab=lab)
+    runs = reloaded.session_state["runs"]
+    assert [(r.number, r.status) for r in runs] == [(1, "completed"), (2, "interrupted")]
+    assert reloaded.session_state["model"].number == 1  # the finished run stays the current model
+    warning = " ".join(w.value for w in reloaded.warning)
+    assert f"Run 2 was interrupted at epoch {epoch} of 60" in warning and "Continue" in warning
+    assert list(reloaded.dataframe[0].value["status"]) == ["interrupted", "completed"]
+    assert list(reloaded.dataframe[0].value["epochs"])[0] == f"{epoch}/60"
+
+    started_from = []
+    real_train = jobs.train
+
+    def recording_train(network, *args, **kwargs):
+        started_from.append(network.weights[0].copy())
+        return real_train(network, *args, **kwargs)
+
+    monkeypatch.setattr(jobs, "train", recording_train)
+    reloaded.button(key="continue").click().run()
+    job = reloaded.session_state["job"]
+    assert job.number == 3 and job.config.epochs == 60 - epoch
+    wait_for_steps(job, 1)
+    np.testing.assert_array_equal(started_from[0], weights)  # from the saved weights, not afresh
+    reloaded.button(key="stop").click().run()
+    run_until_done(reloaded)
+    assert "It continued run 2 from its epoch" in reloaded.session_state["runs"][-1].message
+    assert "continue" not in [button.key for button in reloaded.button]  # run 3 is the latest now
+
+
+def test_a_lab_restored_elsewhere_asks_for_its_uploaded_data_again(another_process):
+    from lab.data import SplitData
+
+    rng = np.random.default_rng(0)
+    upload = SplitData("csv:0123456789ab@0.1", "mine.csv (120 images, Kaggle CSV)",
+                       rng.integers(0, 256, (100, 784), dtype=np.uint8), rng.integers(0, 10, 100),
+                       rng.integers(0, 256, (20, 784), dtype=np.uint8), rng.integers(0, 10, 20), 10)
+    at = open_app()
+    at.session_state["session_dataset"] = upload  # as the Data page's Use button does
+    at.switch_page("pages/train.py").run()
+    train(at, epochs=2)
+    lab = at.query_params["lab"]
+    assert open_app(lab=lab).session_state["session_dataset"] is upload  # this process still has it
+    another_process()
+    reloaded = open_app("train.py", lab=lab)
+    assert reloaded.session_state["session_dataset"] is None
+    warning = " ".join(w.value for w in reloaded.sidebar.warning)
+    assert "mine.csv (120 images, Kaggle CSV)" in warning and "load it again on the Data page" in warning
+    (run,) = reloaded.session_state["runs"]
+    assert run.dataset == "mine.csv (120 images, Kaggle CSV)" and reloaded.session_state["model"].number == 1
 
 
 # -- bad settings ----------------------------------------------------------------------
@@ -247,7 +428,6 @@ def test_batch_larger_than_the_data_trains_full_batch_with_a_note():
 
 
 def test_a_second_start_while_running_is_ignored():
-    import threading
 
     from ui import state
 
@@ -301,42 +481,3 @@ def test_a_crash_in_one_sessions_job_does_not_affect_another(monkeypatch):
     monkeypatch.setattr(lab.jobs, "train", real_train)
     train(crashing, width=3)
     assert crashing.session_state["runs"][-1].status == "completed"
-
-
-# -- a real browser reload ---------------------------------------------------------------
-
-
-def test_browser_reload_keeps_the_model_and_the_run_history():
-    """Train on Home with the one-click button, reload the page: the sidebar still shows
-    the model, and the Train page's run history still lists the run."""
-    from browser_support import SCREENSHOTS, launched_chromium, serve, wait_for_progress
-
-    with launched_chromium() as browser, serve("server_reload.log") as (url, _):
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        page.get_by_role("button", name="Train a good default model").click()
-        wait_for_progress(page, "Done", "15/15")
-        sidebar = page.locator('[data-testid="stSidebar"]')
-        sidebar.get_by_text("784-128-10 ReLU, run 1").wait_for(timeout=30_000)
-        assert "lab=" in page.url and "/train" in page.url
-        lab = page.url.split("lab=")[1].split("&")[0]
-
-        page.reload()  # a new Streamlit session
-        sidebar.get_by_text("784-128-10 ReLU, run 1").wait_for(timeout=30_000)
-        assert "15 epochs" in sidebar.inner_text()
-        assert f"lab={lab}" in page.url
-        page.get_by_role("heading", name="Run history").wait_for(timeout=30_000)
-        table = page.locator('[data-testid="stDataFrame"]')
-        table.wait_for(timeout=30_000)
-        assert page.get_by_text("Every run of this session is listed here").count() == 0
-        page.wait_for_timeout(500)  # the grid paints its cells after it appears
-        table.screenshot(path=SCREENSHOTS / "6_run_history_after_reload.png")
-        # the grid's accessible table holds the cells' text
-        cells = table.inner_text() + " ".join(
-            table.locator("td, [role=gridcell]").all_inner_texts())
-        assert "completed" in cells and "784-128-10" in cells
-
-        # The address without the lab (a new visitor): a fresh lab.
-        page.goto(url)
-        sidebar.get_by_text("None yet").wait_for(timeout=30_000)
-        assert "lab=" in page.url and lab not in page.url
