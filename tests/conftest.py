@@ -1,5 +1,6 @@
 """Shared test setup: make the repo importable and find the real MNIST test set."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -64,3 +65,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
         if _uses_a_server(item, module):
             item.add_marker(pytest.mark.server)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_database(tmp_path_factory):
+    """The tests never use the developer's own database (the default SQLite file in the cache
+    directory, which other checkouts of the app on the machine migrate too): unless a test
+    configures one, the app's database is a file in a temporary folder. Tests that set their
+    own (monkeypatch) get theirs; servers the tests start inherit this one."""
+    names = ("DIGIT_LAB_DATABASE_URL", "DIGIT_LAB_LEADERBOARD_URL", "DIGIT_LAB_LEADERBOARD_DB")
+    with pytest.MonkeyPatch.context() as patch:
+        if not any(os.environ.get(name, "").strip() for name in names):
+            patch.setenv("DIGIT_LAB_LEADERBOARD_DB", str(tmp_path_factory.mktemp("database") / "digit-lab.sqlite3"))
+        yield
