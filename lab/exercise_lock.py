@@ -111,7 +111,7 @@ class ExerciseLock:
     def describe(self) -> list[str]:
         """What the lock fixes and hides, in words (for the page's note)."""
         lines = []
-        fixed = [f"{CONTROL_LABELS[c]} {self._value_text(c)}" for c in CONTROLS if c in self.fixed or c in self.hidden]
+        fixed = [self._value_text(c) for c in CONTROLS if c in self.fixed or c in self.hidden]
         if fixed:
             lines.append("fixed: " + ", ".join(fixed))
         panels = [PANELS[p] for p in PANELS if p in self.hidden]
@@ -122,14 +122,15 @@ class ExerciseLock:
         return lines
 
     def _value_text(self, control: str) -> str:
-        names = CONTROLS[control]
+        """E.g. "Learning rate 0.1", "mini-batches of 128", "no convolution layers"."""
         if control == "bs":
             mode, size = self.values.get("batch_mode"), self.values.get("batch_size")
             return "full batch" if mode == "Full batch" else f"mini-batches of {size}"
         if control == "conv":
             layers = self.values.get("conv_layers", 0)
-            return "none" if not layers else f"{layers} layer{'s' if layers > 1 else ''}"
-        return _show(self.values.get(names[0]), names[0])
+            return "no convolution layers" if not layers else f"{layers} convolution layer{'s' if layers > 1 else ''}"
+        name = CONTROLS[control][0]
+        return f"{CONTROL_LABELS[control]} {_show(self.values.get(name), name)}"
 
     def merged(self, other: ExerciseLock | None) -> ExerciseLock:
         """Both locks at once; where both fix a setting, ``other`` (e.g. the link's) wins."""

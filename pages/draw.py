@@ -45,11 +45,11 @@ def add_to_room(canvas_number: int) -> None:
 def room_panel(digit) -> None:
     """Add the drawing, with the digit it really is, to the room's handwriting."""
     with st.container(border=True, key="room_panel"):
-        st.markdown("**Add it to the room's handwriting**")
-        st.caption("The room collects its own digits: every model in the room is then tested on them "
-                   "(Evaluate page, and beside each run on the Leaderboard). Only the 28×28 image and "
-                   "the digit you choose are kept, until the facilitator clears them.")
-        left, right = st.columns([3, 1.4], vertical_alignment="bottom")
+        words, left, right = st.columns([1.25, 2.1, 0.55], vertical_alignment="bottom", gap="medium")
+        words.markdown("**Add it to the room's handwriting**")
+        words.caption("The room collects its own digits: every model in the room is then tested on them "
+                      "(Evaluate page, and beside each run on the Leaderboard). Only the 28×28 image and "
+                      "the digit you choose are kept, until the facilitator clears them.")
         left.segmented_control("It is a …", list(range(10)), key=workshop_room.LABEL,
                                help="The digit you meant to draw, whatever the network reads.")
         canvas_number = st.session_state.get(CANVAS_VERSION, 0)
@@ -158,5 +158,5 @@ with seen:
              "the model's dataset until you change it.")
 with reading:
     answer(run, digit, names, noun)
-    if tuple(names) == DIGIT_CLASS_NAMES:  # the room's set is a digit set (a Kaggle digit file)
-        room_panel(digit)
+if tuple(names) == DIGIT_CLASS_NAMES:  # the room's set is a digit set (a Kaggle digit file)
+    room_panel(digit)

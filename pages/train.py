@@ -41,7 +41,7 @@ def progress_and_curves(snapshot: JobSnapshot) -> None:
     if not curves.epoch and len(curves.step_loss) < 2:
         return  # nothing to draw yet (or a run that ended at its first steps)
     big = projector()
-    left, right = st.columns(2)
+    left, right = (st.container(), st.container()) if big else st.columns(2)  # projector: full width each
     left.plotly_chart(
         loss_figure(curves.epoch, curves.train_loss, curves.validation_loss, curves.step_loss,
                     curves.steps_per_epoch, projector=big),

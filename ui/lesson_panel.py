@@ -1,6 +1,6 @@
-"""The lesson panel (top of the sidebar, every page): pick a lesson, see the current step,
-its goal or question and whether it is done, Back / Next, every step with what is done.
-The lessons and their checks are in ``lab/lessons.py`` (no Streamlit).
+"""The lesson panel (top of the sidebar on every page; above the page in projector view): pick
+a lesson, see the current step, its goal or question and whether it is done, Back / Next,
+every step with what is done. The lessons and their checks are in ``lab/lessons.py``.
 
 Entering a step loads its settings (into the Train page), fixes or hides its controls (the
 step's lock, :data:`ui.workshop_lock.LESSON_LOCK`) and opens its page. Steps whose page this
@@ -25,6 +25,7 @@ import streamlit as st
 from lab import lessons
 from lab.lessons import Lesson
 from ui import navigation, state, workshop_lock
+from ui.widgets import projector
 
 logger = logging.getLogger(__name__)
 
@@ -165,15 +166,16 @@ def _record(lesson: Lesson, current_page: str) -> None:
 
 
 def render(current_page: str) -> None:
-    """The panel in the sidebar (app.py calls it before the page runs: it may open the step's page)."""
+    """The panel in the sidebar, or in projector view above the page, where the room can read
+    it (app.py calls it before the page runs: it may open the step's page)."""
     lesson = active_lesson()
-    if lesson is not None:
-        _record(lesson, current_page)
-    with st.sidebar:
-        if lesson is None:
+    if lesson is None:
+        with st.sidebar:
             _picker()
-        else:
-            _step_panel(lesson, current_page)
+        return
+    _record(lesson, current_page)
+    with st.container() if projector() else st.sidebar:
+        _step_panel(lesson, current_page)
 
 
 def _picker() -> None:

@@ -308,7 +308,8 @@ def test_projector_view_draws_the_train_curves_large_and_high_contrast():
     at.toggle(key="projector").set_value(True).run()
     charts = {chart_key(e): json.loads(e.proto.spec) for e in at.get("plotly_chart")}
     for name in ("loss_chart", "accuracy_chart"):
-        layout, lines = charts[name]["layout"], [t for t in charts[name]["data"] if t.get("mode") == "lines+markers"]
+        layout = charts[name]["layout"]
+        lines = [t for t in charts[name]["data"] if t["name"] in ("train", "validation")]
         assert layout["font"]["size"] == 18 and layout["height"] >= 400
         assert [t["line"]["width"] for t in lines] == [4, 4] and lines[1]["line"]["dash"] == "dash"
     assert "Look for the loss falling" in texts(at.caption)

@@ -96,9 +96,9 @@ def test_the_parallel_view_has_an_axis_per_setting_and_accuracy_last(entries):
     points = room_points(entries)
     figure = json.loads(room_figures.settings_parallel_figure(points).to_json())
     dimensions = figure["data"][0]["dimensions"]
-    assert [d["label"] for d in dimensions] == ["learning rate", "optimiser", "activation", "hidden width",
-                                                "hidden layers", "conv layers", "epochs", "batch size", "L2",
-                                                "test accuracy %"]
+    assert [d["label"].replace("<br>", " ") for d in dimensions] == [
+        "learning rate", "optimiser", "activation", "hidden width", "hidden layers", "conv layers", "epochs",
+        "batch size", "L2", "test accuracy %"]
     kept = [0, 1, 2, 3, 4]  # the run whose learning rate is not a number is left out
     np.testing.assert_allclose(decoded(dimensions[-1]["values"]), 100 * points.accuracy[kept], rtol=1e-6)
     np.testing.assert_allclose(decoded(dimensions[0]["values"]), np.log10([0.001, 0.01, 0.5, 10.0, 0.001]),
@@ -133,3 +133,6 @@ def test_projector_curves_are_larger_thicker_and_high_contrast():
     accuracy = training.accuracy_figure([1, 2], [0.5, 0.75], [0.25, 0.5], projector=True)
     assert accuracy.data[1].y.tolist() == [25.0, 50.0] and accuracy.data[1].line.color == "#D55E00"
     assert accuracy.layout.yaxis.title.text == "accuracy" and accuracy.layout.xaxis.title.text == "epoch"
+    assert accuracy.data[0].mode == "lines+markers"
+    long_run = training.accuracy_figure(range(1, 101), [0.5] * 100, [0.4] * 100, projector=True)
+    assert [t.mode for t in long_run.data] == ["lines", "lines"]  # 100 markers would merge into a band

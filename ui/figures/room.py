@@ -39,7 +39,7 @@ def spread(n: int) -> np.ndarray:
 
 
 def room_map_figure(points: RoomPoints, colour_by: str = "optimizer", *, projector: bool = False,
-                    height: int = 470) -> go.Figure:
+                    height: int | None = None) -> go.Figure:
     """Learning rate (log x) against test accuracy, one dot per run: colour = optimiser or
     activation (``colour_by``), size = hidden width. Runs whose learning rate or accuracy
     is not a number are left out."""
@@ -78,7 +78,7 @@ def room_map_figure(points: RoomPoints, colour_by: str = "optimizer", *, project
         ))
     ticks = [r for r in LEARNING_RATES if r in (1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0)]
     fig.update_layout(
-        height=height, font=font, plot_bgcolor="#ffffff", hoverlabel=dict(font=font),
+        height=height or (580 if projector else 470), font=font, plot_bgcolor="#ffffff", hoverlabel=dict(font=font),
         margin=dict(l=10, r=10, t=20, b=10),
         xaxis=dict(title="learning rate (log scale)", type="log", tickvals=ticks,
                    ticktext=[f"{r:g}" for r in ticks], gridcolor="#bbbbbb" if projector else GRID_LINES,
@@ -102,7 +102,7 @@ def _categories(values, order) -> tuple[np.ndarray, list[int], list[str]]:
     return np.array([codes[v] for v in values], dtype=F32), list(range(len(names))), names
 
 
-def settings_parallel_figure(points: RoomPoints, *, projector: bool = False, height: int = 430) -> go.Figure:
+def settings_parallel_figure(points: RoomPoints, *, projector: bool = False, height: int | None = None) -> go.Figure:
     """Every run as a line through its settings and its test accuracy (the last axis);
     line colour = test accuracy. Drag along an axis to keep only the runs in a range. Runs
     with a setting that is not a number are left out (a gap would break their line)."""
@@ -120,20 +120,23 @@ def settings_parallel_figure(points: RoomPoints, *, projector: bool = False, hei
     activations = _categories(np.array(points.labels("activation"), dtype=object)[complete],
                               category_order("activation"))
     batch_ticks = [1, 8, 64, 512, 4096]
+    # Axes of choices span all their choices, so that an axis looks the same whoever is on the board.
     dimensions = [
-        dict(label="learning rate", values=kept["rate"],
+        dict(label="learning<br>rate", values=kept["rate"], range=[-4, 1],
              tickvals=[-4, -3, -2, -1, 0, 1], ticktext=["0.0001", "0.001", "0.01", "0.1", "1", "10"]),
-        dict(label="optimiser", values=optimizers[0], tickvals=optimizers[1], ticktext=optimizers[2]),
-        dict(label="activation", values=activations[0], tickvals=activations[1], ticktext=activations[2]),
-        dict(label="hidden width", values=kept["width"]),
-        dict(label="hidden layers", values=kept["layers"], tickvals=[0, 1, 2, 3, 4]),
-        dict(label="conv layers", values=kept["conv"], tickvals=[0, 1, 2]),
+        dict(label="optimiser", values=optimizers[0], tickvals=optimizers[1], ticktext=optimizers[2],
+             range=[0, max(len(optimizers[1]) - 1, 1)]),
+        dict(label="activation", values=activations[0], tickvals=activations[1], ticktext=activations[2],
+             range=[0, max(len(activations[1]) - 1, 1)]),
+        dict(label="hidden<br>width", values=kept["width"]),
+        dict(label="hidden<br>layers", values=kept["layers"], tickvals=[0, 1, 2, 3, 4], range=[0, 4]),
+        dict(label="conv<br>layers", values=kept["conv"], tickvals=[0, 1, 2], range=[0, 2]),
         dict(label="epochs", values=kept["epochs"]),
-        dict(label="batch size", values=kept["batch"], tickvals=np.log2(batch_ticks).tolist(),
-             ticktext=[*map(str, batch_ticks[:-1]), "full"]),
+        dict(label="batch<br>size", values=kept["batch"], tickvals=np.log2(batch_ticks).tolist(),
+             ticktext=[*map(str, batch_ticks[:-1]), "full"], range=[0, 12]),
         dict(label="L2", values=kept["l2"], tickvals=list(range(len(L2_VALUES))),
-             ticktext=[f"{v:g}" for v in L2_VALUES]),
-        dict(label="test accuracy %", values=kept["accuracy"]),
+             ticktext=[f"{v:g}" for v in L2_VALUES], range=[0, len(L2_VALUES) - 1]),
+        dict(label="test<br>accuracy %", values=kept["accuracy"]),
     ]
     fig = go.Figure(go.Parcoords(
         dimensions=dimensions,
@@ -142,5 +145,6 @@ def settings_parallel_figure(points: RoomPoints, *, projector: bool = False, hei
         labelfont=dict(size=font["size"] + 1), tickfont=dict(size=font["size"] - 1),
         rangefont=dict(size=max(font["size"] - 3, 9)),
     ))
-    fig.update_layout(height=height, font=font, margin=dict(l=50, r=30, t=60, b=20))
+    fig.update_layout(height=height or (520 if projector else 440), font=font,
+                      margin=dict(l=130 if projector else 100, r=40, t=90 if projector else 75, b=25))
     return fig

@@ -23,6 +23,7 @@ MAX_STEP_POINTS = 1500
 COLOURS = {False: (TRAIN_COLOR, VALIDATION_COLOR, STEP_COLOR),
            True: ("#0072B2", "#D55E00", "rgba(0, 114, 178, 0.35)")}
 PROJECTOR_HEIGHT = 400
+MARKED_EPOCHS = 40
 
 
 def downsample(values, max_points: int = MAX_STEP_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -72,6 +73,11 @@ def _marker(projector: bool) -> dict:
     return dict(size=10 if projector else 6)
 
 
+def _mode(epochs) -> str:
+    """A marker per epoch while they can be told apart; beyond MARKED_EPOCHS they merge into a band."""
+    return "lines+markers" if len(epochs) <= MARKED_EPOCHS else "lines"
+
+
 def _has_values(values) -> bool:
     values = np.asarray(values, dtype=float)
     return values.size > 0 and bool(np.isfinite(values).any())
@@ -100,12 +106,12 @@ def loss_figure(
     epochs = np.asarray(epochs, dtype=float)
     figure.add_trace(go.Scatter(
         x=epochs, y=np.asarray(train_loss, dtype=float), name="train",
-        mode="lines+markers", line=_line(train_colour, projector), marker=_marker(projector),
+        mode=_mode(epochs), line=_line(train_colour, projector), marker=_marker(projector),
     ))
     if validation_loss is not None and _has_values(validation_loss):
         figure.add_trace(go.Scatter(
             x=epochs, y=np.asarray(validation_loss, dtype=float), name="validation",
-            mode="lines+markers", line=_line(validation_colour, projector, "dash"), marker=_marker(projector),
+            mode=_mode(epochs), line=_line(validation_colour, projector, "dash"), marker=_marker(projector),
         ))
     return _layout(figure, "loss (cross-entropy)", height, projector)
 
@@ -118,12 +124,12 @@ def accuracy_figure(epochs, train_accuracy, validation_accuracy=None, *, height:
     epochs = np.asarray(epochs, dtype=float)
     figure.add_trace(go.Scatter(
         x=epochs, y=100 * np.asarray(train_accuracy, dtype=float), name="train",
-        mode="lines+markers", line=_line(train_colour, projector), marker=_marker(projector),
+        mode=_mode(epochs), line=_line(train_colour, projector), marker=_marker(projector),
     ))
     if validation_accuracy is not None and _has_values(validation_accuracy):
         figure.add_trace(go.Scatter(
             x=epochs, y=100 * np.asarray(validation_accuracy, dtype=float), name="validation",
-            mode="lines+markers", line=_line(validation_colour, projector, "dash"), marker=_marker(projector),
+            mode=_mode(epochs), line=_line(validation_colour, projector, "dash"), marker=_marker(projector),
         ))
     figure.update_yaxes(ticksuffix="%")
     return _layout(figure, "accuracy", height, projector)
