@@ -142,6 +142,8 @@ def open_from_link(params: dict) -> None:
     except ValueError:
         number = 1
     start(ident, number - 1, load=not resume)
+    if resume:
+        st.session_state.pop(GO, None)  # a reload stays on the page it was on
 
 
 # -- the panel ----------------------------------------------------------------------------------

@@ -41,8 +41,13 @@ def room(tmp_path_factory):
         yield url, database
 
 
-def new_page(browser):
-    return browser.new_context(viewport={"width": WIDE, "height": 1100}).new_page()
+def open_at(browser, address: str, heading: str):
+    """A new 1,400 px wide page on ``address``, once its ``heading`` is shown and it settled."""
+    page = browser.new_context(viewport={"width": WIDE, "height": 1100}).new_page()
+    page.goto(address)
+    page.get_by_role("heading", name=heading).wait_for(timeout=TIMEOUT_MS)
+    settle(page)
+    return page
 
 
 def screenshot(page, name: str) -> None:
@@ -60,15 +65,21 @@ def projector_on(page) -> None:
     page.wait_for_timeout(800)
 
 
+def in_both_views(page, name: str, charts: int = 0) -> None:
+    """Screenshots room_<name>.png, then (projector view on) room_<name>_projector.png."""
+    screenshot(page, name)
+    projector_on(page)
+    settle(page, charts=charts)
+    screenshot(page, f"{name}_projector")
+
+
 def sidebar(page):
     return page.locator('[data-testid="stSidebar"]')
 
 
 def test_the_room_map_with_two_hundred_runs(browser, room):
     url, _ = room
-    page = new_page(browser)
-    page.goto(url + "/leaderboard")
-    page.get_by_role("heading", name="What worked in this room?").wait_for(timeout=TIMEOUT_MS)
+    page = open_at(browser, url + "/leaderboard", "What worked in this room?")
     settle(page, charts=2)
     assert page.get_by_text(f"Each dot is one of the {RUNS} runs").count() == 1
     points = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')][0]
@@ -76,19 +87,13 @@ def test_the_room_map_with_two_hundred_runs(browser, room):
     assert points == RUNS
     lines = page.evaluate("""() => document.querySelectorAll('[data-testid="stPlotlyChart"] .parcoords').length""")
     assert lines >= 1
-    screenshot(page, "map")
-    projector_on(page)
-    settle(page, charts=2)
-    screenshot(page, "map_projector")
+    in_both_views(page, "map", charts=2)
     page.context.close()
 
 
 def test_a_drawing_joins_the_rooms_handwriting(browser, room):
     url, database = room
-    page = new_page(browser)
-    page.goto(url + "/draw")
-    page.get_by_role("heading", name="Draw").wait_for(timeout=TIMEOUT_MS)
-    settle(page)
+    page = open_at(browser, url + "/draw", "Draw")
     add = page.get_by_role("button", name="Add", exact=True)
     assert add.is_disabled()
     draw_seven(page)
@@ -106,11 +111,8 @@ def test_a_drawing_joins_the_rooms_handwriting(browser, room):
 
 def test_a_lesson_step_and_its_curves_in_projector_view(browser, room):
     url, _ = room
-    page = new_page(browser)
-    page.goto(url + "/?lesson=how-a-network-learns&step=1")
-    page.get_by_role("heading", name="Train").wait_for(timeout=TIMEOUT_MS)
+    page = open_at(browser, url + "/?lesson=how-a-network-learns&step=1", "Train")
     sidebar(page).get_by_text("The classic network").first.wait_for(timeout=TIMEOUT_MS)
-    settle(page)
     assert page.get_by_role("slider", name="Hidden width").get_attribute("aria-valuetext") == "10"
     assert page.get_by_text("L2 weight decay").count() == 0  # hidden: not rendered
     assert page.get_by_text("Preset experiment").count() == 0
@@ -118,10 +120,7 @@ def test_a_lesson_step_and_its_curves_in_projector_view(browser, room):
     page.get_by_role("button", name="Start").click()
     sidebar(page).get_by_text("Goal reached: train a run to the end.").wait_for(timeout=TIMEOUT_MS)
     settle(page, charts=2)
-    screenshot(page, "lesson")
-    projector_on(page)
-    settle(page, charts=2)
-    screenshot(page, "lesson_projector")
+    in_both_views(page, "lesson", charts=2)
     page.context.close()
 
 
@@ -130,11 +129,8 @@ def test_a_locked_exercise_link(browser, room):
     link = exercise_lock.compose_link({**DEFAULT_SETTINGS, "learning_rate": 0.1, "optimizer": "sgd", "width": 32},
                                       TOKEN, fixed=["opt", "bs"], hidden=["lr", "conv", "l2", "presets", "share"],
                                       pages=["gradients", "weights", "data"], expected_token=TOKEN)
-    page = new_page(browser)
-    page.goto(url + urlsplit(link).path + "?" + urlsplit(link).query)
-    page.get_by_role("heading", name="Train").wait_for(timeout=TIMEOUT_MS)
+    page = open_at(browser, url + urlsplit(link).path + "?" + urlsplit(link).query, "Train")
     page.get_by_text("Exercise link.").wait_for(timeout=TIMEOUT_MS)
-    settle(page)
     navigation = page.locator('[data-testid="stSidebarNav"]')
     links = navigation.get_by_role("link").all_inner_texts()
     assert "Activations" in " ".join(links)

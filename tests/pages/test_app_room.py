@@ -187,6 +187,18 @@ def test_lesson_steps_advance_and_check_their_goals():
     assert not at.select_slider(key="train_learning_rate").disabled and "train_l2" in keys(at.select_slider)
 
 
+def test_a_reload_resumes_the_lesson_on_its_page_with_the_labs_settings():
+    at = open_app(lesson="how-a-network-learns", step="3")
+    assert [t.value for t in at.title] == ["Train"] and qp(at, "lesson_step") == "3" and "step" not in at.query_params
+    at.slider(key="train_epochs").set_value(4).run()  # the participant's change
+    at.switch_page("pages/weights.py").run()
+    again = open_app("weights.py", lab=at.session_state["lab_id"], lesson="how-a-network-learns", lesson_step="3")
+    assert [t.value for t in again.title] == ["Weights"]  # not sent back to the step's page
+    assert "step 3 of 6" in texts(again.sidebar.caption)
+    assert again.session_state["settings"]["epochs"] == 4  # not the step's settings again
+    assert again.session_state["settings"]["learning_rate"] == 10.0  # the step's lock still holds
+
+
 def test_a_goal_with_limits_counts_only_runs_within_them():
     at = open_app("train.py", lesson="how-a-network-learns", step="6")
     assert at.slider(key="train_width").value == 16 and at.slider(key="train_width").disabled
