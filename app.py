@@ -5,28 +5,19 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import action_buttons, entry_script, resources, sidebar, state, workshop_link
+from ui import action_buttons, entry_script, lesson_panel, navigation, resources, sidebar, state, workshop_link
+from ui.workshop_lock import hidden_pages
 
 st.set_page_config(page_title="Digit Lab", page_icon=":material/neurology:", layout="wide")
 st.logo(str(Path(__file__).parent / "assets" / "logo.svg"), size="large")
 resources.configure_process()
 state.init()
 state.hold_job()  # this page shows the lab's running job: it trains on while the page is away
-workshop_link.apply_url_once()  # a shared link's settings and challenge, once per session
+workshop_link.apply_url_once()  # a shared link's settings, challenge, lock and lesson, once per session
 state.sync()
 
-page = st.navigation([
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/weights.py", title="Weights", icon=":material/grid_on:"),
-    st.Page("pages/gradients.py", title="Gradients", icon=":material/trending_down:"),
-    st.Page("pages/activations.py", title="Activations", icon=":material/bolt:"),
-    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
-    st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
-    st.Page("pages/models.py", title="Models", icon=":material/save:"),
-    st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
-])
+page = navigation.navigation(hidden_pages())  # the pages (ui/navigation.py) but those a locked link hides
+lesson_panel.render(page.url_path or navigation.DEFAULT)  # may open the lesson step's page
 sidebar.render(job_progress=page.url_path != "train")  # Train shows the job itself
 entry_script.mark()
 try:

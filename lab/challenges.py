@@ -205,7 +205,9 @@ def _snap(name: str, value, up: bool):
 # -- parsing ---------------------------------------------------------------------------
 
 
-def _check_value(name: str, value):
+def check_value(name: str, value):
+    """``value`` as knob ``name`` takes it (a float learning rate, "Full batch" for "full");
+    ChallengeError when it is not one (for challenge and lesson files)."""
     if name in NUMERIC:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                 not math.isfinite(value):
@@ -249,8 +251,8 @@ def from_dict(data: dict) -> Challenge:
                                  f"({', '.join(NUMERIC)}), not {name!r}")
         if not isinstance(rule, dict) or not set(rule) <= {"min", "max"} or not rule:
             raise ChallengeError(f"{ident}: limits.{name} must be a table with min and/or max")
-        lo = _check_value(name, rule["min"]) if "min" in rule else None
-        hi = _check_value(name, rule["max"]) if "max" in rule else None
+        lo = check_value(name, rule["min"]) if "min" in rule else None
+        hi = check_value(name, rule["max"]) if "max" in rule else None
         if lo is not None and hi is not None and lo > hi:
             raise ChallengeError(f"{ident}: limits.{name} has min above max")
         limits[name] = (lo, hi)
@@ -258,7 +260,7 @@ def from_dict(data: dict) -> Challenge:
     for name, value in (data.get("locked") or {}).items():
         if name not in KNOBS:
             raise ChallengeError(f"{ident}: unknown knob {name!r} in locked")
-        locked[name] = _check_value(name, value)
+        locked[name] = check_value(name, value)
     return Challenge(ident, title, str(data.get("description", ""))[:500], metric, at_least,
                      limits, locked)
 

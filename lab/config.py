@@ -34,6 +34,10 @@ LEADERBOARD_URL = "DIGIT_LAB_LEADERBOARD_URL"
 LEADERBOARD_DB = "DIGIT_LAB_LEADERBOARD_DB"
 LEADERBOARD_TOKEN = "DIGIT_LAB_LEADERBOARD_TOKEN"
 CHALLENGES = "DIGIT_LAB_CHALLENGES"
+LESSONS = "DIGIT_LAB_LESSONS"
+ROOM_DRAWINGS_PER_PERSON = "DIGIT_LAB_ROOM_DRAWINGS_PER_PERSON"
+ROOM_DRAWINGS_MAX = "DIGIT_LAB_ROOM_DRAWINGS_MAX"
+ROOM_REFRESH_SECONDS = "DIGIT_LAB_ROOM_REFRESH_SECONDS"
 MAX_JOBS = "DIGIT_LAB_MAX_JOBS"
 MAX_SAMPLE_EPOCHS = "DIGIT_LAB_MAX_SAMPLE_EPOCHS"
 POLL_SECONDS = "DIGIT_LAB_POLL_SECONDS"
@@ -52,6 +56,7 @@ INSIDE_PAGE_LIMIT = "DIGIT_LAB_INSIDE_PAGE_LIMIT"
 WHOLE, NUMBER, TEXT, PATH, URL = "whole number", "number", "text", "path", "database URL"
 _KINDS = {WHOLE: int, NUMBER: float, TEXT: str, PATH: Path, URL: str}
 CHALLENGES_FILE = Path(__file__).resolve().parent.parent / "assets" / "challenges.toml"
+LESSONS_FOLDER = Path(__file__).resolve().parent.parent / "assets" / "lessons"
 
 
 def _cores() -> int:
@@ -114,9 +119,18 @@ VARIABLES: dict[str, Variable] = {variable.name: variable for variable in (
     Variable(LEADERBOARD_URL, URL, None, "–", f"older name of `{DATABASE_URL}` (read when that is unset)"),
     Variable(LEADERBOARD_DB, PATH, None, "–",
              "older setting: the SQLite file (read when neither URL is set)"),
-    Variable(LEADERBOARD_TOKEN, TEXT, "", "unset: clearing is off",
-             "the facilitator's token that clears the leaderboard"),
+    Variable(LEADERBOARD_TOKEN, TEXT, "", "unset: facilitator actions are off",
+             "the facilitator's token: clears the leaderboard and the room's handwriting, downloads "
+             "the handwriting, signs locked exercise links"),
     Variable(CHALLENGES, PATH, CHALLENGES_FILE, "`assets/challenges.toml`", "the challenge file (TOML or JSON)"),
+    Variable(LESSONS, PATH, LESSONS_FOLDER, "`assets/lessons`", "the folder of lesson files (`*.toml`)"),
+    Variable(ROOM_DRAWINGS_PER_PERSON, WHOLE, 50, "50",
+             "drawings one participant (one lab) may add to the room's handwriting", 1, 10_000),
+    Variable(ROOM_DRAWINGS_MAX, WHOLE, 5000, "5,000",
+             "drawings the room's handwriting holds at most; further ones are refused until the "
+             "facilitator clears it", 1, 100_000),
+    Variable(ROOM_REFRESH_SECONDS, NUMBER, 10.0, "10",
+             "how often an open Leaderboard page redraws the room map (seconds)", 1, 3600),
     Variable(MAX_JOBS, WHOLE, _cores, "the number of cores",
              "runs training at once; the others wait and see their place in the queue", 1),
     Variable(MAX_SAMPLE_EPOCHS, WHOLE, 5_000_000, "5,000,000",

@@ -13,7 +13,6 @@ is submitted once). Names are kept as plain text; pages must show them as text
 
 from __future__ import annotations
 
-import hmac
 import json
 import math
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from . import config, storage
+from . import config, facilitator, storage
 from .schema import SCHEMA_VERSION, leaderboard_entries
 
 MAX_NAME_LENGTH = 40
@@ -52,6 +51,8 @@ class Entry:
     accuracy: float
     settings: dict
     created: float
+    room_accuracy: float | None = None  # on the room's handwriting, when it was measured
+    room_images: int = 0  # drawings it was measured on
 
 
 def default_path() -> Path:
@@ -115,11 +116,14 @@ class Leaderboard:
         return self.database.schema_version()
 
     def submit(self, run_id: str, name: str, accuracy: float, settings: dict,
-               challenge: str = "") -> None:
-        """Add one run; a run already submitted raises LeaderboardError."""
+               challenge: str = "", room_accuracy: float | None = None, room_images: int = 0) -> None:
+        """Add one run; a run already submitted raises LeaderboardError. ``room_accuracy``:
+        its accuracy on the room's handwriting (``room_images`` drawings), if measured."""
         name = clean_name(name)
-        if not (isinstance(accuracy, (int, float)) and math.isfinite(accuracy) and 0 <= accuracy <= 1):
-            raise LeaderboardError(f"accuracy must be between 0 and 1, got {accuracy!r}")
+        _check_fraction(accuracy, "accuracy")
+        if room_accuracy is not None:
+            _check_fraction(room_accuracy, "the accuracy on the room's handwriting")
+        room_images = int(room_images) if room_accuracy is not None else 0
         settings_json = json.dumps(settings, sort_keys=True, default=str)
         if len(settings_json.encode()) > MAX_SETTINGS_BYTES:
             raise LeaderboardError("the run's settings are too large to submit")
@@ -128,24 +132,36 @@ class Leaderboard:
             with self.database.write(exclusive=True) as connection:
                 connection.execute(insert(leaderboard_entries).values(
                     run_id=str(run_id), name=name, challenge=str(challenge or ""), accuracy=float(accuracy),
-                    settings=settings_json, created=time.time()))
+                    settings=settings_json, created=time.time(),
+                    room_accuracy=None if room_accuracy is None else float(room_accuracy),
+                    room_images=room_images))
                 # Bounded size: beyond max_entries, drop the lowest accuracies (oldest first).
                 beyond = select(_COLUMNS.id).order_by(*_BEST_FIRST).offset(self.max_entries)
                 connection.execute(delete(leaderboard_entries).where(_COLUMNS.id.in_(beyond.scalar_subquery())))
         except IntegrityError:
             raise LeaderboardError("this run is already on the leaderboard") from None
 
-    def entries(self, challenge: str | None = None, limit: int = 100) -> list[Entry]:
-        """Best first; ``challenge=None`` lists all, ``""`` only free runs."""
+    def entries(self, challenge: str | None = None, limit: int | None = 100) -> list[Entry]:
+        """Best first; ``challenge=None`` lists all, ``""`` only free runs; ``limit=None``:
+        every entry (at most ``max_entries``)."""
         query = select(_COLUMNS.name, _COLUMNS.challenge, _COLUMNS.accuracy, _COLUMNS.settings,
-                       _COLUMNS.created)
+                       _COLUMNS.created, _COLUMNS.room_accuracy, _COLUMNS.room_images)
         if challenge is not None:
             query = query.where(_COLUMNS.challenge == challenge)
-        query = query.order_by(*_BEST_FIRST).limit(int(limit))
+        query = query.order_by(*_BEST_FIRST)
+        if limit is not None:
+            query = query.limit(int(limit))
         with self.database.read() as connection:
             rows = connection.execute(query).all()
-        return [Entry(rank, name, ch, acc, json.loads(settings), created)
-                for rank, (name, ch, acc, settings, created) in enumerate(rows, start=1)]
+        return [Entry(rank, name, ch, acc, json.loads(settings), created, room, room_n)
+                for rank, (name, ch, acc, settings, created, room, room_n) in enumerate(rows, start=1)]
+
+    def version(self) -> tuple[int, int]:
+        """(entries, highest id): changes whenever an entry is added or removed (ids are
+        never reused), so a page can rebuild what it draws from the board only then."""
+        with self.database.read() as connection:
+            count, top = connection.execute(select(func.count(), func.max(_COLUMNS.id))).one()
+        return int(count), int(top or 0)
 
     def challenges(self) -> list[str]:
         """The challenges that have entries (for a filter)."""
@@ -158,11 +174,14 @@ class Leaderboard:
 
     def clear(self, token: str, expected_token: str | None = None) -> int:
         """Delete every entry, if ``token`` matches the server's; returns how many went."""
-        expected = expected_token if expected_token is not None else config.get(TOKEN_ENV)
-        if not expected:
-            raise LeaderboardError("clearing is disabled: the server has no leaderboard token set "
-                                   f"(environment variable {TOKEN_ENV})")
-        if not hmac.compare_digest(str(token).encode(), expected.encode()):
-            raise LeaderboardError("wrong facilitator token")
+        try:
+            facilitator.check_token(token, expected_token)
+        except facilitator.TokenError as error:
+            raise LeaderboardError(str(error)) from None
         with self.database.write(exclusive=True) as connection:
             return connection.execute(delete(leaderboard_entries)).rowcount
+
+
+def _check_fraction(value, what: str) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 1):
+        raise LeaderboardError(f"{what} must be between 0 and 1, got {value!r}")

@@ -1,4 +1,5 @@
-"""The database's tables and the ordered steps that build them (no Streamlit, no SQL text).
+"""The database's tables and the ordered steps that build them (no Streamlit; SQL text only in
+the skeleton of ``ALTER TABLE ... ADD COLUMN``, whose column part is compiled from the tables).
 
 Every table of the app's database is defined here, once, with SQLAlchemy Core: the same
 definitions make the SQLite and the PostgreSQL schema. A database records the steps it has
@@ -13,8 +14,9 @@ edit or reorder a step that has shipped: databases out there have already run it
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Double, Index, Integer, LargeBinary, MetaData, Table, Text
+from sqlalchemy import BigInteger, Column, Double, Index, Integer, LargeBinary, MetaData, Table, Text, inspect
 from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateColumn
 
 metadata = MetaData()
 
@@ -33,6 +35,10 @@ leaderboard_entries = Table(
     Column("accuracy", Double, nullable=False),
     Column("settings", Text, nullable=False),
     Column("created", Double, nullable=False),
+    # The run's accuracy on the room's handwriting when it was submitted, and on how many
+    # drawings (None and 0: none was measured). Added by step ``add_room_tables``.
+    Column("room_accuracy", Double, nullable=True),
+    Column("room_images", Integer, nullable=False, server_default="0"),
     sqlite_autoincrement=True,  # ids of deleted entries are never reused, as before
 )
 leaderboard_by_challenge = Index("entries_by_challenge", leaderboard_entries.c.challenge,
@@ -83,6 +89,31 @@ lab_runs = Table(
     Column("updated", Double, nullable=False),
 )
 
+# The room's handwriting (lab.handwriting): drawings participants added on the Draw page,
+# 28 x 28 greyscale, 784 bytes row by row. ``drawing_id`` makes an add idempotent (a
+# retried or double-clicked add lands once); ``participant`` is a hash of the lab id.
+room_drawings = Table(
+    "room_drawings", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("drawing_id", Text, nullable=False, unique=True),
+    Column("participant", Text, nullable=False),
+    Column("label", Integer, nullable=False),
+    Column("pixels", LargeBinary, nullable=False),
+    Column("created", Double, nullable=False),
+    sqlite_autoincrement=True,
+)
+room_drawings_by_participant = Index("room_drawings_by_participant", room_drawings.c.participant)
+
+# Locked exercise links (lab.exercise_lock): the lock a lab was opened with, so that a
+# reload of that lab keeps it even when the address lost its parameters. ``lab_key`` is a
+# hash of the lab id (the id itself is a secret and never stored).
+exercise_locks = Table(
+    "exercise_locks", metadata,
+    Column("lab_key", Text, primary_key=True),
+    Column("lock", Text, nullable=False),
+    Column("updated", Double, nullable=False),
+)
+
 
 def create_labs(connection: Connection) -> None:
     """Step 2: the labs and their runs."""
@@ -91,9 +122,30 @@ def create_labs(connection: Connection) -> None:
     lab_runs.create(connection, checkfirst=True)
 
 
+def _add_missing_column(connection: Connection, table: Table, name: str) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for ``table.c[name]`` as defined above, unless the
+    table has it (a database whose step 1 made the table from the newer definition)."""
+    if name in {column["name"] for column in inspect(connection).get_columns(table.name)}:
+        return
+    preparer = connection.dialect.identifier_preparer
+    column_sql = CreateColumn(table.c[name]).compile(dialect=connection.dialect)
+    connection.exec_driver_sql(f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {column_sql}")
+
+
+def add_room_tables(connection: Connection) -> None:
+    """The room step: the room's handwriting, the exercise locks, and the leaderboard's
+    accuracy on the room's handwriting (two columns of ``entries``)."""
+    room_drawings.create(connection, checkfirst=True)
+    room_drawings_by_participant.create(connection, checkfirst=True)
+    exercise_locks.create(connection, checkfirst=True)
+    for name in ("room_accuracy", "room_images"):
+        _add_missing_column(connection, leaderboard_entries, name)
+
+
 # (version, step), in order; a database at version N has had every step up to N.
 MIGRATIONS = [
     (1, create_leaderboard),
     (2, create_labs),
+    (3, add_room_tables),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

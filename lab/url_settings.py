@@ -90,7 +90,7 @@ def has_settings(params) -> bool:
     return any(name in params for name in PARAMS)
 
 
-def _first(value):
+def first_value(value):
     """st.query_params gives strings; AppTest and parse_qs may give lists."""
     if isinstance(value, (list, tuple)):
         return value[-1] if value else ""
@@ -107,7 +107,7 @@ def from_params(params, base: dict | None = None) -> tuple[dict, list[str]]:
     for name, short in SHORT.items():
         if short not in params:
             continue
-        text = str(_first(params[short])).strip()
+        text = str(first_value(params[short])).strip()
         if len(text) > MAX_PARAM_LENGTH:
             text = text[:MAX_PARAM_LENGTH] + "…"
         default = ALL_DEFAULTS[name]

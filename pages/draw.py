@@ -1,9 +1,11 @@
 """Draw: draw a digit (or a letter) on a canvas, see it shrunk to the 28 x 28 pixels the
 network reads, and the network's answer; follow the drawing through the network on the
-Activations page.
+Activations page; add a digit, with its true label, to the room's handwriting (a test set
+the whole room shares, ``ui/workshop_room.py``).
 
 Writes ``"drawn_digit"`` (``ui.digit_picker.DRAWN_DIGIT``): the drawing as a (784,) float32
-array in [0, 1]. Widgets: ``use_canvas_<version>``, ``use_pen``, ``use_shrink_style``, ``use_follow``.
+array in [0, 1]. Widgets: ``use_canvas_<version>``, ``use_pen``, ``use_shrink_style``, ``use_follow``,
+``room_label``, ``room_add``.
 """
 
 import html
@@ -11,16 +13,17 @@ import html
 import numpy as np
 import streamlit as st
 
+from datasets import DIGIT_CLASS_NAMES
 from lab.canvas import SHRINK_HELP, SHRINK_STYLES, read_canvas, shrink_style_for
 from lab.display_text import escape_markdown
 from nn.training import predict_proba
-from ui import action_buttons, entry_script, state
+from ui import action_buttons, entry_script, state, workshop_room
 from ui.current_model import offer_training
 from ui.digit_picker import DRAWN_DIGIT
 from ui.figures import activations as activation_figures
 from ui.figures import images as image_figures
 from ui.figures.style import HIGHLIGHT
-from ui.widgets import STATIC_CHART, chart, choose
+from ui.widgets import STATIC_CHART, chart, choose, show_message
 
 entry_script.require()
 
@@ -31,6 +34,29 @@ DEFAULT_PEN = 20
 
 def clear_canvas() -> None:
     st.session_state[CANVAS_VERSION] = st.session_state.get(CANVAS_VERSION, 0) + 1
+
+
+def add_to_room(canvas_number: int) -> None:
+    """on_click: the drawing into the room's handwriting, then a new, empty canvas."""
+    if workshop_room.add_drawing(canvas_number):
+        clear_canvas()
+
+
+def room_panel(digit) -> None:
+    """Add the drawing, with the digit it really is, to the room's handwriting."""
+    with st.container(border=True, key="room_panel"):
+        words, left, right = st.columns([1.25, 2.1, 0.55], vertical_alignment="bottom", gap="medium")
+        words.markdown("**Add it to the room's handwriting**")
+        words.caption("The room collects its own digits: every model in the room is then tested on them "
+                      "(Evaluate page, and beside each run on the Leaderboard). Only the 28×28 image and "
+                      "the digit you choose are kept, until the facilitator clears them.")
+        left.segmented_control("It is a …", list(range(10)), key=workshop_room.LABEL,
+                               help="The digit you meant to draw, whatever the network reads.")
+        canvas_number = st.session_state.get(CANVAS_VERSION, 0)
+        right.button("Add", key="room_add", icon=":material/group_add:", on_click=add_to_room, args=(canvas_number,),
+                     disabled=digit is None or st.session_state.get(workshop_room.LABEL) is None,
+                     width="stretch", help="Adds this drawing once; the canvas then starts again.")
+        show_message(workshop_room.MESSAGE)
 
 
 def shrink_style(dataset_name: str) -> str:
@@ -132,3 +158,5 @@ with seen:
              "the model's dataset until you change it.")
 with reading:
     answer(run, digit, names, noun)
+if tuple(names) == DIGIT_CLASS_NAMES:  # the room's set is a digit set (a Kaggle digit file)
+    room_panel(digit)

@@ -1,6 +1,7 @@
-"""Evaluate: how good the current model is on the validation and test images, where it
-goes wrong (a clickable confusion matrix, the misclassified images, precision and recall
-per class), and a Kaggle submission from its test.csv.
+"""Evaluate: how good the current model is on the validation and test images and on the
+room's handwriting (the digits the room drew, ``ui/workshop_room.py``), where it goes wrong
+(a clickable confusion matrix, the misclassified images, precision and recall per class),
+and a Kaggle submission from its test.csv.
 
 Widgets: ``use_evaluate_tab``, ``use_eval_set``, ``use_cell_true``/``use_cell_predicted``,
 ``use_wrong_*``, ``use_kaggle_test``. The evaluations are cached per model and data
@@ -24,7 +25,7 @@ from lab.evaluation import (
 from lab.inspection import most_frequent_mistake
 from lab.runs import run_key
 from nn.errors import DataError
-from ui import entry_script, state
+from ui import entry_script, state, workshop_room
 from ui.current_model import offer_training, refuse_mismatch, test_set_or_warning
 from ui.figures import evaluation as evaluation_figures
 from ui.figures import images as image_figures
@@ -38,7 +39,8 @@ CELL_IMAGES = 40  # images shown for a clicked cell of the confusion matrix
 
 
 def evaluations(run, data) -> dict[str, Evaluation]:
-    """{"validation": ..., "test": ...} for the current model (cached per model and data)."""
+    """{"validation": ..., "test": ..., "room": ...} for the current model (cached per model
+    and data; the room's handwriting per model and version of the set, when there is one)."""
     def build():
         out = {"validation": evaluate_set(run.network, data.validation_images,
                                                 data.validation_labels,
@@ -49,7 +51,9 @@ def evaluations(run, data) -> dict[str, Evaluation]:
             out["test"] = evaluate_set(run.network, test[0], test[1], test[2], data.n_classes)
         return out
 
-    return cached_per_key("evaluations", (*run_key(run), data.key), build)
+    evals = cached_per_key("evaluations", (*run_key(run), data.key), build)
+    room = workshop_room.evaluation(run) if data.digits else None
+    return evals if room is None else {**evals, workshop_room.ROOM_SET: room}
 
 
 def pick_set(evals: dict) -> Evaluation:
@@ -57,7 +61,7 @@ def pick_set(evals: dict) -> Evaluation:
     key = "use_eval_set"
     if st.session_state.get(key) not in options:
         st.session_state[key] = "test" if "test" in evals else "validation"
-    labels = {"validation": "Validation set", "test": "Test set"}
+    labels = {"validation": "Validation set", "test": "Test set", workshop_room.ROOM_SET: "The room's handwriting"}
     st.segmented_control("Images", options, key=key, required=True,
                          format_func=lambda k: f"{labels[k]} ({evals[k].n:,})")
     return evals[st.session_state[key]]
@@ -212,8 +216,8 @@ def submission_tab(run) -> None:
 
 
 def metrics(run, data, evals: dict) -> None:
-    """Validation and test accuracy, the model and its epochs."""
-    columns = st.columns(4)
+    """Validation and test accuracy, the room's handwriting's, the model and its epochs."""
+    columns = st.columns(5)
     columns[0].metric("Validation accuracy", percent(evals["validation"].accuracy),
                       help=f"{evals['validation'].n_correct:,} of {evals['validation'].n:,} "
                            f"validation images of {escape_markdown(data.name)}")
@@ -224,8 +228,16 @@ def metrics(run, data, evals: dict) -> None:
         columns[1].metric("Test accuracy", "–",
                           help="The real MNIST test set is not available here." if data.digits else
                           f"No test set for these {state.noun(True)}: only the validation images.")
-    columns[2].metric("Model", f"run {run.number}", help=run.architecture)
-    columns[3].metric("Epochs trained", run.epochs_done)
+    room = evals.get(workshop_room.ROOM_SET)
+    if room is not None:
+        columns[2].metric("The room's handwriting", percent(room.accuracy),
+                          help=f"{room.n_correct:,} right of the {room.n:,} digits the room drew on the Draw page")
+    else:
+        columns[2].metric("The room's handwriting", "–",
+                          help="Nobody has added a drawing on the Draw page yet." if data.digits else
+                          "The room's handwriting is digits.")
+    columns[3].metric("Model", f"run {run.number}", help=run.architecture)
+    columns[4].metric("Epochs trained", run.epochs_done)
 
 
 st.title("Evaluate")
@@ -236,7 +248,9 @@ test_words = ("the test set is the 10,000 real MNIST test digits" if data.test i
                    "upload its test part on the Data page)")
 st.markdown(
     "How good is the current model, and where does it go wrong? The validation images "
-    f"were held out of training; {test_words}, never seen while choosing settings.")
+    f"were held out of training; {test_words}, never seen while choosing settings."
+    + (" **The room's handwriting** is the digits this room drew on the Draw page: other hands, "
+       "other pens than MNIST's." if data.digits else ""))
 run = state.model()
 if run is None:
     offer_training("use_evaluate_train_default", "there is nothing to evaluate until a network has been trained.")

@@ -1,12 +1,23 @@
 """Train: the settings (or a preset, or a challenge), Start / Stop / Reset, the running
-job's progress and curves, the run history, the link that shares the settings."""
+job's progress and curves, the run history, the link that shares the settings, and the
+facilitator's locked exercise link. A locked link or a lesson step fixes some controls
+and hides others (``ui/workshop_lock.py``): hidden ones are not drawn at all."""
 
 import streamlit as st
 
 from lab.display_text import percent, progress_text
 from lab.jobs import COMPLETED, DIVERGED, FAILED, STOPPED, JobSnapshot
 from lab.runs import runs_table
-from ui import entry_script, lab_notices, state, train_controls, workshop_challenges, workshop_link, workshop_presets
+from ui import (
+    entry_script,
+    lab_notices,
+    state,
+    train_controls,
+    workshop_challenges,
+    workshop_link,
+    workshop_lock,
+    workshop_presets,
+)
 from ui.figures.training import accuracy_figure, loss_figure
 from ui.widgets import STATIC_CHART, projector
 
@@ -38,15 +49,21 @@ def progress_and_curves(snapshot: JobSnapshot) -> None:
     curves = snapshot.curves
     if not curves.epoch and len(curves.step_loss) < 2:
         return  # nothing to draw yet (or a run that ended at its first steps)
-    left, right = st.columns(2)
+    big = projector()
+    left, right = (st.container(), st.container()) if big else st.columns(2)  # projector: full width each
     left.plotly_chart(
         loss_figure(curves.epoch, curves.train_loss, curves.validation_loss, curves.step_loss,
-                    curves.steps_per_epoch),
+                    curves.steps_per_epoch, projector=big),
         key="loss_chart", config=STATIC_CHART)
+    left.caption("Look for the loss falling, fast at first. Validation above training is normal; validation "
+                 "turning up while training keeps falling is overfitting. A loss that jumps up: the learning "
+                 "rate is too high.")
     if curves.epoch:
         right.plotly_chart(
-            accuracy_figure(curves.epoch, curves.train_accuracy, curves.validation_accuracy),
+            accuracy_figure(curves.epoch, curves.train_accuracy, curves.validation_accuracy, projector=big),
             key="accuracy_chart", config=STATIC_CHART)
+        right.caption("Share of images read correctly after each epoch. The gap between training and "
+                      "validation is what the network memorised rather than learned.")
     else:
         right.caption("Accuracy is measured at the end of each epoch.")
 
@@ -69,16 +86,25 @@ def live_panel() -> None:
 
 st.title("Train")
 workshop_link.url_notes()
-challenge = workshop_challenges.challenge_panel()  # before the controls: it may change the settings
+workshop_lock.lock_notes()
+# Before the controls: a challenge, then the exercise's lock (which wins), may change the settings.
+challenge = workshop_challenges.challenge_panel(picker=workshop_lock.shows("challenge"))
+lock_changes = workshop_lock.enforce()
+if lock_changes:
+    st.caption("Settings changed for the exercise: " + " ".join(lock_changes))
 controls, live = st.columns([1, 2], gap="large")
 with controls:
-    if not projector():
+    if not projector() and workshop_lock.shows("presets"):
         workshop_presets.preset_panel()
-    train_controls.settings_controls(challenge, compact=projector())
+    train_controls.settings_controls(challenge, compact=projector(), lock=workshop_lock.session_lock())
     train_controls.buttons()
     lab_notices.interrupted_run_panel()
     workshop_challenges.challenge_result()
-    workshop_link.share_panel()
+    if workshop_lock.shows("share"):
+        workshop_link.share_panel()
+    else:
+        workshop_link.mirror_url()
+    workshop_lock.composer(workshop_link.base_url())
 with live:
     live_panel()
 st.subheader("Run history")

@@ -208,3 +208,18 @@ def wait_until_idle(page, timeout: float = 20_000) -> None:
         page.wait_for_function(
             """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"], '
                 + '[data-testid="stStatusWidgetRunningManIcon"]')""", timeout=timeout)
+
+
+def draw_seven(page) -> None:
+    """A 7 drawn with the mouse: a bar across the top, then a stroke down to the left."""
+    canvas = page.locator('[data-testid="stMain"] canvas').last
+    canvas.wait_for(timeout=TIMEOUT_MS)
+    box = canvas.bounding_box()
+    x, y = box["x"], box["y"]
+    page.mouse.move(x + 70, y + 60)
+    page.mouse.down()
+    for t in range(1, 21):
+        page.mouse.move(x + 70 + 7 * t, y + 60)
+    for t in range(1, 31):
+        page.mouse.move(x + 210 - 3 * t, y + 60 + 5.7 * t)
+    page.mouse.up()

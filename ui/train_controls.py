@@ -11,7 +11,10 @@ from dataclasses import dataclass
 import streamlit as st
 
 from lab import settings
+from lab.exercise_lock import CONTROLS
 from ui import state
+
+CONTROL_OF = {name: control for control, names in CONTROLS.items() for name in names}  # setting -> control
 
 
 def _bind(name: str) -> str:
@@ -37,12 +40,17 @@ def _store(name: str) -> None:
 
 @dataclass(frozen=True)
 class ChallengeLimits:
-    """What a challenge (a :class:`lab.challenges.Challenge`, or None) allows each control."""
+    """What a challenge (a :class:`lab.challenges.Challenge`, or None) and an exercise lock
+    (a :class:`lab.exercise_lock.ExerciseLock`, or None: a locked link's, a lesson step's)
+    allow each control: the lock's fixed settings are disabled, its hidden controls not drawn."""
 
     challenge: object = None
+    lock: object = None
 
     def bounds(self, name: str, low, high):
         """(low, high, disabled): the control's range under the challenge."""
+        if self.lock is not None and self.lock.fixes(name):
+            return low, high, True
         if self.challenge is None:
             return low, high, False
         if name in self.challenge.locked:
@@ -51,7 +59,8 @@ class ChallengeLimits:
         return (low, high, True) if lo >= hi else (lo, hi, False)
 
     def locked(self, name: str) -> bool:
-        return self.challenge is not None and name in self.challenge.locked
+        return (self.challenge is not None and name in self.challenge.locked) or \
+            (self.lock is not None and self.lock.fixes(name))
 
     def options(self, name: str, options):
         """(options, disabled) of a choice among ``options`` under the challenge."""
@@ -59,68 +68,91 @@ class ChallengeLimits:
         inside = tuple(o for o in options if lo <= o <= hi)
         return (options, True) if off or len(inside) < 2 else (inside, False)
 
+    def shown(self, control: str) -> bool:
+        """False for a control (``lab.exercise_lock.CONTROLS``' names) the lock hides."""
+        return self.lock is None or not self.lock.hides(control)
 
-def settings_controls(challenge=None, compact: bool = False) -> None:
+
+def _current(name: str, limits: ChallengeLimits):
+    """Setting ``name`` as its control shows it now, or (a hidden control) as the settings hold it."""
+    if limits.shown(CONTROL_OF[name]):
+        return st.session_state[_bind(name)]
+    return settings.setting(st.session_state[state.SETTINGS], name)
+
+
+def settings_controls(challenge=None, compact: bool = False, lock=None) -> None:
     """Sliders and inputs; every change is stored in the session's settings.
 
     ``challenge`` (a :class:`lab.challenges.Challenge`) narrows the ranges it limits and
-    disables the knobs it fixes; ``compact`` (projector view) folds the less used
-    controls into an expander. (One widget call after another, in the order of the page:
-    splitting them would scatter the layout; the convolution knobs are their own function.)
+    disables the knobs it fixes; ``lock`` (a :class:`lab.exercise_lock.ExerciseLock`)
+    disables the controls it fixes and leaves out the ones it hides; ``compact`` (projector
+    view) folds the less used controls into an expander. (One widget call after another, in
+    the order of the page: splitting them would scatter the layout; the convolution knobs
+    are their own function.)
     """
-    limits = ChallengeLimits(challenge)
-    bounds, locked, rates = limits.bounds, limits.locked, limits.options
-    low, high, off = bounds("epochs", 1, settings.MAX_EPOCHS)
-    st.slider("Epochs", low, high, key=_bind("epochs"), disabled=off,
-              help="Passes over the 4,500 training images.")
-    options, off = rates("learning_rate", settings.LEARNING_RATES)
-    st.select_slider("Learning rate", options=options, key=_bind("learning_rate"), disabled=off,
-                     format_func=lambda v: f"{v:g}",
-                     help="Log scale from 0.0001 to 10. Too high and training diverges.")
+    limits = ChallengeLimits(challenge, lock)
+    bounds, locked, rates, shown = limits.bounds, limits.locked, limits.options, limits.shown
+    if shown("ep"):
+        low, high, off = bounds("epochs", 1, settings.MAX_EPOCHS)
+        st.slider("Epochs", low, high, key=_bind("epochs"), disabled=off,
+                  help="Passes over the 4,500 training images.")
+    if shown("lr"):
+        options, off = rates("learning_rate", settings.LEARNING_RATES)
+        st.select_slider("Learning rate", options=options, key=_bind("learning_rate"), disabled=off,
+                         format_func=lambda v: f"{v:g}",
+                         help="Log scale from 0.0001 to 10. Too high and training diverges.")
     # The network in its order: convolution layers (folded away unless used), then dense ones.
-    if not compact:
+    if not compact and shown("conv"):
         _conv_controls(st.expander("Convolution layers (CNN)", icon=":material/filter_center_focus:",
                                    expanded=bool(st.session_state[_bind("conv_layers")])),
                        bounds, locked, rates)
     # With a convolution layer the dense hidden layers are optional (conv -> pool -> 10).
-    n_conv = int(st.session_state[_bind("conv_layers")])
+    n_conv = int(_current("conv_layers", limits))
     layers_key = _bind("layers")
     low, high, layers_off = bounds("layers", 0 if n_conv else 1, settings.MAX_LAYERS)
-    if not layers_off and st.session_state[layers_key] < low:
+    if shown("hl") and not layers_off and st.session_state[layers_key] < low:
         st.session_state[layers_key] = low  # e.g. 0 hidden layers left from a CNN, conv now off
-    low_width, high_width, off = bounds("width", 1, settings.MAX_WIDTH)
-    st.slider("Hidden width", low_width, high_width, key=_bind("width"),
-              disabled=off or st.session_state[layers_key] == 0,
-              help="Units in each dense hidden layer (none with 0 hidden layers).")
+    if shown("w"):
+        low_width, high_width, off = bounds("width", 1, settings.MAX_WIDTH)
+        st.slider("Hidden width", low_width, high_width, key=_bind("width"),
+                  disabled=off or _current("layers", limits) == 0,
+                  help="Units in each dense hidden layer (none with 0 hidden layers).")
     left, right = st.columns(2)
-    left.number_input("Hidden layers", low, high, step=1, key=layers_key, disabled=layers_off,
-                      help="Dense hidden layers. 0 is allowed after a convolution layer: its pooled "
-                           "maps then feed the output layer directly.")
-    right.selectbox("Activation", settings.ACTIVATION_CHOICES, key=_bind("activation"),
-                    disabled=locked("activation"),
-                    format_func=lambda a: settings.ACTIVATION_LABELS.get(a, a))
-    left.selectbox("Optimizer", settings.OPTIMIZERS, key=_bind("optimizer"), disabled=locked("optimizer"),
-                   format_func=lambda o: settings.OPTIMIZER_LABELS.get(o, o))
+    if shown("hl"):
+        left.number_input("Hidden layers", low, high, step=1, key=layers_key, disabled=layers_off,
+                          help="Dense hidden layers. 0 is allowed after a convolution layer: its pooled "
+                               "maps then feed the output layer directly.")
+    if shown("act"):
+        right.selectbox("Activation", settings.ACTIVATION_CHOICES, key=_bind("activation"),
+                        disabled=locked("activation"),
+                        format_func=lambda a: settings.ACTIVATION_LABELS.get(a, a))
+    if shown("opt"):
+        left.selectbox("Optimizer", settings.OPTIMIZERS, key=_bind("optimizer"), disabled=locked("optimizer"),
+                       format_func=lambda o: settings.OPTIMIZER_LABELS.get(o, o))
     more = st.expander("More settings", icon=":material/tune:") if compact else st.container()
     left, right = more.columns(2) if compact else (left, right)
-    options, off = rates("l2", settings.L2_VALUES)
-    right.select_slider("L2 weight decay", options=options, key=_bind("l2"), disabled=off,
-                        format_func=lambda v: f"{v:g}")
-    left.radio("Batch", (settings.BATCH_FULL, settings.BATCH_MINI), key=_bind("batch_mode"), horizontal=True,
-               disabled=locked("batch_mode"),
-               help="Full batch: one step per epoch on all images. Mini-batch: N images per step.")
-    low, high, off = bounds("batch_size", 1, 4500)
-    right.number_input("Batch size N", low, high, step=1, key=_bind("batch_size"),
-                       disabled=off or st.session_state[state.WIDGET_PREFIX + "batch_mode"] == settings.BATCH_FULL)
-    low, high, off = bounds("seed", 0, settings.MAX_SEED)
-    more.number_input("Seed", low, high, step=1, key=_bind("seed"), disabled=off,
-                      help="Same seed, same settings: the same run.")
-    if compact:  # projector view: under "More settings" (expanders do not nest)
+    if shown("l2"):
+        options, off = rates("l2", settings.L2_VALUES)
+        right.select_slider("L2 weight decay", options=options, key=_bind("l2"), disabled=off,
+                            format_func=lambda v: f"{v:g}")
+    if shown("bs"):
+        left.radio("Batch", (settings.BATCH_FULL, settings.BATCH_MINI), key=_bind("batch_mode"), horizontal=True,
+                   disabled=locked("batch_mode"),
+                   help="Full batch: one step per epoch on all images. Mini-batch: N images per step.")
+        low, high, off = bounds("batch_size", 1, 4500)
+        right.number_input("Batch size N", low, high, step=1, key=_bind("batch_size"),
+                           disabled=off or st.session_state[state.WIDGET_PREFIX + "batch_mode"] == settings.BATCH_FULL)
+    if shown("seed"):
+        low, high, off = bounds("seed", 0, settings.MAX_SEED)
+        more.number_input("Seed", low, high, step=1, key=_bind("seed"), disabled=off,
+                          help="Same seed, same settings: the same run.")
+    if compact and shown("conv"):  # projector view: under "More settings" (expanders do not nest)
         box = more.container(border=True)
         box.markdown("**Convolution layers (CNN)**")
         _conv_controls(box, bounds, locked, rates)
     for name in settings.ALL_DEFAULTS:
-        _store(name)
+        if shown(CONTROL_OF[name]):  # a hidden control's setting stays at the lock's value
+            _store(name)
     _architecture_caption()
 
 

@@ -57,8 +57,9 @@ def _on_challenge_change() -> None:
     activate(st.session_state.get(CHALLENGE_KEY))
 
 
-def challenge_panel() -> challenges.Challenge | None:
-    """Pick a challenge; show the active one's goal and rules. Returns it."""
+def challenge_panel(picker: bool = True) -> challenges.Challenge | None:
+    """Pick a challenge (``picker``: False when an exercise hides the picker); show the
+    active one's goal and rules. Returns it."""
     offered, error = resources.server_challenges()
     notes = enforce_challenge()  # settings from elsewhere (a lab, a link) keep the rules too
     if notes:
@@ -72,9 +73,10 @@ def challenge_panel() -> challenges.Challenge | None:
     if st.session_state.get(CHALLENGE) not in ids:
         st.session_state[CHALLENGE] = None
     st.session_state[CHALLENGE_KEY] = st.session_state.get(CHALLENGE) or ""
-    st.selectbox("Challenge", ids, key=CHALLENGE_KEY, on_change=_on_challenge_change,
-                 format_func=lambda i: titles.get(i, "None: free training"),
-                 disabled=state.job_pending())
+    if picker:
+        st.selectbox("Challenge", ids, key=CHALLENGE_KEY, on_change=_on_challenge_change,
+                     format_func=lambda i: titles.get(i, "None: free training"),
+                     disabled=state.job_pending())
     challenge = active_challenge()
     notes = st.session_state.pop(CHALLENGE_NOTES, None)
     if challenge is not None:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import streamlit as st
 
 from lab import url_settings
-from ui import state
+from ui import lesson_panel, state, workshop_lock
 from ui.workshop_challenges import CHALLENGE_NOTES, activate, active_challenge, challenge_by_id
 
 URL_APPLIED, URL_NOTES, FROM_LINK = "workshop_url_applied", "workshop_url_notes", "workshop_from_link"
@@ -21,7 +21,8 @@ CHALLENGE_PARAM = "challenge"
 
 
 def apply_url_once() -> None:
-    """On a session's first run: the address's settings and challenge (app.py calls it)."""
+    """On a session's first run: the address's settings, challenge, exercise lock and lesson
+    (app.py calls it)."""
     if st.session_state.get(URL_APPLIED):
         return
     st.session_state[URL_APPLIED] = True
@@ -40,6 +41,8 @@ def apply_url_once() -> None:
             notes += st.session_state.pop(CHALLENGE_NOTES, [])
     st.session_state[URL_NOTES] = notes
     st.session_state[FROM_LINK] = url_settings.has_settings(params)
+    workshop_lock.open_once(params)  # after the settings: a locked link fixes some of them
+    lesson_panel.open_from_link(params)
 
 
 def mirror_url() -> None:

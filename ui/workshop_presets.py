@@ -11,6 +11,7 @@ from lab import presets
 from lab.settings import CONV_DEFAULTS
 from ui import state
 from ui.workshop_challenges import active_challenge
+from ui.workshop_lock import session_lock
 
 PRESET_KEY, PRESET_NOTE = "workshop_preset", "workshop_preset_note"
 
@@ -27,12 +28,16 @@ def load_preset() -> None:
     challenge = active_challenge()
     if challenge is not None:
         settings, notes = challenge.apply(settings)
+    lock = session_lock()  # an exercise's fixed settings win over the preset's
+    if lock is not None:
+        settings, fixed = lock.apply(settings)
+        notes += fixed
     state.write_settings(settings)
     for name, value in settings.items():
         st.session_state[state.WIDGET_PREFIX + name] = value
     note = f"Loaded “{presets.label(option)}”. Look for: {preset.look_for} Where: {preset.page}"
     if notes:
-        note += " (The challenge changed: " + " ".join(notes) + ")"
+        note += " (Changed for the challenge or the exercise: " + " ".join(notes) + ")"
     st.session_state[PRESET_NOTE] = note
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from browser_support import (
     SCREENSHOTS,
     TIMEOUT_MS,
+    draw_seven,
     open_page,
     open_tab,
     recorder,
@@ -50,21 +51,6 @@ def upload(page, label: str, name: str, content: bytes) -> None:
 
 def sidebar_text(page) -> str:
     return page.locator('[data-testid="stSidebar"]').inner_text()
-
-
-def draw_seven(page) -> None:
-    """A 7 drawn with the mouse: a bar across the top, then a stroke down to the left."""
-    canvas = page.locator('[data-testid="stMain"] canvas').last
-    canvas.wait_for(timeout=TIMEOUT_MS)
-    box = canvas.bounding_box()
-    x, y = box["x"], box["y"]
-    page.mouse.move(x + 70, y + 60)
-    page.mouse.down()
-    for t in range(1, 21):
-        page.mouse.move(x + 70 + 7 * t, y + 60)
-    for t in range(1, 31):
-        page.mouse.move(x + 210 - 3 * t, y + 60 + 5.7 * t)
-    page.mouse.up()
 
 
 def kaggle_test_csv(images) -> bytes:

@@ -141,6 +141,17 @@ def test_clearing_needs_the_token(board_url):
     assert board.count() == 0
 
 
+def test_a_run_carries_its_accuracy_on_the_rooms_handwriting(board_url):
+    board = open_leaderboard(board_url)
+    before = board.version()
+    board.submit("r1", "a", 0.9, {}, room_accuracy=0.75, room_images=40)
+    board.submit("r2", "b", 0.8, {}, room_images=12)  # no accuracy measured: no count either
+    with pytest.raises(LeaderboardError, match="the accuracy on the room's handwriting must be between 0 and 1"):
+        board.submit("r3", "c", 0.8, {}, room_accuracy=1.5)
+    assert [(e.room_accuracy, e.room_images) for e in board.entries()] == [(0.75, 40), (None, 0)]
+    assert board.version() == (2, before[1] + 2) and len(board.entries(limit=None)) == 2
+
+
 def test_schema_version_is_recorded_once_even_with_many_openers(board_url):
     # Separate Database objects (own engines and pools, as separate processes have) migrate at once.
     results, errors = [], []
@@ -197,6 +208,8 @@ def test_a_database_made_by_earlier_versions_opens_and_migrates(board_url, with_
     assert board.schema_version() == SCHEMA_VERSION
     assert [(e.name, e.challenge, e.accuracy, e.settings) for e in board.entries()] == \
         [("older", "c1", 0.75, {}), ("old", "", 0.5, {"width": 16})]
+    # the room step added the accuracy on the room's handwriting: unmeasured for older entries
+    assert [(e.room_accuracy, e.room_images) for e in board.entries()] == [(None, 0), (None, 0)]
     board.submit("new-1", "new", 0.6, {})
     with pytest.raises(LeaderboardError, match="already"):
         board.submit("old-1", "again", 0.9, {})  # the old UNIQUE constraint still holds
