@@ -17,7 +17,7 @@ import logging
 
 import streamlit as st
 
-from lab import exercise_lock, facilitator, url_settings
+from lab import exercise_lock, facilitator, lab_store, url_settings
 from lab.exercise_lock import CONTROL_LABELS, CONTROLS, PANELS, ExerciseLock
 from ui import navigation, state
 
@@ -49,6 +49,13 @@ def open_once(params: dict) -> None:
     if note:
         st.session_state[LOCK_NOTE] = note
     enforce()
+    if st.session_state[LINK_LOCK] is not None:
+        # A lab opened with a lock is kept (an empty lab is not): a reload without the
+        # link's parameters must find the lab, and with it the lock.
+        try:
+            lab_store.default_store().save_settings(lab_id, st.session_state[state.SETTINGS])
+        except Exception:
+            logger.exception("saving the locked lab failed")
 
 
 def session_lock() -> ExerciseLock | None:
