@@ -179,11 +179,8 @@ def set_slider(page, name: str, target: str, jump: str | None = None) -> None:
         slider.focus()
         slider.press(key)
         with contextlib.suppress(PlaywrightTimeout):
-            page.wait_for_function(
-                "([name, before]) => { const s = [...document.querySelectorAll('[role=slider]')]"
-                ".find(e => e.getAttribute('aria-label') === name);"
-                " return s && s.getAttribute('aria-valuetext') !== before; }",
-                arg=[name, before], timeout=3000)
+            page.wait_for_function("([el, before]) => el.getAttribute('aria-valuetext') !== before",
+                                   arg=[slider.element_handle(), before], timeout=3000)
         wait_until_idle(page)
 
     if jump:
