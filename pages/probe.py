@@ -19,7 +19,7 @@ from ui.current_model import class_names, current_model, noun, refuse_mismatch
 from ui.digit_picker import digit_picker
 from ui.figures import images as image_figures
 from ui.figures import probe as probe_figures
-from ui.figures.style import CORRECT, HIGHLIGHT
+from ui.figures.style import CORRECT, HIGHLIGHT, TILE_BACKGROUND
 from ui.probe_break import break_tab
 from ui.probe_robustness import robustness_tab
 from ui.probe_support import request, validation_set, wanted, with_progress
@@ -65,7 +65,7 @@ def dream_tab(run, proj: bool) -> None:
     right.select_slider("L2 penalty (less ink)", L2_CHOICES, key=l2_key, format_func=lambda v: f"{v:g}")
     remember("dream_l2")
     blur_key = bind("dream_blur", True, lambda v: isinstance(v, bool))
-    right.toggle("Smooth into strokes", key=blur_key, help="Blur the gradient every step and the image every "
+    right.toggle("Smooth", key=blur_key, help="Into strokes: blur the gradient every step and the image every "
                  "4 steps. Off: the raw ascent, with only the L2 penalty.")
     remember("dream_blur")
     steps, l2, blur = (int(st.session_state[steps_key]), float(st.session_state[l2_key]),
@@ -75,11 +75,13 @@ def dream_tab(run, proj: bool) -> None:
         run.network, start=start, steps=steps, l2=l2, blur_every=4 if blur else 0, smooth_gradient=blur,
         progress=progress))
     confidence = dreamt.confidence
-    chart(image_figures.gallery_figure(
+    gallery = image_figures.gallery_figure(
         dreamt.images, [f"{names[c]}: {p:.0%}" for c, p in zip(dreamt.classes, confidence)],
-        columns=min(len(names), 10), caption_colors=[CORRECT if p >= 0.5 else HIGHLIGHT for p in confidence],
-        caption_size=16 if proj else 12, tile_px=110 if proj else 90,
-        title=f"what raises each {noun(run)}'s score most, from {start_text}"), "inside_dream_chart")
+        columns=min(len(names), 5 if proj else 10), caption_size=16 if proj else 12, tile_px=110 if proj else 90,
+        caption_colors=[CORRECT if p >= 0.5 else HIGHLIGHT for p in confidence],
+        title=f"what raises each {noun(run)}'s score most, from {start_text}")
+    gallery.update_layout(plot_bgcolor=TILE_BACKGROUND)  # grey gaps: each white field stands apart
+    chart(gallery, "inside_dream_chart")
     st.caption(
         f"Each tile: the image gradient ascent made for one {noun(run)}, with the probability the network gives "
         f"it. What to look for: the strokes the network relies on (a 0's ring, a 1's bar) and how little they "

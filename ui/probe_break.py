@@ -19,7 +19,7 @@ from ui.probe_support import validation_set, with_progress
 from ui.widgets import bind, cached_for_model, chart, choices, choose, model_cache_entry, remember
 
 PRUNE_CURVE = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99)  # percent
-NOISE_CURVE = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)  # times each layer's RMS weight
+NOISE_CURVE = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)  # times each layer's RMS weight
 TOP_UNITS = 12
 
 
@@ -64,8 +64,8 @@ def damage_controls() -> tuple[float, float, int]:
     prune_key = bind("break_prune", 0, lambda v: isinstance(v, int) and 0 <= v <= 99)
     left.slider("Prune: the smallest weights set to 0 (% of each layer)", 0, 99, key=prune_key)
     remember("break_prune")
-    noise_key = bind("break_noise", 0.0, lambda v: isinstance(v, float) and 0 <= v <= 2)
-    middle.slider("Weight noise (× each layer's typical weight)", 0.0, 2.0, step=0.05, key=noise_key)
+    noise_key = bind("break_noise", 0.0, lambda v: isinstance(v, float) and 0 <= v <= 4)
+    middle.slider("Weight noise (× each layer's typical weight)", 0.0, 4.0, step=0.05, key=noise_key)
     remember("break_noise")
     seed_key = bind("break_seed", 0, lambda v: isinstance(v, int) and 0 <= v <= 999)
     right.number_input("Noise seed", 0, 999, step=1, key=seed_key)
@@ -88,11 +88,13 @@ def break_tab(run, proj: bool) -> None:
     now = probe.accuracy(broken, images, labels, off)
     n_off = sum(map(len, off.values()))
     left, middle, right = st.columns(3)
-    left.metric("Validation accuracy now", f"{now:.1%}", delta=f"{100 * (now - intact):+.1f} points",
-                help=f"Intact: {intact:.1%}. Chance: {1 / network.layer_sizes[-1]:.0%}.")
-    middle.metric("Units switched off", f"{n_off}", help="In every hidden layer together.")
+    change = 100 * (now - intact)
+    left.metric("Accuracy now", f"{now:.1%}", delta=f"{change:+.1f} points" if round(change, 1) else None,
+                help=f"On the {len(labels)} validation images. Intact: {intact:.1%}. "
+                     f"Chance: {1 / network.layer_sizes[-1]:.0%}.")
+    middle.metric("Units off", f"{n_off}", help="Switched off, in every hidden layer together.")
     zeros = sum(int(np.count_nonzero(w == 0)) for w in broken.weights)
-    right.metric("Weights that are 0", f"{zeros / sum(w.size for w in broken.weights):.0%}")
+    right.metric("Weights at 0", f"{zeros / sum(w.size for w in broken.weights):.0%}")
     if not layers:
         st.info("This network has no hidden layer: there are no units to switch off.", icon=":material/info:")
     else:
@@ -124,13 +126,15 @@ def switchboard(run, layers, proj: bool) -> None:
     chart(fig, chart_key, on_select=lambda: toggle(run, layer.number, fig_name, chart_key), selection_mode="points")
     ranking = importance.ranking
     buttons = st.columns(4)
-    buttons[0].button(f"The {min(10, layer.n_units)} that matter most off", key="inside_break_top",
+    buttons[0].button(f"Top {min(10, layer.n_units)} off", key="inside_break_top",
+                      help=f"Switch off the {min(10, layer.n_units)} {unit_name}s whose loss costs most",
                       on_click=choose, args=(name, sorted(int(u) for u in ranking[:10])))
-    buttons[1].button(f"The {min(10, layer.n_units)} that matter least off", key="inside_break_bottom",
+    buttons[1].button(f"Bottom {min(10, layer.n_units)} off", key="inside_break_bottom",
+                      help=f"Switch off the {min(10, layer.n_units)} {unit_name}s whose loss costs least",
                       on_click=choose, args=(name, sorted(int(u) for u in ranking[-10:])))
-    buttons[2].button(f"All {layer.n_units} off", key="inside_break_all",
+    buttons[2].button(f"All {layer.n_units} off", key="inside_break_all", help="Chance level: why?",
                       on_click=choose, args=(name, list(range(layer.n_units))))
-    buttons[3].button("All on again", key="inside_break_none", on_click=choose, args=(name, []))
+    buttons[3].button("All on", key="inside_break_none", on_click=choose, args=(name, []))
     st.multiselect(f"{unit_name.capitalize()}s switched off in {layer.name} (or click their cells)",
                    list(range(layer.n_units)), key=key, format_func=lambda u: f"{unit_name} {u}")
     remember(name)
@@ -142,8 +146,9 @@ def switchboard(run, layers, proj: bool) -> None:
     chart(probe_figures.importance_figure(top, importance.drops[top], unit_name=unit_name, projector=proj),
           "inside_break_importance")
     if layer.number == 1 and layer.kind == "dense" and network.layer_sizes[0] == 784:
-        chart(weight_figures.weight_grid_figure(network.weights[0][:, top], unit_ids=top, columns=TOP_UNITS,
-                                                height=200, projector=proj,
+        chart(weight_figures.weight_grid_figure(network.weights[0][:, top], unit_ids=top,
+                                                columns=TOP_UNITS // 2 if proj else TOP_UNITS,
+                                                height=420 if proj else 200, projector=proj,
                                                 title="what these units look for (incoming weights)"),
               "inside_break_top_weights")
     st.caption(f"The {len(top)} {unit_name}s whose loss costs most, each switched off alone. What to look for: "
@@ -177,14 +182,19 @@ def damage_curves(run, prune: float, noise: float, seed: int, images, labels, pr
         chart(probe_figures.damage_figure(NOISE_CURVE, noising, current=noise, chance=chance,
                                           x_title="noise (× each layer's typical weight)",
                                           title="noise on every weight", projector=proj), "inside_break_noise_curve")
-    half = next((p for p, a in zip(PRUNE_CURVE, pruning) if a < pruning[0] - 0.01), None)
     st.caption(f"Validation accuracy with the network damaged by each amount (nothing switched off; dotted: the "
-               f"sliders). {analysis_note(half)} What to look for: most small weights can go before accuracy "
-               "drops, while noise as large as a typical weight already hurts.")
+               f"sliders). {damage_note(pruning, noising)} What to look for: most of the small weights can go "
+               "before the accuracy moves, and noise on every weight mostly averages out: a network is a "
+               "vote of many small contributions.")
 
 
-def analysis_note(first_drop: int | None) -> str:
-    if first_drop is None:
-        return "Even 99% pruned, this network keeps its accuracy within a point."
-    return f"Accuracy first drops by more than a point at {first_drop}% pruned."
+def damage_note(pruning, noising) -> str:
+    """Where each curve first falls by more than a point, in words."""
+    pruned = next((p for p, a in zip(PRUNE_CURVE, pruning) if a < pruning[0] - 0.01), None)
+    noised = next((s for s, a in zip(NOISE_CURVE, noising) if a < noising[0] - 0.01), None)
+    first = (f"Accuracy first drops by more than a point at {pruned}% pruned" if pruned is not None
+             else "Even 99% pruned, this network keeps its accuracy within a point")
+    second = (f"and with noise {noised:g} times the typical weight." if noised is not None
+              else f"and keeps it with noise up to {NOISE_CURVE[-1]:g} times the typical weight.")
+    return f"{first}, {second}"
 

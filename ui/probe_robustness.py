@@ -19,9 +19,9 @@ from ui import state
 from ui.current_model import class_names, noun, test_set_or_warning
 from ui.figures import images as image_figures
 from ui.figures import probe as probe_figures
-from ui.figures.style import CORRECT, HIGHLIGHT
+from ui.figures.style import CORRECT, HIGHLIGHT, TILE_BACKGROUND
 from ui.probe_support import request, validation_set, wanted, with_progress
-from ui.widgets import bind, cached_for_model, chart, remember
+from ui.widgets import STATIC_CHART, bind, cached_for_model, chart, remember
 
 EXAMPLES = 20  # perturbed images shown
 
@@ -43,7 +43,8 @@ def _strength(kind: str) -> float:
     default = 20.0 if kind == "rotate" else (2.0 if kind.startswith("shift") else perturbation.values[-1]
                                              if kind != "scale" else 0.8)
     key = bind(f"robust_{kind}", float(default), lambda v: isinstance(v, float) and low <= v <= high)
-    st.slider(f"Strength: {perturbation.axis}", float(low), float(high), step=float(step), key=key)
+    st.slider(f"Strength: {perturbation.axis}", float(low), float(high), step=float(step), key=key,
+              format="%.2f" if step < 1 else "%d")
     remember(f"robust_{kind}")
     return float(st.session_state[key])
 
@@ -76,14 +77,17 @@ def robustness_tab(run, proj: bool) -> None:
     clean = cached_for_model(run, "robust_clean", lambda: predict_proba(run.network, images).argmax(axis=1))
     accuracy, clean_accuracy = float(np.mean(predicted == labels)), float(np.mean(clean == labels))
     with left:
-        st.metric(f"Accuracy, {perturbation.describe(value)}", f"{accuracy:.1%}",
-                  delta=f"{100 * (accuracy - clean_accuracy):+.1f} points", delta_color="normal",
-                  help=f"On {description}; unchanged: {clean_accuracy:.1%}.")
-    right.plotly_chart(image_figures.gallery_figure(
+        change = 100 * (accuracy - clean_accuracy)
+        st.metric("Accuracy", f"{accuracy:.1%}",
+                  delta=f"{change:+.1f} points" if round(change, 1) else None,
+                  help=f"On {description}, {perturbation.describe(value)}; unchanged: {clean_accuracy:.1%}.")
+    gallery = image_figures.gallery_figure(
         changed[:EXAMPLES], [f"read {names[p]}" for p in predicted[:EXAMPLES]], columns=10,
         caption_colors=[CORRECT if p == y else HIGHLIGHT for p, y in zip(predicted, labels[:EXAMPLES])],
-        caption_size=15 if proj else 11, title=f"test images {perturbation.describe(value)}"),
-        key="inside_robust_examples", config={"displayModeBar": False})
+        caption_size=15 if proj else 11, title=f"test images {perturbation.describe(value)}")
+    gallery.update_layout(plot_bgcolor=TILE_BACKGROUND)
+    with right:
+        chart(gallery, "inside_robust_examples", config=STATIC_CHART)
     right.caption(f"Above each: what the network reads (orange: wrong). Accuracy on {description}.")
     curves(run, (kind, value), images, labels, description, proj)
 
@@ -118,7 +122,7 @@ def curves(run, marker, images, labels, description: str, proj: bool) -> None:
             lambda progress, other=other: robustness.robustness_curves(other.network, images, labels,
                                                                        progress=progress))
     chart(probe_figures.robustness_figure(curves_by_model, robustness.PERTURBATIONS, marker=marker,
-                                          projector=proj), "inside_robust_curves")
+                                          projector=proj, columns=2 if proj else 4), "inside_robust_curves")
     worst = min(own.values(), key=lambda c: c.worst[1])
     st.caption(f"Accuracy on {description} as each change grows (the dotted line: the slider above). The "
                f"current model does worst {robustness.PERTURBATIONS[worst.key].describe(worst.worst[0])} "

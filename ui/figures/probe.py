@@ -40,11 +40,13 @@ def _square(image) -> np.ndarray:
 
 def _curve_layout(fig: go.Figure, x_title: str, y_title: str, height: int, projector: bool, title: str | None):
     font = fonts(projector)
+    # The title at the top of the figure, the legend between it and the plot: never on each other.
     fig.update_layout(
-        title=dict(text=title, x=0, xanchor="left") if title else None,
-        height=max(height, 380) if projector else height, font=font, plot_bgcolor="#ffffff",
-        margin=dict(l=10, r=10, t=50 if title else 20, b=10), hovermode="x unified",
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
+        title=dict(text=title, x=0, xanchor="left", y=1, yanchor="top", yref="container", pad=dict(t=8),
+                   font=dict(size=font["size"] + 2)) if title else None,
+        height=max(height, 400) if projector else height, font=font, plot_bgcolor="#ffffff",
+        margin=dict(l=10, r=10, t=(95 if projector else 80) if title else 30, b=10), hovermode="x unified",
+        legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0),
     )
     grid = "#8c8c8c" if projector else "#e5e5e5"
     fig.update_xaxes(title=x_title, gridcolor=grid, showline=True, linecolor="#444444")
@@ -59,22 +61,22 @@ def attack_panels_figure(original, adversarial, epsilon: float, *, before: str, 
     original, adversarial = _square(original), _square(adversarial)
     change = adversarial - original
     zmax = max(float(epsilon), float(np.abs(change).max()), 1e-6)
-    fig = make_subplots(1, 3, horizontal_spacing=0.06, subplot_titles=(
-        f"the image: {before}", f"+ the perturbation (±{epsilon:.3g})", f"= what the network sees: {after}"))
+    fig = make_subplots(1, 3, horizontal_spacing=0.12, subplot_titles=(
+        f"image: read {before}", f"+ change (±{epsilon:.3g})", f"= read {after}"))
     ink = dict(zmin=0, zmax=1, colorscale=INK_ON_PAPER, showscale=False,
                hovertemplate="pixel (row %{y}, col %{x})<br>ink %{z:.2f}<extra></extra>")
     fig.add_trace(go.Heatmap(z=original, **ink), 1, 1)
     fig.add_trace(go.Heatmap(
         z=change, zmin=-zmax, zmax=zmax, colorscale=diverging(projector),
-        colorbar=dict(title=dict(text="change of ink"), x=0.645, len=0.9, thickness=12 if not projector else 20),
+        colorbar=dict(title=dict(text="change"), x=0.635, len=0.9, thickness=12 if not projector else 18),
         hovertemplate="pixel (row %{y}, col %{x})<br>change %{z:+.3f}<extra></extra>"), 1, 2)
     fig.add_trace(go.Heatmap(z=adversarial, **ink), 1, 3)
     for col, anchor in zip((1, 2, 3), ("x", "x2", "x3")):
         image_axes(fig, IMAGE_SIDE, IMAGE_SIDE, row=1, col=col, anchor=anchor)
         hide_axes(fig, row=1, col=col)
     font = fonts(projector)
-    fig.update_annotations(font=dict(size=font["size"] - 1))
-    fig.update_layout(height=max(height, 360) if projector else height, font=font, plot_bgcolor="#ffffff",
+    fig.update_annotations(font=dict(size=font["size"], color="#1d2333"))
+    fig.update_layout(height=max(height, 380) if projector else height, font=font, plot_bgcolor="#ffffff",
                       margin=dict(l=4, r=4, t=40, b=4), dragmode=False,
                       meta={"probe": {"epsilon": float(epsilon), "max_change": float(np.abs(change).max())}})
     return fig
@@ -136,8 +138,11 @@ def robustness_figure(curves_by_model: Mapping[str, Mapping], perturbations: Map
     ``marker``: (perturbation, strength) the sliders show now."""
     keys = [key for key in perturbations if any(key in curves for curves in curves_by_model.values())]
     rows = max(1, -(-len(keys) // columns))
+    legend_px = (30 if projector else 24) * len(curves_by_model)  # one line per model, above the charts
+    height = (340 if projector else 290) * rows + legend_px
+    # Room between rows for an axis title and the next chart's title, in pixels whatever the rows.
     fig = make_subplots(rows, columns, subplot_titles=[perturbations[k].label for k in keys],
-                        horizontal_spacing=0.06, vertical_spacing=0.22 if rows > 1 else 0.1)
+                        horizontal_spacing=0.06, vertical_spacing=min(0.3, 110 / height))
     font = fonts(projector)
     meta = {}
     for number, (name, curves) in enumerate(curves_by_model.items()):
@@ -160,10 +165,10 @@ def robustness_figure(curves_by_model: Mapping[str, Mapping], perturbations: Map
                          title=dict(text="accuracy" if col == 1 else "", font=dict(size=font["size"] - 2)))
         if marker is not None and marker[0] == key:
             fig.add_vline(x=float(marker[1]), line=dict(color="#444444", dash="dot"), row=row, col=col)
-    fig.update_annotations(font=dict(size=font["size"]))
-    fig.update_layout(height=(330 if projector else 290) * rows, font=font, plot_bgcolor="#ffffff",
-                      margin=dict(l=10, r=10, t=60, b=10), hovermode="closest",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.06, xanchor="left", x=0),
+    fig.update_annotations(font=dict(size=font["size"], color="#1d2333"))
+    fig.update_layout(height=height, font=font, plot_bgcolor="#ffffff",
+                      margin=dict(l=10, r=10, t=40 + legend_px, b=10), hovermode="closest",
+                      legend=dict(orientation="v", yanchor="top", y=1, yref="container", xanchor="left", x=0),
                       meta={"probe": {"accuracies": meta}})
     fig.update_xaxes(gridcolor="#e5e5e5", showline=True, linecolor="#444444")
     fig.update_yaxes(gridcolor="#e5e5e5", showline=True, linecolor="#444444")
@@ -206,8 +211,8 @@ def switchboard_figure(drops, off, *, columns: int | None = None, unit_name: str
         hovertemplate=(f"{unit_name} %{{customdata[0]:.0f}} (%{{hovertext}})<br>switched off alone: "
                        "−%{customdata[1]:.1f} points<br>click to switch it on or off<extra></extra>")))
     fig.update_layout(
-        title=dict(text=title, x=0, xanchor="left") if title else None, font=font,
-        height=int(min(700, max(160, rows * (44 if projector else 34) + (70 if title else 30)))),
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=font["size"] + 1)) if title else None,
+        font=font, height=int(min(700, max(160, rows * (44 if projector else 34) + (70 if title else 30)))),
         margin=dict(l=4, r=4, t=50 if title else 10, b=4), plot_bgcolor=GAP_COLOR, dragmode=False,
         hovermode="closest", clickmode="event+select",
         meta={"probe": {"columns": columns, "n_units": n, "off": sorted(off)}})
