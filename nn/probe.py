@@ -11,9 +11,10 @@ pixels (:func:`input_gradient`)::
     S = log p_c             dS/dz = onehot(c) - p      its log-probability
 
 Dream (:func:`dream`): gradient *ascent* on the image, from a blank field or a chosen
-image: ``x <- clip(x + step * g / mean|g|, 0, 1)`` with ``g = dS/dx - l2 * x``, and every
-few steps a slight blur (the gradient itself is blurred every step). Unregularised, the ascent finds speckled noise that excites the
-class; the L2 term keeps ink where it earns its keep and the blur joins it into strokes.
+image: ``x <- clip(x + step * g / mean|g|, 0, 1)`` with ``g = dS/dx - l2 * x``, the gradient
+blurred every step and the image every few. Unregularised, the ascent finds speckled noise
+that excites the class; the L2 term keeps ink where it earns its keep and the blur joins
+it into strokes.
 
 Fool (:func:`fgsm`, :func:`iterative_attack`): move each pixel by at most epsilon in the
 direction that lowers the loss of a target class (or raises the loss of the true one):
