@@ -37,6 +37,9 @@ FULL_BATCH_CHUNK = 512  # a full batch is resampled this many images at a time
 def augment_problems(max_shift: float, max_degrees: float) -> list[str]:
     """What is wrong with these amounts, as readable messages (empty if fine)."""
     problems = []
+    for name, value in (("shift", max_shift), ("rotation", max_degrees)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            return [f"augment {name} must be a number, got {value!r}"]
     if not (math.isfinite(max_shift) and 0 <= max_shift <= MAX_SHIFT_LIMIT):
         problems.append(f"augment shift must be 0..{MAX_SHIFT_LIMIT:g} pixels, got {max_shift}")
     if not (math.isfinite(max_degrees) and 0 <= max_degrees <= MAX_DEGREES_LIMIT):

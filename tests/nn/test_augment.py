@@ -70,6 +70,8 @@ def test_bad_amounts_are_refused_with_a_message():
         TrainConfig(augment=True, augment_degrees=float("nan"))
     with pytest.raises(ValueError, match="augment must be True or False"):
         TrainConfig(augment="yes")
+    with pytest.raises(ValueError, match="augment shift must be a number, got 'far'"):
+        TrainConfig(augment=True, augment_shift="far")
     with pytest.raises(ValueError, match=r"\(m, 784\)"):
         Augmenter()(np.zeros((2, 100), np.float32))
 
