@@ -13,9 +13,10 @@ or a list)::
 
 Knobs are the Train page's setting names (``epochs``, ``learning_rate``, ``width``,
 ``layers``, ``activation``, ``optimizer``, ``batch_mode``, ``batch_size``, ``l2``,
-``seed``, and the convolution knobs ``conv_layers``, ``conv_filters``, ``conv_filters_2``,
-``conv_kernel``, ``conv_padding``, ``conv_pool``; e.g. ``locked = { conv_layers = 0 }`` keeps a challenge
-dense). Limits (``min``/``max``) apply to numeric knobs; ``locked`` fixes any knob.
+``seed``, the convolution knobs ``conv_layers``, ``conv_filters``, ``conv_filters_2``,
+``conv_kernel``, ``conv_padding``, ``conv_pool``, and ``augment`` (true or false); e.g.
+``locked = { conv_layers = 0 }`` keeps a challenge dense). Limits (``min``/``max``) apply to
+numeric knobs; ``locked`` fixes any knob.
 :meth:`Challenge.apply` brings settings within the rules (with notes) and
 :meth:`Challenge.judge` checks a finished run. The server's file is
 ``$DIGIT_LAB_CHALLENGES``, else ``assets/challenges.toml``.
@@ -180,6 +181,7 @@ def settings_of(config) -> dict:
         "conv_kernel": kernel,
         "conv_padding": config.conv_padding,
         "conv_pool": config.conv_pool,
+        "augment": config.augment,
     }
 
 
@@ -213,9 +215,9 @@ def check_value(name: str, value):
                 not math.isfinite(value):
             raise ChallengeError(f"{name} must be a number, got {value!r}")
         return float(value) if name in ("learning_rate", "l2") else value
-    if name == "conv_pool":
+    if name in ("conv_pool", "augment"):
         if not isinstance(value, bool):
-            raise ChallengeError(f"conv_pool must be true or false, got {value!r}")
+            raise ChallengeError(f"{name} must be true or false, got {value!r}")
         return value
     allowed = {"activation": ACTIVATION_CHOICES, "optimizer": OPTIMIZERS,
                "batch_mode": (BATCH_FULL, BATCH_MINI), "conv_padding": CONV_PADDINGS}[name]

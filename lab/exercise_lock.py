@@ -55,10 +55,12 @@ CONTROLS: dict[str, tuple[str, ...]] = {
     "l2": ("l2",),
     "seed": ("seed",),
     "conv": ("conv_layers", "conv_filters", "conv_filters_2", "conv_kernel", "conv_padding", "conv_pool"),
+    "aug": ("augment",),
 }
 CONTROL_LABELS = {"ep": "Epochs", "lr": "Learning rate", "w": "Hidden width", "hl": "Hidden layers",
                   "act": "Activation", "opt": "Optimizer", "bs": "Batch (mode and size)",
-                  "l2": SETTING_LABELS["l2"], "seed": "Seed", "conv": "Convolution layers"}
+                  "l2": SETTING_LABELS["l2"], "seed": "Seed", "conv": "Convolution layers",
+                  "aug": SETTING_LABELS["augment"]}
 # Parts of the pages a link may hide (not settings: nothing to fix).
 PANELS = {"presets": "Preset experiments", "challenge": "Challenge picker", "share": "Share these settings",
           "lessons": "Lesson picker"}

@@ -78,7 +78,10 @@ CONV_DEFAULTS = {
     "conv_padding": "valid",
     "conv_pool": True,
 }
-ALL_DEFAULTS = {**DEFAULT_SETTINGS, **CONV_DEFAULTS}
+# Augmentation (nn/augment.py): each batch's images moved by random shifts (up to 2 px) and
+# rotations (up to 15°). Optional like the conv knobs: a dict without it trains without.
+AUGMENT_DEFAULTS = {"augment": False}
+ALL_DEFAULTS = {**DEFAULT_SETTINGS, **CONV_DEFAULTS, **AUGMENT_DEFAULTS}
 
 
 def setting(settings: dict, name: str):
@@ -131,6 +134,7 @@ def to_config(settings: dict, n_train: int | None = None,
         n_conv = int(setting(settings, "conv_layers"))
         conv_layers = conv_layers_of(settings)
         padding, pool = str(setting(settings, "conv_padding")), setting(settings, "conv_pool")
+        augment = setting(settings, "augment")
     except KeyError as missing:
         raise ValueError(f"missing setting {missing}") from None
     except (TypeError, ValueError) as error:
@@ -153,6 +157,7 @@ def to_config(settings: dict, n_train: int | None = None,
             batch_size=batch_size,
             l2=float(settings["l2"]),
             seed=int(settings["seed"]),
+            augment=augment,
             validation_fraction=VALIDATION_FRACTION,
             snapshot_every=snapshot_interval(
                 epochs, n_params=n_parameters((width,) * layers, conv_layers=conv_layers, conv_padding=padding,
@@ -234,7 +239,7 @@ def describe_config(config: TrainConfig, n_inputs: int = 784, n_classes: int = 1
     batch = "full batch" if config.batch_size is None else f"batch {config.batch_size}"
     return (f"{sizes} {ACTIVATION_LABELS.get(config.activation, config.activation)}, "
             f"{OPTIMIZER_LABELS.get(config.optimizer, config.optimizer)} lr {config.learning_rate:g}, "
-            f"{batch}, {config.epochs} epochs")
+            f"{batch}, {config.epochs} epochs" + (", augmented" if config.augment else ""))
 
 
 # -- values that did not come from the controls ----------------------------------------
@@ -250,7 +255,8 @@ SETTING_LABELS = {"epochs": "Epochs", "width": "Hidden width", "layers": "Hidden
           "batch_size": "Batch size", "seed": "Seed", "learning_rate": "Learning rate",
           "l2": "L2 weight decay", "conv_layers": "Convolution layers", "conv_filters": "Filters (conv layer 1)",
           "conv_filters_2": "Filters (conv layer 2)",
-          "conv_kernel": "Kernel size", "conv_padding": "Padding", "conv_pool": "Max-pool"}
+          "conv_kernel": "Kernel size", "conv_padding": "Padding", "conv_pool": "Max-pool",
+          "augment": "Augment"}
 
 
 def clamp_setting(name: str, value):
@@ -285,7 +291,7 @@ def clamp_setting(name: str, value):
                 return number, None
             nearest = min(CONV_KERNELS, key=lambda k: (abs(k - number), k))
             return nearest, f"{label} {number} is not one of {', '.join(map(str, CONV_KERNELS))}; using {nearest}."
-        if name == "conv_pool" and not isinstance(value, bool):
+        if name in ("conv_pool", "augment") and not isinstance(value, bool):
             raise ValueError
         if name == "activation" and value not in ACTIVATION_CHOICES or \
                 name == "optimizer" and value not in OPTIMIZERS or \

@@ -8,7 +8,9 @@ A settings dict (see :mod:`lab.settings`) becomes short query parameters and bac
 with convolution layers adds ``cl`` (conv layers), ``cf`` and ``cf2`` (filters of the
 first and second conv layer), ``ck`` (kernel size), ``cp`` (padding: valid or same) and
 ``pool`` (1 or 0), e.g. ``&cl=2&cf=16&cf2=32&ck=3&cp=valid&pool=1``; a link with settings but no ``cl`` describes a
-dense network (as every link made before convolution existed does). A link
+dense network (as every link made before convolution existed does). ``aug=1`` trains with
+augmentation (random shifts and rotations); a link with settings but no ``aug`` trains
+without (as every link made before it existed does). A link
 typed or edited by hand may hold anything: every value is brought into the range the
 Train page's controls allow (the learning rate and L2 snap to the nearest allowed
 value on a log scale; epochs, width, layers, batch size and seed are clamped; an
@@ -48,6 +50,7 @@ SHORT = {
 CONV_SHORT = {"conv_layers": "cl", "conv_filters": "cf", "conv_filters_2": "cf2", "conv_kernel": "ck",
               "conv_padding": "cp", "conv_pool": "pool"}
 SHORT.update(CONV_SHORT)
+SHORT["augment"] = "aug"
 PARAMS = tuple(SHORT.values())
 FULL = "full"  # bs=full: full-batch gradient descent
 _INTEGERS = ("epochs", "width", "layers", "batch_size", "seed", "conv_layers", "conv_filters", "conv_filters_2",
@@ -82,6 +85,8 @@ def to_params(settings: dict) -> dict[str, str]:
             "cp": str(setting(settings, "conv_padding")),
             "pool": "1" if setting(settings, "conv_pool") else "0",
         })
+    if setting(settings, "augment"):  # links without augmentation stay as they were
+        params["aug"] = "1"
     return params
 
 
@@ -111,11 +116,11 @@ def from_params(params, base: dict | None = None) -> tuple[dict, list[str]]:
         if len(text) > MAX_PARAM_LENGTH:
             text = text[:MAX_PARAM_LENGTH] + "…"
         default = ALL_DEFAULTS[name]
-        if name in ("conv_padding", "conv_pool"):
+        if name in ("conv_padding", "conv_pool", "augment"):
             value = text.lower()
             if name == "conv_padding" and value in CONV_PADDINGS:
                 settings[name] = value
-            elif name == "conv_pool" and value in _TRUE + _FALSE:
+            elif name in ("conv_pool", "augment") and value in _TRUE + _FALSE:
                 settings[name] = value in _TRUE
             else:
                 settings[name] = default
@@ -158,6 +163,8 @@ def from_params(params, base: dict | None = None) -> tuple[dict, list[str]]:
             notes.append(f"{short}={text}: {note}")
     if "cl" not in params and has_settings(params) and setting(settings, "conv_layers"):
         settings["conv_layers"] = 0  # a link without cl describes a dense network
+    if "aug" not in params and has_settings(params) and setting(settings, "augment"):
+        settings["augment"] = False  # and one without aug trains without augmentation
     if int(settings["layers"]) == 0 and not setting(settings, "conv_layers"):
         settings["layers"] = 1
         notes.append("hl=0: a network without convolution layers needs at least one hidden layer; using 1.")

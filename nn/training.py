@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .augment import DEFAULT_MAX_DEGREES, DEFAULT_MAX_SHIFT, AugmentedBatches, Augmenter, augment_problems
 from .conv import MAX_CONV_BATCH, ConvSpec, conv_config_problems
 from .network import N_INPUTS, Network
 from .optimizers import SCHEDULES, Optimizer, make_optimizer, scheduled_learning_rate
@@ -62,6 +63,10 @@ class TrainConfig:
     conv_layers: tuple[tuple[int, int], ...] = ()
     conv_padding: str = "valid"  # valid | same
     conv_pool: bool = True  # a 2x2 max pool after each conv layer
+    # Each batch's images moved by random shifts and rotations (nn/augment.py).
+    augment: bool = False
+    augment_shift: float = DEFAULT_MAX_SHIFT  # at most this many pixels, right/left and up/down
+    augment_degrees: float = DEFAULT_MAX_DEGREES  # at most this many degrees either way
 
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(n) for n in self.hidden_sizes)
@@ -95,6 +100,9 @@ class TrainConfig:
         if self.dtype not in ("float32", "float64"):
             problems.append("dtype must be float32 or float64")
         problems += conv_config_problems(self.conv_layers, self.conv_padding, self.conv_pool)
+        if not isinstance(self.augment, bool):
+            problems.append(f"augment must be True or False, got {self.augment!r}")
+        problems += augment_problems(self.augment_shift, self.augment_degrees)
         if self.conv_layers and (self.batch_size is None or self.batch_size > MAX_CONV_BATCH):
             problems.append(f"conv layers train on batches of at most {MAX_CONV_BATCH} images (full batch "
                             f"would hold every image's im2col matrix in memory), got {self.batch_size or 'full'}")
@@ -384,6 +392,14 @@ def _checked_data(images, labels) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def _image_side(images) -> int:
+    """The side of the square images in ``images`` (n, side * side), or ValueError."""
+    side = math.isqrt(images.shape[1])
+    if side * side != images.shape[1]:
+        raise ValueError(f"augment moves square images; {images.shape[1]} pixels are not a square")
+    return side
+
+
 def _should_stop(stop) -> bool:
     if stop is None:
         return False
@@ -426,7 +442,11 @@ def train(
     n = len(images)
     batch_size = n if config.batch_size is None else min(config.batch_size, n)
     batches = Batches(images, labels, batch_size, network.dtype, seed=config.seed,
-                      leave_out_blank=leaves_out_blank_columns(network, images, batch_size))
+                      leave_out_blank=not config.augment and leaves_out_blank_columns(network, images, batch_size))
+    if config.augment:
+        batches = AugmentedBatches(batches, Augmenter(config.augment_shift, config.augment_degrees,
+                                                      seed=config.seed, side=_image_side(images),
+                                                      dtype=network.dtype))
     steps_per_epoch = math.ceil(n / batch_size)
     history = history if history is not None else History()
     first_step, first_epoch = len(history.step_loss), len(history.epoch)

@@ -15,6 +15,7 @@ PAGES: dict[str, tuple[str, str]] = {  # file name -> (title, icon)
     "weights": ("Weights", ":material/grid_on:"),
     "gradients": ("Gradients", ":material/trending_down:"),
     "activations": ("Activations", ":material/bolt:"),
+    "probe": ("Probe", ":material/science:"),
     "draw": ("Draw", ":material/draw:"),
     "evaluate": ("Evaluate", ":material/fact_check:"),
     "data": ("Data", ":material/dataset:"),

@@ -146,6 +146,12 @@ def settings_controls(challenge=None, compact: bool = False, lock=None) -> None:
         low, high, off = bounds("seed", 0, settings.MAX_SEED)
         more.number_input("Seed", low, high, step=1, key=_bind("seed"), disabled=off,
                           help="Same seed, same settings: the same run.")
+    if shown("aug"):
+        more.toggle("Augment: move and turn every image a little", key=_bind("augment"),
+                    disabled=locked("augment"),
+                    help="Each batch's images shifted by up to 2 pixels and turned by up to 15°, at random "
+                         "and anew every epoch (the labels stay). The network learns that a digit off centre "
+                         "or leaning is the same digit: compare the two on the Probe page's How robust tab.")
     if compact and shown("conv"):  # projector view: under "More settings" (expanders do not nest)
         box = more.container(border=True)
         box.markdown("**Convolution layers (CNN)**")

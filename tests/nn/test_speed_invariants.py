@@ -313,3 +313,50 @@ def test_a_conv_minibatch_epoch_allocates_no_data_sized_array(bundled, optimizer
     # made in the first epoch, for the two batch sizes, and reused; never a copy of the data.
     assert per_epoch < 0.05 * x.nbytes, f"an epoch allocated {per_epoch} bytes (data {x.nbytes})"
     assert whole < 4 * x.nbytes, f"training allocated {whole} bytes, a float32 copy of the data is {4 * x.nbytes}"
+
+
+# -- augmentation (nn/augment.py) --------------------------------------------------------
+# The augmenter's arrays per image of a batch: five float32 and one index array of 784,
+# the paper (31 x 31 float32) and the output: about 40 bytes per pixel.
+AUGMENT_BYTES_PER_PIXEL = 40
+
+
+def test_an_augmented_minibatch_epoch_allocates_no_data_sized_array(bundled):
+    images, labels = bundled
+    x, y = np.tile(images, (4, 1)), np.tile(labels, 4)  # 20,000 images, 15.7 MB of uint8
+    config = TrainConfig(hidden_sizes=(16,), optimizer="adam", learning_rate=1e-3, batch_size=128, epochs=3,
+                         augment=True)
+    per_epoch, whole = traced_training(x, y, config)
+    buffers = AUGMENT_BYTES_PER_PIXEL * 128 * 784  # made once, in the first epoch
+    assert per_epoch < 0.05 * x.nbytes, f"an epoch allocated {per_epoch} bytes (data {x.nbytes})"
+    assert whole < 0.2 * x.nbytes + buffers, f"training allocated {whole} bytes (data {x.nbytes})"
+
+
+def test_an_augmented_full_batch_moves_the_data_into_one_array_made_once(bundled):
+    from nn.augment import FULL_BATCH_CHUNK
+
+    images, labels = bundled
+    x, y = np.tile(images, (2, 1)), np.tile(labels, 2)  # 10,000 images
+    float_copy = x.size * 4
+    config = TrainConfig(hidden_sizes=(16,), optimizer="adam", learning_rate=1e-3, epochs=4, augment=True)
+    per_epoch, whole = traced_training(x, y, config)
+    chunk_buffers = AUGMENT_BYTES_PER_PIXEL * FULL_BATCH_CHUNK * 784
+    assert per_epoch < 0.2 * float_copy, f"an epoch allocated {per_epoch} bytes"
+    # The float copy, the moved copy (both once) and the augmenter's arrays for a chunk.
+    assert whole < 2.25 * float_copy + chunk_buffers, f"training allocated {whole} bytes, float copy {float_copy}"
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_augmented_training_keeps_float32_and_is_bit_identical_for_a_seed(bundled, mode):
+    images, labels = small_subset(bundled, mode)
+
+    def run():
+        config = TrainConfig(hidden_sizes=(16,), optimizer="adam", learning_rate=1e-3, batch_size=MODES[mode],
+                             epochs=1, augment=True, snapshot_every=0)
+        net = build_network(config)
+        return net, train(net, images, labels, config).history
+
+    (first, h1), (second, h2) = run(), run()
+    assert all(a.dtype == np.float32 for a in first.weights + first.biases)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(first.weights, second.weights))
+    assert h1.step_loss == h2.step_loss
