@@ -48,7 +48,7 @@ def test_steps_whose_page_the_app_does_not_have_are_skipped():
     sees = lessons.load_file(ROOT / "assets" / "lessons" / "what-a-network-sees.toml")
     pages = [step.page for step in sees.steps]
     missing = [i for i, page in enumerate(pages) if page not in APP_PAGES]
-    assert [pages[i] for i in missing] == ["hidden_space", "probe", "probe"]  # pages to come
+    assert [pages[i] for i in missing] == ["probe", "probe"]  # pages to come
     assert lessons.available_steps(sees, APP_PAGES) == [i for i in range(len(pages)) if i not in missing]
     # the day a probe page exists, its steps join in
     assert lessons.available_steps(sees, [*APP_PAGES, "probe"]) == [0, 1, 2, 4, 5, 6]
