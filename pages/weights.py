@@ -117,7 +117,7 @@ def unit_detail(run, unit: int, zmax: float, proj: bool, view: str) -> None:
         fig = cached_for_model(run, f"unit_map:{unit}:{zmax}:{proj}:{view}", lambda: weight_figures.weight_grid_figure(
             w[:, None], unit_ids=[unit], zmax=zmax, mode="heatmap", projector=proj, height=340,
             value_name=value_name,
-            title=f"unit {unit}: " + ("change of its incoming weights" if change else "incoming weights")))
+            title=f"unit {unit}: incoming weights" + (", change since the start" if change else "")))
         chart(fig, "inside_unit_map")
         shown = "what training added to its weights" if change else "its weights"
         st.caption(f"z = pixels · weights + bias ({bias:+.3g}), then {activation_label(network)}(z); shown: "

@@ -43,7 +43,7 @@ def points(spec: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for trace in spec["data"]:
         if trace.get("name") == "selected":
             continue
-        rows.append(decode(trace["customdata"])[:, 0])
+        rows.append(decode(trace["customdata"]).reshape(-1, 3)[:, 0])
         xs.append(decode(trace["x"]))
         ys.append(decode(trace["y"]))
     rows, xs, ys = (np.concatenate(a) for a in (rows, xs, ys))
@@ -65,8 +65,11 @@ def test_the_map_shows_the_hidden_layer_s_pca_map_within_budget(run, held_out):
     rows, x, y = points(spec)
     assert rows.tolist() == list(range(1000))
     np.testing.assert_allclose(np.column_stack([x, y]), expected.coordinates, rtol=1e-6, atol=1e-5)
-    crosses = sum(int(np.count_nonzero(np.asarray(t["marker"]["symbol"]) == "x-thin-open")) for t in spec["data"])
-    assert crosses == int(np.count_nonzero(expected.predictions != held_out.labels))
+    wrong = np.flatnonzero(expected.predictions != held_out.labels)
+    crosses = next(t for t in spec["data"] if t["name"].startswith("read wrong"))
+    assert crosses["marker"]["symbol"] == "x-thin-open" and crosses["name"] == f"read wrong ({len(wrong)})"
+    np.testing.assert_array_equal(decode(crosses["customdata"])[:, 0], wrong)
+    np.testing.assert_array_equal(decode(crosses["customdata"])[:, 1], expected.predictions[wrong])
     assert len(at.get("plotly_chart")[0].proto.spec) <= payload_budget(128)  # 150 KiB
     assert at.metric[0].value == f"{expected.separation:.0%}"
     assert "direction of most spread" in spec["layout"]["xaxis"]["title"]["text"]
@@ -121,3 +124,14 @@ def test_tsne_is_offered_only_where_scikit_learn_is(run, monkeypatch):
     at = open_page("hidden_space", run)
     assert at.radio(key="inside_space_method").options == ["PCA (straight-line view, NumPy)"]
     assert any("scikit-learn" in c.value and "PCA" in c.value for c in at.caption)
+
+
+def test_a_click_is_read_from_either_form_of_the_browser_s_customdata():
+    """Chromium sends a clicked point's customdata row as a list or, when the figure carried it as
+    a typed array, as {"0": image, "1": answer, ...}; both name the image, junk names none."""
+    from ui.figures.hidden_space import image_index_from_selection
+    assert image_index_from_selection({"selection": {"points": [{"customdata": [123, 4, 7]}]}}) == 123
+    assert image_index_from_selection({"selection": {"points": [{"customdata": {"0": 123, "1": 4, "2": 7}}]}}) == 123
+    assert image_index_from_selection({"selection": {"points": [{"customdata": {"x": 1}}]}}) is None
+    assert image_index_from_selection({"selection": {"points": []}}) is None
+    assert image_index_from_selection(None) is None

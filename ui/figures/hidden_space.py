@@ -27,44 +27,43 @@ def hidden_space_figure(coordinates, labels, predictions, class_names=None, *, t
                         axis_titles=("direction 1", "direction 2"), limits=None, selected: int | None = None,
                         projector: bool = False, height: int = 560) -> go.Figure:
     """One point per image at ``coordinates`` (n, 2), coloured by its true class ``labels``
-    (n,); a cross where ``predictions`` (n,) differs. ``limits``: fixed axis ranges
-    ((x0, x1), (y0, y1)) (a replay keeps them for every epoch); ``selected``: an image
-    index to ring."""
+    (n,); the images whose ``predictions`` (n,) are wrong as crosses of their true class's
+    colour, in a trace of their own. ``limits``: fixed axis ranges ((x0, x1), (y0, y1)) (a
+    replay keeps them for every epoch); ``selected``: an image index to ring.
+
+    Why whole traces: per-point symbols and sizes make Plotly validate 1,000-entry lists;
+    one trace per class plus one for the mistakes does not.
+    """
     coordinates = np.asarray(coordinates, dtype=np.float64)
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     n_classes = int(max(labels.max(initial=0), predictions.max(initial=0))) + 1
     names = class_names_or_numbers(n_classes, class_names)
     font = fonts(projector)
     size = 9 if projector else 7
-    fig = go.Figure()
+    wrong = predictions != labels
+    traces, annotations = [], []
     for c in range(n_classes):
         rows = np.flatnonzero(labels == c)
         if not len(rows):
             continue
-        wrong = predictions[rows] != c
-        custom = np.column_stack([rows, predictions[rows]]).astype(np.int32)
-        symbols = np.where(wrong, "x-thin-open", "circle")
-        fig.add_trace(go.Scatter(
-            x=coordinates[rows, 0].astype(F32), y=coordinates[rows, 1].astype(F32), mode="markers",
-            name=names[c], legendgroup=names[c], customdata=custom,
-            marker=dict(color=class_colour(c), size=np.where(wrong, size + 4, size), symbol=symbols,
-                        line=dict(width=np.where(wrong, 2.5, 0.4).tolist(), color=class_colour(c)),
-                        opacity=0.8),
-            hovertemplate=(f"true {names[c]}, read as %{{customdata[1]}}<br>image %{{customdata[0]}}"
-                           "<br>(click to see it)<extra></extra>"),
-        ))
+        traces.append(_points(coordinates, rows[~wrong[rows]], labels, predictions, names, dict(
+            color=class_colour(c), size=size, opacity=0.75, line=dict(width=0.4, color="#ffffff")), names[c]))
         centre = coordinates[rows].mean(axis=0)
-        fig.add_annotation(x=float(centre[0]), y=float(centre[1]), text=f"<b>{names[c]}</b>", showarrow=False,
-                           font=dict(size=font["size"] + 9, color=class_colour(c)),
-                           bgcolor="rgba(255,255,255,0.75)", borderpad=1)
-    _fix_class_names_in_hover(fig, names)
+        annotations.append(dict(x=float(centre[0]), y=float(centre[1]), text=f"<b>{names[c]}</b>", showarrow=False,
+                                font=dict(size=font["size"] + 9, color=class_colour(c)),
+                                bgcolor="rgba(255,255,255,0.75)", borderpad=1))
+    mistakes = np.flatnonzero(wrong)
+    traces.append(_points(coordinates, mistakes, labels, predictions, names, dict(
+        color=[class_colour(int(c)) for c in labels[mistakes]], size=size + 5, symbol="x-thin-open",
+        line=dict(width=2.5 if projector else 2)), f"read wrong ({len(mistakes)})"))
     if selected is not None and 0 <= selected < len(coordinates):
-        fig.add_trace(go.Scatter(x=[float(coordinates[selected, 0])], y=[float(coordinates[selected, 1])],
+        traces.append(go.Scatter(x=[float(coordinates[selected, 0])], y=[float(coordinates[selected, 1])],
                                  mode="markers", showlegend=False, hoverinfo="skip", name="selected",
                                  marker=dict(size=22, symbol="circle-open", color="#000000", line=dict(width=3))))
+    fig = go.Figure(traces)
     fig.update_layout(
         title=dict(text=title, x=0, xanchor="left") if title else None, height=height, font=font,
-        plot_bgcolor="#ffffff", margin=dict(l=10, r=10, t=50 if title else 10, b=10),
+        plot_bgcolor="#ffffff", margin=dict(l=10, r=10, t=50 if title else 10, b=10), annotations=annotations,
         legend=dict(title=dict(text="true class"), itemsizing="constant"),
         hovermode="closest", clickmode="event+select", dragmode="zoom",
     )
@@ -75,15 +74,16 @@ def hidden_space_figure(coordinates, labels, predictions, class_names=None, *, t
     return fig
 
 
-def _fix_class_names_in_hover(fig: go.Figure, names) -> None:
-    """Hover says "read as 7", not "read as 7" by index: with class names other than the
-    indices (letters), put each prediction's name into the hover text instead."""
-    if all(name == str(i) for i, name in enumerate(names)):
-        return
-    for trace in fig.data:
-        custom = np.asarray(trace.customdata)
-        trace.text = [names[int(p)] for p in custom[:, 1]]
-        trace.hovertemplate = trace.hovertemplate.replace("%{customdata[1]}", "%{text}")
+def _points(coordinates, rows, labels, predictions, names, marker: dict, name: str) -> go.Scatter:
+    """The points ``rows``; hover: the true class, the answer, the image's index."""
+    custom = np.column_stack([rows, predictions[rows], labels[rows]]).astype(np.int32)
+    numbered = all(n == str(i) for i, n in enumerate(names))  # else the classes' names go in as text
+    said = ("true %{customdata[2]}, read as %{customdata[1]}" if numbered else "%{text}")
+    return go.Scatter(
+        x=coordinates[rows, 0].astype(F32), y=coordinates[rows, 1].astype(F32), mode="markers", name=name,
+        customdata=custom, marker=marker,
+        text=None if numbered else [f"true {names[int(t)]}, read as {names[int(p)]}" for _, p, t in custom],
+        hovertemplate=f"{said}<br>image %{{customdata[0]}}<br>(click to see it)<extra></extra>")
 
 
 def separation_figure(epochs, separation, current: int | None = None, *, n_classes: int = 10,
@@ -117,9 +117,11 @@ def image_index_from_selection(selection) -> int | None:
         return None
     for point in points or []:
         custom = point.get("customdata") if isinstance(point, dict) else None
+        if isinstance(custom, dict):  # the browser sends a typed-array row as {"0": ..., "1": ...}
+            custom = [custom.get("0", custom.get(0))]
         if custom:
             try:
                 return int(custom[0])
-            except (TypeError, ValueError, IndexError):
+            except (TypeError, ValueError, IndexError, KeyError):
                 continue
     return None
