@@ -118,11 +118,17 @@ class ForwardPass:
 
 @dataclass
 class Gradients:
-    """dJ/dW[l] and dJ/db[l] for every weight layer, and dJ/dX (m, n_inputs) when asked for."""
+    """dJ/dW[l] and dJ/db[l] for every weight layer, and dJ/dX (m, n_inputs) when asked for.
+
+    layer_outputs: when recorded, ``dJ/d(output of layer i)`` for every layer ``i`` (copies):
+        for a dense network ``[dJ/dZ[1], dJ/dA[1], ..., dJ/dZ[L]]``, the last being
+        ``(P - Y) / m``.
+    """
 
     weights: list[np.ndarray]
     biases: list[np.ndarray]
     inputs: np.ndarray | None = None
+    layer_outputs: list[np.ndarray] | None = None
 
 
 def dense_layers(layer_sizes: Sequence[int], activation: str) -> list[Layer]:
@@ -386,7 +392,8 @@ class Network:
         return self.predict_proba(inputs).argmax(axis=1)
 
     # -- backward -------------------------------------------------------------
-    def backward(self, forward: ForwardPass, labels, *, input_gradient=False, workspace=None) -> Gradients:
+    def backward(self, forward: ForwardPass, labels, *, input_gradient=False, workspace=None,
+                 record=False) -> Gradients:
         """Gradients of the mean cross-entropy for the batch of ``forward``:
         ``delta[L] = (P - Y) / m``, then every layer from the last to the first turns
         ``dJ/d(its output)`` into ``dJ/d(its input)`` and its parameters' gradients.
@@ -395,18 +402,26 @@ class Network:
         input_gradient: also return dJ/dX, shape (m, n_inputs) (a saliency map per image).
         workspace: write into its arrays; the returned Gradients then alias them
             and are overwritten by the next step.
+        record: also keep a copy of ``dJ/d(output of each layer)`` (``Gradients.layer_outputs``;
+            dense networks only: a conv network fuses an activation with its pool, see
+            ``nn.speed.backward_order``, so some of these are never computed).
         """
+        if record and self.conv_specs:
+            raise ValueError("backward(record=True) records dense networks only")
         probabilities = forward.probabilities
         m = len(probabilities)
         buffers = unbuffered(len(self.layers)) if workspace is None else workspace.buffers(m)
         params, grads = self.layer_parameters(), self._gradient_arrays(workspace)
         grad = output_error(probabilities, np.asarray(labels), buffers.delta, buffers.scratch)
+        recorded = [None] * len(self.layers) if record else None
         for index, reads in self.backward_order:  # the last layer first (see nn.speed.backward_order)
+            if record:  # a copy: an activation's backward turns dJ/dA into dJ/dZ in place
+                recorded[index] = grad.copy()
             grad, grads[index] = forward.layers[index].backward(
                 grad, forward.outputs[index], forward.outputs[reads], forward.memos[index], params[index],
                 grads[index], buffers.layers[index], input_gradient=index > 0 or input_gradient)
         weights, biases = zip(*(grads[i] for i in self.weight_indices))
-        return Gradients(list(weights), list(biases), None if grad is None else grad.reshape(m, -1))
+        return Gradients(list(weights), list(biases), None if grad is None else grad.reshape(m, -1), recorded)
 
     def _gradient_arrays(self, workspace) -> list[tuple]:
         """Per layer, where its parameters' gradients go: ``(dW, db)`` of the workspace

@@ -37,6 +37,20 @@ class Optimizer:
 
     name = "base"
     state: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()  # what the table above calls each state array
+
+    def state_values(self) -> dict[str, list[np.ndarray]]:
+        """Copies of the state arrays as the table above writes them, by symbol, one array
+        per parameter (weights, then biases): ``{"v": [...]}`` for momentum, ``{"m": [...],
+        "v": [...]}`` for Adam. Empty before the first step."""
+        if not self.last_updates:
+            return {}
+        return {symbol: [array * array.dtype.type(self._state_scale(name)) for array in getattr(self, name)]
+                for name, symbol in zip(self.state, self.symbols)}
+
+    def _state_scale(self, name: str) -> float:
+        """The factor from a kept state array to its textbook value (1: kept as written)."""
+        return 1.0
 
     def __init__(self, weight_decay: float = 0.0) -> None:
         self.weight_decay = float(weight_decay)
@@ -127,6 +141,7 @@ class Momentum(Optimizer):
 
     name = "momentum"
     state = ("velocities",)
+    symbols = ("v",)
 
     def __init__(self, momentum: float = 0.9, nesterov: bool = False, weight_decay: float = 0.0):
         super().__init__(weight_decay)
@@ -154,6 +169,7 @@ class RMSprop(Optimizer):
 
     name = "rmsprop"
     state = ("mean_squares",)
+    symbols = ("s",)
 
     def __init__(self, rho: float = 0.9, eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(weight_decay)
@@ -184,10 +200,14 @@ class Adam(Optimizer):
 
     name = "adam"
     state = ("first_moments", "second_moments")
+    symbols = ("m", "v")
 
     def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay: float = 0.0):
         super().__init__(weight_decay)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def _state_scale(self, name: str) -> float:
+        return 1 - (self.beta1 if name == "first_moments" else self.beta2)
 
     def _compute_update(self, state, grad, update, learning_rate) -> None:
         m, v = state

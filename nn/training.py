@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -33,6 +33,7 @@ from .conv import MAX_CONV_BATCH, ConvSpec, conv_config_problems
 from .network import N_INPUTS, Network
 from .optimizers import SCHEDULES, Optimizer, make_optimizer, scheduled_learning_rate
 from .speed import Batches, dead_fraction, leaves_out_blank_columns, norm, ones
+from .stepping import StepRecord, run_to_end
 
 # A loss this many times above its starting value (or chance level, log k) means the
 # steps overshoot and feed on themselves: training has diverged even while finite.
@@ -434,6 +435,23 @@ def train(
     A NaN or infinite loss ends training ("diverged") and restores the weights
     saved at the last stats record, all of whose losses were finite.
 
+    The loop is :func:`training_steps`, driven to its end without watching.
+    """
+    return run_to_end(training_steps(network, images, labels, config, validation=validation, progress=progress,
+                                     progress_interval=progress_interval, stop=stop, history=history))
+
+
+def training_steps(network: Network, images: np.ndarray, labels: np.ndarray, config: TrainConfig, *,
+                   validation=None, progress=None, progress_interval: float = 0.25, stop=None,
+                   history: History | None = None, watch: bool = False,
+                   ) -> Generator[StepRecord | None, None, TrainResult]:
+    """``train``'s loop, one step at a time: a generator that yields after every step and
+    returns the ``TrainResult`` (arguments as for ``train``).
+
+    watch: yield a :class:`nn.stepping.StepRecord` of every step (copies of its batch,
+        forward and backward pass and update; dense networks only), else None. Watching
+        changes no number: the weights after N steps are those of ``train`` after N steps.
+
     (Its 60 lines of body are the set-up and the loop, kept in one piece so that one
     step reads top to bottom: forward -> loss -> backward -> optimiser step.)
     """
@@ -469,7 +487,8 @@ def train(
                 break
             m, epoch_progress = len(batch.labels), epoch_index + batch.start / n
             learning_rate = _learning_rate(config, epoch_progress)
-            forward = network.forward(batch.inputs, batch.labels, workspace=workspace, input_columns=batch.columns)
+            forward = network.forward(batch.inputs, batch.labels, workspace=workspace, input_columns=batch.columns,
+                                      record=watch)
             problem = guard.check_loss(forward.loss, m, epoch, step + 1)
             if problem:
                 status, message = "diverged", problem
@@ -485,12 +504,16 @@ def train(
                 if problem:
                     status, message = "diverged", problem
                     break
-            grads = network.backward(forward, batch.labels, workspace=workspace)
+            grads = network.backward(forward, batch.labels, workspace=workspace, record=watch)
+            watched = StepRecord.before_update(network, batches, batch, forward, grads, step=step + 1, epoch=epoch,
+                                               learning_rate=learning_rate) if watch else None
             optimizer.step(network.weights, network.biases, grads.weights, grads.biases, learning_rate)
             step += 1
-            if recording and not stats.record(step, grads, optimizer, dead):
-                continue
-            reporter.during_epoch(step, first_epoch + epoch_progress + m / n, forward.loss)
+            if watched is not None:
+                watched.after_update(network, optimizer, batch)
+            if not recording or stats.record(step, grads, optimizer, dead):
+                reporter.during_epoch(step, first_epoch + epoch_progress + m / n, forward.loss)
+            yield watched
         if status != "completed":
             break
         end_epoch(history, network, validation, epoch=epoch, step=step, loss=loss_sum / n, accuracy=correct / n,

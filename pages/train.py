@@ -9,6 +9,7 @@ from lab.display_text import percent, progress_text
 from lab.jobs import COMPLETED, DIVERGED, FAILED, STOPPED, JobSnapshot
 from lab.runs import runs_table
 from ui import (
+    coach_panel,
     entry_script,
     lab_notices,
     state,
@@ -82,6 +83,8 @@ def live_panel() -> None:
     if snapshot.finished and state.job_pending():
         st.rerun()  # one full rerun: collect the results, re-enable Start
     progress_and_curves(snapshot)
+    source = job if job is not None else state.runs()[-1]  # the restored snapshot is the latest run's
+    coach_panel.render(source.history, source.config, snapshot.status, snapshot.finished)
 
 
 st.title("Train")

@@ -11,10 +11,10 @@ Widgets: ``inside_unit``, ``inside_order``, ``inside_epoch``, ``inside_play``...
 import numpy as np
 import streamlit as st
 
-from lab import inspection
+from lab import inspection, weight_views
 from lab.display_text import activation_label
 from nn import analysis
-from ui import entry_script, state
+from ui import entry_script, replay, state
 from ui.current_model import NOTHING_INSIDE, class_names, current_model, noun
 from ui.figures import conv as conv_figures
 from ui.figures import images as image_figures
@@ -25,7 +25,6 @@ from ui.widgets import (
     bind,
     cached_for_model,
     chart,
-    choices,
     choose,
     index_in,
     lazy_tabs,
@@ -36,28 +35,38 @@ from ui.widgets import (
 
 entry_script.require()
 
-PLAY_SECONDS = 1.0  # one epoch per second while the replay plays
 TABS = ("All units", "Epoch replay", "Deeper layers", "Digit templates")  # "Letter templates"...
 
 
-def grid_name(spec: str, selected: int | None, proj: bool) -> str:
-    return f"grid:{spec}:{grid_columns()}:{selected}:{proj}"
+def grid_name(spec: str, selected: int | None, proj: bool, view: str) -> str:
+    return f"grid:{spec}:{grid_columns()}:{selected}:{proj}:{view}"
 
 
-def weight_grid(run, spec: str, selected: int | None, proj: bool):
-    """The clickable first-layer weight grid (cached per model, order, layout, selection)."""
-    w1 = run.network.weights[0]
+def views_of(run) -> weight_views.WeightViews:
+    """The model's raw and learned-change views (cached per model)."""
+    return cached_for_model(run, "weight_views", lambda: weight_views.weight_views(
+        run.network, run.history, state.dataset().train_images))
 
+
+def nan_norms(values) -> np.ndarray:
+    """Each column's norm, the pixels left out (NaN) not counted."""
+    return np.sqrt(np.nansum(np.square(np.asarray(values, dtype=np.float64)), axis=0))
+
+
+def weight_grid(run, spec: str, selected: int | None, proj: bool, view: str):
+    """The clickable first-layer weight grid (cached per model, order, layout, selection, view)."""
     def build():
+        shown = weight_views.first_layer(run.network.weights[0], view, views_of(run))
         order = unit_order(run, spec)
+        what = "learned change W − W₀" if view == weight_views.CHANGE else "weights W"
         fig = weight_figures.weight_grid_figure(
-            w1, order, grid_columns(), selected=selected, projector=proj,
-            max_bytes=weight_figures.grid_budget(w1.shape[1]),
-            title=f"{w1.shape[1]} units, ordered by {order_label(spec, class_names(run))}")
-        norms = np.linalg.norm(w1[:, order].astype(np.float64), axis=0)
-        return weight_figures.add_click_targets(fig, norms=norms)
+            shown, order, grid_columns(), selected=selected, projector=proj,
+            max_bytes=weight_figures.grid_budget(shown.shape[1]), value_name=weight_views.VALUE_NAMES[view],
+            title=f"{shown.shape[1]} units ({what}), ordered by {order_label(spec, class_names(run))}")
+        return weight_figures.add_click_targets(fig, norms=nan_norms(shown[:, order]),
+                                                value_name=weight_views.VALUE_NAMES[view])
 
-    return cached_for_model(run, grid_name(spec, selected, proj), build)
+    return cached_for_model(run, grid_name(spec, selected, proj, view), build)
 
 
 def on_grid_click(fig_name: str, chart_key: str) -> None:
@@ -70,16 +79,18 @@ def on_grid_click(fig_name: str, chart_key: str) -> None:
         choose("unit", unit)
 
 
-def units_tab(run, spec: str, proj: bool) -> None:
+def units_tab(run, spec: str, proj: bool, view: str) -> None:
     network = run.network
     n_units = network.weights[0].shape[1]
     unit_key = bind("unit", 0, index_in(n_units))
     unit = int(st.session_state[unit_key])
-    fig = weight_grid(run, spec, unit, proj)
-    fig_name = grid_name(spec, unit, proj)
-    st.caption("Each tile: one unit's 784 incoming weights as a 28×28 picture. **Click a tile** "
-               "(or type a unit's number below) to see that unit large. Colours: "
-               f"±{fig.layout.meta['grid']['zmax']:.3g}, the same scale for every tile.")
+    fig = weight_grid(run, spec, unit, proj, view)
+    fig_name = grid_name(spec, unit, proj, view)
+    what = ("what training changed in its 784 incoming weights (the weights now minus the random ones it "
+            "started with)" if view == weight_views.CHANGE else "its 784 incoming weights")
+    st.caption(f"Each tile: one unit, {what}, as a 28×28 picture. **Click a tile** (or type a unit's number "
+               "below) to see that unit large. Grey pixels: no training image ever inks them, so their weights "
+               f"never change. Colours: ±{fig.layout.meta['grid']['zmax']:.3g}, the same scale for every tile.")
     # A new key per picked unit starts each grid with no selection, so a click on any tile
     # (even the one clicked before the number was typed) is a change that reaches us.
     chart_key = f"inside_grid_chart_{unit}"
@@ -90,21 +101,27 @@ def units_tab(run, spec: str, proj: bool) -> None:
                       help="The unit shown large below; clicking a tile sets it too.")
     remember("unit")
     unit = int(st.session_state[unit_key])
-    unit_detail(run, unit, fig.layout.meta["grid"]["zmax"], proj)
+    unit_detail(run, unit, fig.layout.meta["grid"]["zmax"], proj, view)
 
 
-def unit_detail(run, unit: int, zmax: float, proj: bool) -> None:
+def unit_detail(run, unit: int, zmax: float, proj: bool, view: str) -> None:
     network = run.network
-    w, bias = network.weights[0][:, unit], float(network.biases[0][unit])
-    outgoing = network.weights[1][unit] if len(network.weights) > 1 else None
+    views = views_of(run)
+    w = weight_views.first_layer(network.weights[0], view, views)[:, unit]
+    bias = float(network.biases[0][unit])
+    outgoing = weight_views.layer(network.weights[1], view, views, 1)[unit] if len(network.weights) > 1 else None
+    change = view == weight_views.CHANGE
+    value_name = weight_views.VALUE_NAMES[view]
     picture, bars, images = st.columns(3)
     with picture:
-        fig = cached_for_model(run, f"unit_map:{unit}:{zmax}:{proj}", lambda: weight_figures.weight_grid_figure(
+        fig = cached_for_model(run, f"unit_map:{unit}:{zmax}:{proj}:{view}", lambda: weight_figures.weight_grid_figure(
             w[:, None], unit_ids=[unit], zmax=zmax, mode="heatmap", projector=proj, height=340,
-            title=f"unit {unit}: incoming weights"))
+            value_name=value_name,
+            title=f"unit {unit}: incoming weights" + (", change since the start" if change else "")))
         chart(fig, "inside_unit_map")
-        st.caption(f"z = pixels · weights + bias ({bias:+.3g}), then {activation_label(network)}(z). "
-                   f"‖w‖ = {np.linalg.norm(w):.3g}. Hover for each weight.")
+        shown = "what training added to its weights" if change else "its weights"
+        st.caption(f"z = pixels · weights + bias ({bias:+.3g}), then {activation_label(network)}(z); shown: "
+                   f"{shown}, ‖{value_name}‖ = {float(nan_norms(w[:, None])[0]):.3g}. Hover for each value.")
     with bars:
         if outgoing is None:  # no hidden layer (a loaded model): these units are the outputs
             st.caption(f"This network has no hidden layer: these units are the {noun(run, True)}' scores.")
@@ -112,10 +129,13 @@ def unit_detail(run, unit: int, zmax: float, proj: bool) -> None:
             to_digits = len(network.weights) == 2
             title = f"unit {unit} → the {len(outgoing)} {noun(run, True)}" if to_digits else \
                 f"unit {unit} → the {len(outgoing)} units of hidden layer 2"
-            fig = cached_for_model(run, f"unit_out:{unit}:{proj}", lambda: weight_figures.outgoing_weights_figure(
-                outgoing, class_names(run) if to_digits else None, unit=unit, title=title, projector=proj))
+            fig = cached_for_model(run, f"unit_out:{unit}:{proj}:{view}",
+                                   lambda: weight_figures.outgoing_weights_figure(
+                                       outgoing, class_names(run) if to_digits else None, unit=unit,
+                                       title=title + (" (change)" if change else ""), projector=proj))
             chart(fig, "inside_unit_outgoing")
-            st.caption("Outgoing weights: how much this unit's output adds to each "
+            st.caption(("How training changed the outgoing weights" if change else "Outgoing weights")
+                       + ": how much this unit's output adds to each "
                        + (f"{noun(run)}'s score." if to_digits else "unit of the next layer."))
     with images:
         data = state.dataset()
@@ -131,16 +151,20 @@ def unit_detail(run, unit: int, zmax: float, proj: bool) -> None:
                    "(corner: label and z).")
 
 
-def replay_frames(run):
-    """(snapshots, zmax): the stored weight snapshots and one colour limit for all of them."""
+def replay_frames(run, view: str = weight_views.RAW):
+    """(snapshots, zmax): the stored weight snapshots and one colour limit for all of them
+    (in ``view``: their change since the first one)."""
     snapshots = run.history.snapshots
     if len(snapshots) < 1:
         return snapshots, 1.0
-    return snapshots, cached_for_model(run, "replay_zmax", lambda: tiles.replay_zmax(snapshots))
+    if view == weight_views.RAW:
+        return snapshots, cached_for_model(run, "replay_zmax", lambda: tiles.replay_zmax(snapshots))
+    return snapshots, cached_for_model(run, "replay_zmax:change", lambda: tiles.replay_zmax(
+        snapshots, start=views_of(run).start[0]))
 
 
-def replay_figure(run, index: int, spec: str, proj: bool):
-    snapshots, zmax = replay_frames(run)
+def replay_figure(run, index: int, spec: str, proj: bool, view: str = weight_views.RAW):
+    snapshots, zmax = replay_frames(run, view)
     snapshot = snapshots[index]
 
     def build():
@@ -149,96 +173,68 @@ def replay_figure(run, index: int, spec: str, proj: bool):
             return conv_figures.filter_grid_figure(
                 w1, snapshot.biases[0], columns=grid_columns(), zmax=zmax, projector=proj,
                 title=f"conv1 filters at epoch {snapshot.epoch} (step {snapshot.step})")
+        shown = weight_views.first_layer(w1, view, views_of(run))
+        what = ", change since epoch 0" if view == weight_views.CHANGE else ""
         return weight_figures.weight_grid_figure(
-            w1, unit_order(run, spec), grid_columns(), zmax=zmax, projector=proj,
-            max_bytes=weight_figures.payload_budget(w1.shape[1]),
-            title=f"epoch {snapshot.epoch} (step {snapshot.step})")
+            shown, unit_order(run, spec), grid_columns(), zmax=zmax, projector=proj,
+            max_bytes=weight_figures.payload_budget(w1.shape[1]), value_name=weight_views.VALUE_NAMES[view],
+            title=f"epoch {snapshot.epoch} (step {snapshot.step}){what}")
 
-    return cached_for_model(run, f"replay:{index}:{spec}:{grid_columns()}:{proj}", build)
-
-
-def toggle_play(last: int) -> None:
-    playing = not choices().get("playing", False)
-    if playing:
-        if choices().get("epoch", last) >= last:
-            choose("epoch", 0)  # play again from the start
-        choices()["hold"] = True  # show the current epoch first, then advance
-    choices()["playing"] = playing
+    return cached_for_model(run, f"replay:{index}:{spec}:{grid_columns()}:{proj}:{view}", build)
 
 
-def stop_playing() -> None:
-    choices()["playing"] = False
-    remember("epoch")
-
-
-def replay_tab(run, spec: str, proj: bool) -> None:
-    snapshots, zmax = replay_frames(run)
+def replay_tab(run, spec: str, proj: bool, view: str = weight_views.RAW) -> None:
+    snapshots, zmax = replay_frames(run, view)
     if len(snapshots) < 2:
         st.info("This run kept fewer than two weight snapshots, so there is nothing to replay.")
         return
-    last = len(snapshots) - 1
-    busy = state.job_pending()  # the sidebar's timer polls the job: one timer per page
-    if busy:
-        choices()["playing"] = False
-    playing = bool(choices().get("playing", False))
     if analysis.n_conv_layers(run.network):
         st.markdown("Watch the first conv layer's filters form: at epoch 0 they are random "
                     "noise, then edge and stroke detectors appear. The colour range stays fixed at "
                     f"±{zmax:.3g} for every epoch, so a filter that gets stronger really grew.")
+    elif view == weight_views.CHANGE:
+        st.markdown("Watch what the units learn: at epoch 0 nothing has changed yet (blank), then strokes "
+                    "grow out of nothing. The units keep their place (the order chosen above) and the colour "
+                    f"range stays fixed at ±{zmax:.3g} for every epoch, so a tile that gets stronger really grew.")
     else:
         st.markdown("Watch the weights form: at epoch 0 they are random noise, then strokes "
                     "appear. The units keep their place (the order chosen above, taken from the "
                     "trained network) and the colour range stays fixed at "
                     f"±{zmax:.3g} for every epoch, so a tile that gets stronger really grew.")
-    st.button("Pause" if playing else "Play", icon=":material/pause:" if playing else
-              ":material/play_arrow:", key="inside_play", on_click=toggle_play, args=(last,),
-              disabled=busy, help="Plays once a running training is done." if busy else None)
-
-    @st.fragment(run_every=PLAY_SECONDS if playing else None)
-    def frame() -> None:
-        valid = lambda v: isinstance(v, int | np.integer) and 0 <= v <= last
-        index = int(choices().get("epoch", last)) if valid(choices().get("epoch", last)) else last
-        if choices().get("playing", False) and not choices().pop("hold", False):
-            index = min(index + 1, last)
-            choose("epoch", index)
-        key = bind("epoch", last, valid)
-        st.select_slider("Epoch", options=list(range(len(snapshots))), key=key,
-                         format_func=lambda i: f"epoch {snapshots[i].epoch}",
-                         on_change=stop_playing)
-        remember("epoch")
-        index = int(st.session_state[key])
-        chart(replay_figure(run, index, spec, proj), "inside_replay_chart")
-        if choices().get("playing", False) and index >= last:
-            choices()["playing"] = False
-            st.rerun()  # stop the timer: a full rerun redraws Play
-
-    frame()
+    replay.player("epoch", len(snapshots), lambda index: chart(replay_figure(run, index, spec, proj, view),
+                                                               "inside_replay_chart"),
+                  format_func=lambda i: f"epoch {snapshots[i].epoch}", button_key="inside_play",
+                  busy=state.job_pending())
 
 
-def deeper_tab(run, proj: bool) -> None:
+def deeper_tab(run, proj: bool, view: str = weight_views.RAW) -> None:
     network = run.network
     if len(network.weights) < 2:
         st.info("This network has no hidden layer: its only weight matrix is the grid itself.")
         return
     st.markdown("Beyond the first layer, units listen to other units, not pixels, so each "
                 "weight matrix is drawn whole: **rows = inputs** (the layer below), "
-                "**columns = units** of the layer above.")
-    matrix_charts(run, proj, first=2, kind="hidden", n_before=0)
+                "**columns = units** of the layer above."
+                + (" Shown: what training changed, W − W₀." if view == weight_views.CHANGE else ""))
+    matrix_charts(run, proj, first=2, kind="hidden", n_before=0, view=view)
 
 
-def matrix_charts(run, proj: bool, first: int, kind: str, n_before: int) -> None:
+def matrix_charts(run, proj: bool, first: int, kind: str, n_before: int, view: str = weight_views.RAW) -> None:
     """Weight matrices ``W[first] .. W[L]`` drawn whole, one chart each; the layers between
     are named "<kind> layer k", counting from the first one after ``n_before`` other layers."""
     network = run.network
     sizes = network.layer_sizes
+    change = view == weight_views.CHANGE
     for layer in range(first, len(network.weights) + 1):
         last = layer == len(network.weights)
         below = f"{kind} layer {layer - 1 - n_before}"
         above = "output" if last else f"{kind} layer {layer - n_before}"
-        fig = cached_for_model(run, f"matrix:{layer}:{proj}", lambda layer=layer, last=last, below=below,
-                     above=above: weight_figures.matrix_heatmap_figure(
-            network.weights[layer - 1], projector=proj,
-            title=f"W{layer}: {below} ({sizes[layer - 1]} units) → "
+        values = weight_views.layer(network.weights[layer - 1], view, views_of(run), layer - 1) if change \
+            else network.weights[layer - 1]
+        fig = cached_for_model(run, f"matrix:{layer}:{proj}:{view}", lambda layer=layer, last=last, below=below,
+                               above=above, values=values: weight_figures.matrix_heatmap_figure(
+            values, projector=proj,
+            title=("change of " if change else "") + f"W{layer}: {below} ({sizes[layer - 1]} units) → "
                   + (f"the {sizes[layer]} {noun(run, True)}" if last else f"{above} ({sizes[layer]} units)"),
             input_name=f"unit of {below}", output_name=noun(run) if last else f"unit of {above}",
             output_names=class_names(run) if last else None))
@@ -277,7 +273,7 @@ def conv_weights(run) -> None:
                                                                    lambda: replay_tab(run, "index", proj),
                                                                    lambda: dense_after_conv_tab(run, proj)])
     if not tabs[1].open:
-        choices()["playing"] = False  # leaving the replay pauses it
+        replay.stop("epoch")  # leaving the replay pauses it
 
 
 def conv_layer_choice(network, name: str, where) -> int:
@@ -419,18 +415,39 @@ def dense_after_conv_tab(run, proj: bool) -> None:
 
 
 
+def view_control(run) -> str:
+    """The choice between the learned change and the raw weights (the first time: the one
+    whose pictures show more structure); returns the view."""
+    views = views_of(run)
+    if views.views == (weight_views.RAW,):
+        st.caption("Only the weights as they are: this model kept no weights from before its first step (a "
+                   "restored or uploaded model), so what training changed cannot be shown.")
+        return weight_views.RAW
+    key = bind("weights_view", views.default, lambda v: v in views.views)
+    st.radio("Show", views.views, format_func=weight_views.VIEW_LABELS.get, key=key, horizontal=True,
+             help="Every weight started random. The change since the start is what training added: it shows "
+                  "what a unit learned, without the random start drawn over it.")
+    remember("weights_view")
+    correlation = views.correlation
+    st.caption("How much the first layer's pictures look like strokes rather than noise (mean correlation of "
+               f"neighbouring pixels, 0 = noise, 1 = smooth): change {correlation[weight_views.CHANGE]:.2f}, "
+               f"weights as they are {correlation[weight_views.RAW]:.2f}. The page opens on the higher one.")
+    return st.session_state[key]
+
+
 def dense_weights(run) -> None:
     """The Weights page for a dense network: the unit grid, the replay, the deeper
-    layers, the class templates."""
+    layers, the class templates, in the view chosen (learned change or raw weights)."""
     spec = ordering_controls(run.network, class_names(run))
+    view = view_control(run)
     proj = projector()
     labels = [*TABS[:-1], f"{noun(run).capitalize()} templates"]
-    tabs = lazy_tabs(labels, "inside_weights_tab", [lambda: units_tab(run, spec, proj),
-                                                    lambda: replay_tab(run, spec, proj),
-                                                    lambda: deeper_tab(run, proj),
+    tabs = lazy_tabs(labels, "inside_weights_tab", [lambda: units_tab(run, spec, proj, view),
+                                                    lambda: replay_tab(run, spec, proj, view),
+                                                    lambda: deeper_tab(run, proj, view),
                                                     lambda: templates_tab(run, proj)])
     if not tabs[1].open:
-        choices()["playing"] = False  # leaving the replay pauses it
+        replay.stop("epoch")  # leaving the replay pauses it
 
 
 st.title("Weights")

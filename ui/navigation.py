@@ -12,9 +12,11 @@ import streamlit as st
 PAGES: dict[str, tuple[str, str]] = {  # file name -> (title, icon)
     "home": ("Home", ":material/home:"),
     "train": ("Train", ":material/model_training:"),
+    "step": ("Step by step", ":material/footprint:"),
     "weights": ("Weights", ":material/grid_on:"),
     "gradients": ("Gradients", ":material/trending_down:"),
     "activations": ("Activations", ":material/bolt:"),
+    "hidden_space": ("Hidden space", ":material/scatter_plot:"),
     "probe": ("Probe", ":material/science:"),
     "draw": ("Draw", ":material/draw:"),
     "evaluate": ("Evaluate", ":material/fact_check:"),

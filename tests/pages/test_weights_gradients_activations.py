@@ -30,6 +30,7 @@ from streamlit.testing.v1 import AppTest
 from lab import inspection
 from lab.runs import Run
 from nn import analysis
+from nn.weight_change import inked_pixels, masked_pixels
 from ui.figures import gradients as gradient_figures
 from ui.figures import tiles
 from ui.figures import weights as weight_figures
@@ -119,9 +120,15 @@ def test_weights_tabs_render_their_charts(two_hidden, tab, keys):
     assert set(charts(at)) == keys
 
 
-def test_weight_grid_shows_the_first_layer_in_the_chosen_order(one_hidden):
+def inked_only(weights, data) -> np.ndarray:
+    """The first layer's weights as the page draws them: never-inked pixels left out (NaN)."""
+    return masked_pixels(weights, inked_pixels(data.train_images))
+
+
+def test_weight_grid_shows_the_first_layer_in_the_chosen_order(one_hidden, data):
     at = open_page("weights", one_hidden)
-    w1 = one_hidden.network.weights[0]
+    at.radio(key="inside_weights_view").set_value("raw").run()
+    w1 = inked_only(one_hidden.network.weights[0], data)
     at.selectbox(key="inside_order").set_value("norm").run()
     spec = charts(at)["inside_grid_chart"]
     order = spec["layout"]["meta"]["grid"]["order"]
@@ -141,12 +148,13 @@ def test_weight_grid_shows_the_first_layer_in_the_chosen_order(one_hidden):
 
 def test_picked_unit_is_shown_large_with_bias_outgoing_weights_and_top_images(one_hidden, data):
     at = open_page("weights", one_hidden)
+    at.radio(key="inside_weights_view").set_value("raw").run()
     network = one_hidden.network
     at.number_input(key="inside_unit").set_value(5).run()
     shown = charts(at)
     picture = shown["inside_unit_map"]
-    np.testing.assert_allclose(decode(picture["data"][0]["z"]).reshape(-1), network.weights[0][:, 5],
-                               rtol=1e-6)
+    np.testing.assert_allclose(decode(picture["data"][0]["z"]).reshape(-1),
+                               inked_only(network.weights[0], data)[:, 5], rtol=1e-6)
     assert picture["data"][0]["type"] == "heatmap"  # exact values on hover
     np.testing.assert_allclose(decode(shown["inside_unit_outgoing"]["data"][0]["y"]),
                                network.weights[1][5], rtol=1e-6)
@@ -177,8 +185,10 @@ def test_a_click_on_a_tile_picks_its_unit(one_hidden):
     assert weight_figures.unit_from_selection({"selection": {"points": [{"x": 28, "y": 0}]}}, fig) is None  # gap
 
 
-def test_epoch_slider_replays_the_stored_snapshots(one_hidden):
-    at = open_tab(open_page("weights", one_hidden), "weights", "Epoch replay")
+def test_epoch_slider_replays_the_stored_snapshots(one_hidden, data):
+    at = open_page("weights", one_hidden)
+    at.radio(key="inside_weights_view").set_value("raw").run()
+    at = open_tab(at, "weights", "Epoch replay")
     snapshots = one_hidden.history.snapshots
     assert len(snapshots) == 4  # epoch 0 (initial weights) and after each of 3 epochs
     slider = at.select_slider(key="inside_epoch")
@@ -192,7 +202,7 @@ def test_epoch_slider_replays_the_stored_snapshots(one_hidden):
     assert meta_first["zmax"] == meta_last["zmax"] == pytest.approx(tiles.replay_zmax(snapshots))
     assert meta_first["order"] == meta_last["order"]
     for spec, snapshot in ((first, snapshots[0]), (last, snapshots[-1])):
-        expected, _ = tiles.tile_grid(snapshot.weights[0], meta_first["order"])
+        expected, _ = tiles.tile_grid(inked_only(snapshot.weights[0], data), meta_first["order"])
         zmax = spec["layout"]["meta"]["grid"]["zmax"]
         step = 2 * zmax / (spec["layout"]["meta"]["grid"].get("levels", 2 ** 24) - 1)
         inside = ~np.isnan(expected)

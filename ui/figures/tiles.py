@@ -21,14 +21,15 @@ TILE_GAP = 1
 
 
 
-def replay_zmax(snapshots, layer: int = 0, percentile: float = 99.5) -> float:
+def replay_zmax(snapshots, layer: int = 0, percentile: float = 99.5, start=None) -> float:
     """One colour limit for every snapshot of layer ``layer`` (0 = first weight matrix).
 
     ``snapshots``: ``History.snapshots`` (objects with ``.weights``). With this fixed
     range, replaying epochs shows the weights growing instead of each frame being
-    stretched to its own range.
+    stretched to its own range. ``start``: the limit of each snapshot's change from these
+    weights instead (the learned change ``W - W0``).
     """
-    arrays = [s.weights[layer] for s in snapshots]
+    arrays = [s.weights[layer] if start is None else s.weights[layer] - start for s in snapshots]
     if not arrays:
         raise ValueError("no snapshots to replay")
     # Subsample big layers: a percentile over a few hundred thousand values is plenty.

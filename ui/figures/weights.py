@@ -175,7 +175,7 @@ def _add_grid_image(fig, layout: GridLayout, shown, zmax, colorscale, colorbar, 
     scatter that carries the colour bar (an image has none)."""
     fig.add_trace(go.Image(source="", x0=0, dx=1, y0=0, dy=1, hoverinfo="skip"))
     per_slot = np.full(layout.rows * layout.columns, np.nan, dtype=np.float32)
-    per_slot[: layout.n_tiles] = np.linalg.norm(shown.astype(np.float64), axis=0)
+    per_slot[: layout.n_tiles] = np.sqrt(np.nansum(np.square(shown.astype(np.float64)), axis=0))  # NaN: not shown
     slot_ids = np.zeros(layout.rows * layout.columns, dtype=np.int64)
     slot_ids[: layout.n_tiles] = layout.order
     id_dtype = np.uint16 if slot_ids.max(initial=0) < 65536 else np.uint32
