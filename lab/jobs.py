@@ -145,8 +145,9 @@ class Curves:
     validation_loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
     validation_accuracy: list[float] = field(default_factory=list)
-    step_loss: list[float] = field(default_factory=list)
+    step_loss: list[float] = field(default_factory=list)  # one point per steps_per_point steps
     steps_per_epoch: int = 1
+    steps_per_point: int = 1
 
     @classmethod
     def from_history(cls, history: History, steps_per_epoch: int = 1) -> Curves:
@@ -159,6 +160,7 @@ class Curves:
             validation_accuracy=list(history.validation_accuracy[:n]),
             step_loss=list(history.step_loss),
             steps_per_epoch=steps_per_epoch,
+            steps_per_point=history.step_loss_every,
         )
 
 
@@ -389,7 +391,7 @@ class TrainingJob:
     def _final_message(self, status: str, message: str) -> str:
         reason = self._stop_reason
         if status == STOPPED and reason:
-            trained = len(self._history.step_loss)
+            trained = self._history.n_steps
             message = (f"{reason} ({trained:,} steps had been trained.)" if trained
                        else f"{reason} Nothing had been trained yet.")
         return f"{message} {self.note}" if self.note else message
