@@ -13,6 +13,7 @@ to 1.6 GB of zeros and blank lines that compress to almost nothing):
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
@@ -29,12 +30,14 @@ def _idx_header(magic: int, *shape: int) -> bytes:
     return magic.to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in shape)
 
 
+@functools.cache  # made once per process: bytes, never changed
 def csv_million_rows_gz() -> bytes:
     """Concatenated gzip members: the header, then a million rows from one compressed block."""
     rows = gzip.compress(ZERO_ROW * 1000, compresslevel=9)
     return gzip.compress(HEADER) + rows * 1000
 
 
+@functools.cache  # made once per process: bytes, never changed
 def idx_million_images_gz() -> tuple[bytes, bytes]:
     """(images, labels): headers promising a million images, then their zeros (and labels)."""
     images = gzip.compress(_idx_header(0x803, 1_000_000, 28, 28)) + gzip.compress(bytes(784_000), 9) * 1000
@@ -42,6 +45,7 @@ def idx_million_images_gz() -> tuple[bytes, bytes]:
     return images, labels
 
 
+@functools.cache  # made once per process: bytes, never changed
 def csv_blank_bad_last() -> bytes:
     """10 MB: the header, ten million blank lines, then a row with a letter in it."""
     return HEADER + b"\n" * 10_000_000 + ("3,x" + ",0" * 783 + "\n").encode()
@@ -63,6 +67,7 @@ def _npy_member(archive: zipfile.ZipFile, name: str, shape: tuple[int, ...], dty
         member.write(bytes(total % MB))
 
 
+@functools.cache  # made once per process: bytes, never changed
 def model_784_80000_10() -> bytes:
     """A Digit Lab model file (valid metadata) of a 784-80000-10 network: 63.6 million zeros
     (254 MB of arrays) that deflate to about 250 KB."""

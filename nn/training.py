@@ -171,6 +171,13 @@ class History:
             self.step_loss.append(float(loss))
         self.steps = steps + 1
 
+    def thin_step_loss(self, max_points: int) -> None:
+        """Average neighbouring points in pairs until at most ``max_points`` remain (for a copy
+        that only draws the curve; an open last point is then averaged as if it were full)."""
+        while len(self.step_loss) > max(int(max_points), 1):
+            self.steps = self.n_steps
+            self._merge_step_loss_pairs()
+
     def _merge_step_loss_pairs(self) -> None:
         """Halve ``step_loss``: each pair of full points becomes their mean (a lone last
         point stays, now the open half of a point twice as long)."""

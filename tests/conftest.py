@@ -28,9 +28,11 @@ if not any(os.environ.get(name) for name in ("DIGIT_LAB_DATABASE_URL", "DIGIT_LA
     os.environ["DIGIT_LAB_LEADERBOARD_DB"] = str(Path(_database_dir) / "tests.sqlite3")
 
 # Many tests start long runs only to stop them (or to outlast a check): over the server's
-# default cost cap per run. The suite lifts the cap (its servers inherit this); the cap's own
-# tests (tests/lab/test_run_cost.py, tests/pages/test_bounds_app.py) set the default back.
+# default caps per run (cost and expected training time). The suite lifts them (its servers
+# inherit this); the caps' own tests (tests/lab/test_run_cost.py,
+# tests/pages/test_bounds_app.py) set the defaults back.
 os.environ.setdefault("DIGIT_LAB_MAX_RUN_COST", "1000000")
+os.environ.setdefault("DIGIT_LAB_MAX_RUN_SECONDS", "86400")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # so plain `pytest` finds the `nn` package too

@@ -65,3 +65,23 @@ def test_the_chart_draws_each_point_at_the_middle_of_its_steps():
     np.testing.assert_allclose(steps.x[:3], np.array([2.5, 6.5, 10.5]) / 8000)
     np.testing.assert_allclose(steps.x[-1], (40_000 - 1.5) / 8000)
     np.testing.assert_allclose(steps.y, history.step_loss)
+
+
+def test_a_run_in_the_history_keeps_what_a_history_draws(data):
+    """Before, every run in a session's history kept every per-layer statistic and step loss
+    (a 500-epoch run: ~6 MB of Python floats); now the current model does, a history copy not."""
+    from lab.runs import HISTORY_STEP_POINTS, Run
+
+    images, labels = data[0][:50], data[1][:50]
+    config = TrainConfig(hidden_sizes=(4,), optimizer="sgd", learning_rate=0.01, batch_size=1, epochs=250,
+                         snapshot_every=100, stats_every=10)
+    job = TrainingJob(config, images, labels, progress_interval=1.0).start()
+    assert job.join(TIMEOUT)
+    run = Run(1, config, COMPLETED, "", job.network, job.history, "tiny", 1.0)
+    kept = run.for_history()
+    assert len(run.history.stats_step) == 12_500 // 10 and len(run.history.snapshots) == 3  # the model keeps all
+    assert kept.history.stats_step == [] and kept.history.layer_grad_norm == [] and kept.history.snapshots == []
+    assert len(kept.history.step_loss) <= HISTORY_STEP_POINTS and kept.history.n_steps == 12_500
+    assert kept.history.step_loss_every == 16 and kept.history.epoch == run.history.epoch  # 782 points
+    np.testing.assert_allclose(np.mean(kept.history.step_loss[:-1]), np.mean(run.history.step_loss[:-2]), rtol=1e-9)
+    assert kept.network is not run.network and kept.train_accuracy == run.train_accuracy
