@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import action_buttons, entry_script, lesson_panel, navigation, resources, sidebar, state, workshop_link
+from ui import action_buttons, entry_script, lesson_panel, navigation, resources, sidebar, state, uploads, workshop_link
 from ui.workshop_lock import hidden_pages
 
 st.set_page_config(page_title="Digit Lab", page_icon=":material/neurology:", layout="wide")
@@ -24,5 +24,6 @@ try:
     page.run()
 finally:
     action_buttons.drop_unhandled_click()
+    uploads.release_unheld()  # no session keeps uploaded bytes no uploader shows
     state.persist()  # nothing lost: what changed of this session's lab goes to the database
 resources.preload_data()

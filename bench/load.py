@@ -1,6 +1,6 @@
 """Load test: N simultaneous sessions train on one `streamlit run app.py` server.
 
-``python -m bench.load [--sessions 20] [--seconds-limit 240] [--quick] [--epochs 5]``
+``python -m bench.load [--sessions 20] [--seconds-limit 240] [--quick] [--epochs 5] [--hostile]``
 ``python -m bench.load --idle [--sessions 20] [--poll 0.5]``  (CPU cost of polling alone)
 ``python -m bench.load --sessions 40 --url http://127.0.0.1:8080``  (a running server, e.g.
 deploy/serve.py's nginx: each session first loads the page, as a browser, and keeps the
@@ -77,9 +77,12 @@ def clients_available() -> str | None:
 class Server:
     """`streamlit run app.py` on 127.0.0.1:<free port>, with CPU and memory sampling."""
 
-    def __init__(self, env: dict[str, str] | None = None, port: int | None = None):
+    def __init__(self, env: dict[str, str] | None = None, port: int | None = None, args: tuple[str, ...] = (),
+                 root: Path = REPO):
         self.port = port or _free_port()
         self.env = {**os.environ, **(env or {})}
+        self.args = tuple(args)  # more `streamlit run` options
+        self.root = root  # the checkout whose app.py runs
         self.process: subprocess.Popen | None = None
         self.peak_rss = 0
         self._sampling = False
@@ -97,8 +100,8 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(self.port),
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log, text=True)
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *self.args],
+            cwd=self.root, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -277,6 +280,7 @@ class Session:
         self.texts: list[str] = []
         self.tables: list[list[dict]] = []  # the dataframes of the last run, as rows
         self.query_string = ""  # the page's address after "?" (the app puts lab=... there)
+        self.session_id = ""  # the server's id of this session (for uploads)
         self.start_disabled: bool | None = None
         self.ws = None
         self.stop_event = threading.Event()
@@ -330,6 +334,8 @@ class Session:
                 self.texts, self.tables = [], []
                 if msg.new_session.page_script_hash:
                     self.page_hash = msg.new_session.page_script_hash
+                if msg.new_session.initialize.session_id:
+                    self.session_id = msg.new_session.initialize.session_id
             elif kind == "navigation" and msg.navigation.page_script_hash:
                 self.page_hash = msg.navigation.page_script_hash
             elif kind == "page_info_changed":
@@ -338,6 +344,8 @@ class Session:
                 self.fragments[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 self._element(msg.delta.new_element)
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "add_block":
+                self._block(msg.delta.add_block)
             elif kind == "script_finished":
                 status = msg.script_finished
                 if status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
@@ -345,9 +353,14 @@ class Session:
                     continue  # the full run it asked for comes next
                 return status
 
+    def _block(self, block) -> None:
+        """A container: st.tabs with a key is a widget (its id, by the label "tabs")."""
+        if block.WhichOneof("type") == "tab_container" and block.tab_container.id:
+            self.widget_ids["tabs"] = (block.tab_container.id, "tabs")
+
     def _element(self, element) -> None:
         kind = element.WhichOneof("type")
-        if kind in ("button", "number_input", "slider", "select_slider", "selectbox", "radio"):
+        if kind in ("button", "number_input", "slider", "select_slider", "selectbox", "radio", "file_uploader"):
             widget = getattr(element, kind)
             self.widget_ids[widget.label] = (widget.id, kind)
             if kind == "button" and widget.label == "Start":
@@ -373,6 +386,8 @@ class Session:
             state.double_array_value.data.append(float(value))
         elif kind == "number_input":
             state.int_value = int(value)
+        elif kind in ("radio", "selectbox", "tabs"):
+            state.string_value = str(value)  # the option as the page shows it
         else:
             raise ValueError(f"cannot set a {kind}")
         self.widget_values[widget_id] = state
@@ -495,18 +510,40 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+def hostile_uploads(server, stop: threading.Event, deadline: float, results: list) -> None:
+    """Send the hostile uploads (``bench.hostile_app``) one after the other until ``stop``;
+    each one's (case, seconds to the page's answer) goes into ``results``."""
+    from bench.hostile_app import CASES, ServerMemory, run_case
+
+    http = f"http://127.0.0.1:{server.port}"
+    memory = ServerMemory(server.process.pid)
+    while not stop.is_set() and time.monotonic() < deadline:
+        for case in CASES[:4]:  # the four hostile files (not the eight 50 MB uploads)
+            if stop.is_set():
+                return
+            try:
+                results.append((case, run_case(case, server.url, http, memory, deadline)["seconds"]))
+            except Exception as error:  # reported, never raised: the sessions go on
+                results.append((case, f"{type(error).__name__}: {error}"))
+
+
 def run_load(sessions: int = 20, *, seconds_limit: float = 240, epochs: int | None = 15,
              max_jobs: int | None = None, poll_seconds: float | None = None,
-             stagger: float = 0.05, url: str | None = None) -> dict:
-    """Start a server (or use the one at ``url``), run ``sessions`` sessions at once;
-    returns the report as a dict."""
+             stagger: float = 0.05, url: str | None = None, hostile: bool = False) -> dict:
+    """Start a server (or use the one at ``url``), run ``sessions`` sessions at once (and,
+    with ``hostile``, one more session sending hostile uploads all along); returns the
+    report as a dict."""
     env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     if max_jobs is not None:
         env["DIGIT_LAB_MAX_JOBS"] = str(max_jobs)
     if poll_seconds is not None:
         env["DIGIT_LAB_POLL_SECONDS"] = str(poll_seconds)
     began_all = time.monotonic()
-    with (RemoteServer(url) if url else Server(env)) as server:
+    if hostile and url:
+        raise ValueError("--hostile uploads to a server this command starts, not to --url")
+    server_args = ("--server.enableXsrfProtection", "false", "--server.enableCORS", "false") if hostile else ()
+    hostile_results: list = []
+    with (RemoteServer(url) if url else Server(env, args=server_args)) as server:
         deadline = began_all + seconds_limit
         clients = [Session(i, server.url, seed=1000 + i, epochs=epochs, deadline=deadline,
                            http_base=server.http_base)
@@ -518,6 +555,11 @@ def run_load(sessions: int = 20, *, seconds_limit: float = 240, epochs: int | No
 
         cpu0, wall0 = server.cpu_seconds(), time.monotonic()
         threads = []
+        stop_hostile = threading.Event()
+        if hostile:
+            attacker = threading.Thread(target=hostile_uploads, args=(server, stop_hostile, deadline, hostile_results),
+                                        daemon=True, name="hostile")
+            attacker.start()
         for i in range(sessions):
             thread = threading.Thread(target=go, args=(i,), daemon=True, name=f"session-{i}")
             thread.start()
@@ -528,6 +570,9 @@ def run_load(sessions: int = 20, *, seconds_limit: float = 240, epochs: int | No
         for client in clients:
             client.stop_event.set()
         cpu1, wall1 = server.cpu_seconds(), time.monotonic()
+        stop_hostile.set()
+        if hostile:
+            attacker.join(60)
         peak = max(server.vm_hwm(), server.peak_rss)
     done = [r for r in results if r is not None]
     polls = [s for r in done for s in r.poll_seconds]
@@ -560,14 +605,15 @@ def run_load(sessions: int = 20, *, seconds_limit: float = 240, epochs: int | No
         "server_cpu_cores": (cpu1 - cpu0) / max(wall1 - wall0, 1e-9),
         "peak_rss_mb": peak / 2**20,
         "examples": [r.final_text for r in done[:3] if r.finished],
+        "hostile": hostile_results,
     }
 
 
 def run_idle(sessions: int = 20, *, poll_seconds: float = 0.5, measure_seconds: float = 15,
              seconds_limit: float = 120) -> dict:
     """CPU cost of polling alone: one long run trains, the others wait in the queue and poll."""
-    env = {"OPENBLAS_NUM_THREADS": "1", "DIGIT_LAB_MAX_JOBS": "1",
-           "DIGIT_LAB_POLL_SECONDS": str(poll_seconds)}
+    env = {"OPENBLAS_NUM_THREADS": "1", "DIGIT_LAB_MAX_JOBS": "1", "DIGIT_LAB_POLL_SECONDS": str(poll_seconds),
+           "DIGIT_LAB_MAX_RUN_COST": "1000000"}  # the long run below is over the default cap
     with Server(env) as server:
         deadline = time.monotonic() + seconds_limit
         # 500 full-batch epochs of a wide network: far longer than the measurement.
@@ -635,6 +681,13 @@ def format_report(report: dict) -> str:
         lines.append(f"  sessions per process: {spread}")
         lines.append(f"  sticky:               {r['sticky']}/{r['sessions']} sessions' page load and "
                      "WebSocket reached the same process")
+    if r.get("hostile"):
+        answered = [seconds for _, seconds in r["hostile"] if isinstance(seconds, float)]
+        failed = [f"{case}: {seconds}" for case, seconds in r["hostile"] if not isinstance(seconds, float)]
+        median = statistics.median(answered) if answered else None
+        lines.append(f"  hostile uploads:      {len(answered)} refused alongside (each answered in median "
+                     f"{_fmt(median)}, max {_fmt(max(answered, default=None))})"
+                     + (f"; {len(failed)} failed: {failed[:2]}" if failed else ""))
     for example in r["examples"]:
         lines.append(f"  e.g. {example}")
     for error in r["errors"][:10]:
@@ -663,6 +716,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 sessions, 3 epochs, 1 job at once")
     parser.add_argument("--idle", action="store_true", help="measure the CPU cost of polling alone")
     parser.add_argument("--json", action="store_true", help="print the report as JSON too")
+    parser.add_argument("--hostile", action="store_true",
+                        help="one more session sends the hostile uploads (bench.hostile_app) all along")
     parser.add_argument("--url", default=None,
                         help="load a running server at this http(s) URL (e.g. deploy/serve.py's "
                              "nginx) instead of starting one; --max-jobs/--poll do not apply")
@@ -686,7 +741,7 @@ def main(argv=None) -> int:
         if args.url and (args.max_jobs or args.poll):
             parser.error("--max-jobs and --poll set a server this command starts; not with --url")
         report = run_load(args.sessions, seconds_limit=args.seconds_limit, epochs=args.epochs,
-                          max_jobs=args.max_jobs, poll_seconds=args.poll, url=args.url)
+                          max_jobs=args.max_jobs, poll_seconds=args.poll, url=args.url, hostile=args.hostile)
         print(format_report(report))
     if args.json:
         print(json.dumps(report, indent=2))

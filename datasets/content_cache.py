@@ -99,10 +99,18 @@ class SharedDatasets:
                     self._loading.pop(key, None)
         return dataset
 
-    def _put(self, key: Hashable, dataset: Dataset) -> Dataset:
+    def size_of(self, dataset: Dataset) -> int:
+        """Bytes a stored value counts for (a subclass storing other values says its own)."""
+        return _size(dataset)
+
+    def freeze(self, dataset: Dataset) -> None:
+        """Make a value read-only before it is shared (a subclass says how for its values)."""
         _read_only(dataset.images)
         _read_only(dataset.labels)
-        if _size(dataset) > self.max_bytes:
+
+    def _put(self, key: Hashable, dataset: Dataset) -> Dataset:
+        self.freeze(dataset)
+        if self.size_of(dataset) > self.max_bytes:
             return dataset
         with self._lock:
             self._entries[key] = dataset
@@ -114,7 +122,7 @@ class SharedDatasets:
     @property
     def n_bytes(self) -> int:
         """Bytes of images and labels stored."""
-        return sum(_size(dataset) for dataset in self._entries.values())
+        return sum(self.size_of(dataset) for dataset in self._entries.values())
 
     def __len__(self) -> int:
         with self._lock:

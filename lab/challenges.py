@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config
+from .model_files import UPLOADED
 from .settings import (
     ACTIVATION_CHOICES,
     ALL_DEFAULTS,
@@ -118,11 +119,14 @@ class Challenge:
         return reasons
 
     def judge(self, run) -> tuple[bool, list[str]]:
-        """(passed, reasons) for a finished :class:`~lab.runs.Run`."""
+        """(passed, reasons) for a finished :class:`~lab.runs.Run`. An uploaded model
+        (status "uploaded") never passes: its file may say anything about how it was trained."""
         reasons = []
         if run is None:
             return False, ["no finished run yet"]
-        if run.status != "completed":
+        if run.status == UPLOADED:
+            reasons.append("it was uploaded, not trained in this lab")
+        elif run.status != "completed":
             reasons.append(f"the run did not complete ({run.status})")
         reasons += self.violations(settings_of(run.config))
         value = getattr(run, self.metric, None)
@@ -136,6 +140,14 @@ class Challenge:
             reasons = [f"{name} {100 * value:.1f}% reaches the goal {100 * self.at_least:.1f}% "
                        "within the challenge's limits"]
         return passed, reasons
+
+    def entry_verdict(self, run, since: int) -> tuple[bool, list[str]]:
+        """(may ``run`` enter this challenge's board, why): the verdict the Train page shows
+        (:meth:`judge`), for a run trained in this lab since the challenge was chosen (run
+        number ``since`` on). The Leaderboard's submit and the Train page's verdict both ask this."""
+        if run is not None and run.number < since:
+            return False, [f"run {run.number} was trained before the challenge was chosen"]
+        return self.judge(run)
 
     def goal_text(self) -> str:
         return f"{self.metric.replace('_', ' ')} at least {100 * self.at_least:g}%"

@@ -40,6 +40,8 @@ ROOM_DRAWINGS_MAX = "DIGIT_LAB_ROOM_DRAWINGS_MAX"
 ROOM_REFRESH_SECONDS = "DIGIT_LAB_ROOM_REFRESH_SECONDS"
 MAX_JOBS = "DIGIT_LAB_MAX_JOBS"
 MAX_SAMPLE_EPOCHS = "DIGIT_LAB_MAX_SAMPLE_EPOCHS"
+MAX_RUN_COST = "DIGIT_LAB_MAX_RUN_COST"
+MAX_RUN_SECONDS = "DIGIT_LAB_MAX_RUN_SECONDS"
 POLL_SECONDS = "DIGIT_LAB_POLL_SECONDS"
 MAX_LABS = "DIGIT_LAB_MAX_LABS"
 LAB_TTL_SECONDS = "DIGIT_LAB_LAB_TTL_SECONDS"
@@ -121,7 +123,8 @@ VARIABLES: dict[str, Variable] = {variable.name: variable for variable in (
              "older setting: the SQLite file (read when neither URL is set)"),
     Variable(LEADERBOARD_TOKEN, TEXT, "", "unset: facilitator actions are off",
              "the facilitator's token: clears the leaderboard and the room's handwriting, downloads "
-             "the handwriting, signs locked exercise links"),
+             "the handwriting, signs locked exercise links, sees and stops any run of the server process; "
+             "a wrong token counts towards a limit of 10 tries a minute per process"),
     Variable(CHALLENGES, PATH, CHALLENGES_FILE, "`assets/challenges.toml`", "the challenge file (TOML or JSON)"),
     Variable(LESSONS, PATH, LESSONS_FOLDER, "`assets/lessons`", "the folder of lesson files (`*.toml`)"),
     Variable(ROOM_DRAWINGS_PER_PERSON, WHOLE, 50, "50",
@@ -136,6 +139,14 @@ VARIABLES: dict[str, Variable] = {variable.name: variable for variable in (
     Variable(MAX_SAMPLE_EPOCHS, WHOLE, 5_000_000, "5,000,000",
              "epochs × training images per run (a conv run's images count more, see the run size limit); "
              "larger runs are refused with a message and Start is disabled", 1),
+    Variable(MAX_RUN_COST, NUMBER, 100.0, "100",
+             "what one run may cost, in default runs (15 epochs of 784-128-10, Adam, batch 128, on the 4,500 "
+             "bundled training images): steps × parameters priced by the run-cost model; costlier runs are "
+             "refused with a message and Start is disabled", 1, 1_000_000),
+    Variable(MAX_RUN_SECONDS, NUMBER, 300.0, "300 (5 min)",
+             "how long one run may train (seconds; waiting in the queue does not count): the job stops "
+             "itself then and keeps what it learned, and a run the cost model expects to take longer is "
+             "refused before Start", 5, 86_400),
     Variable(POLL_SECONDS, NUMBER, 0.5, "0.5", "how often a page with a running job polls it (seconds)", 0.1, 10),
     Variable(MAX_LABS, WHOLE, 200, "200",
              "labs each process keeps decoded in memory, a cache in front of the database (the least "

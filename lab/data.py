@@ -6,19 +6,34 @@ bytes become a training set (a Kaggle
 Uploaded files are parsed from their bytes in memory: their names only ever appear in
 messages (:func:`display_name`), never as paths. Every malformed input raises
 :class:`nn.errors.DataError` with the loader's message, so a page can show it and change nothing.
+
+Identical data is shared by every session of the server, read-only (:func:`shared_split`):
+an upload is known by the SHA-256 of its bytes, parsed once (``datasets.SharedDatasets``)
+and split once per (content, validation share, seed) (:class:`SharedSplits`); each session
+sees it under its own name (the file name it uploaded), never another session's.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import io
 import re
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from datasets import DIGIT_CLASS_NAMES, Dataset, class_noun, load_idx_pair, load_kaggle_csv, stratified_split
+from datasets import (
+    DIGIT_CLASS_NAMES,
+    Dataset,
+    SharedDatasets,
+    class_noun,
+    content_digest,
+    load_idx_pair,
+    load_kaggle_csv,
+    stratified_split,
+)
 from datasets.emnist import emnist_dataset
 from nn.errors import DataError
 
@@ -46,15 +61,6 @@ def named_bytes(raw: bytes, name: str | None) -> io.BytesIO:
     stream = io.BytesIO(bytes(raw))
     stream.name = display_name(name)
     return stream
-
-
-def digest(*parts: bytes) -> str:
-    """Short content hash identifying an upload (for cache keys and dataset keys)."""
-    hasher = hashlib.sha1()
-    for part in parts:
-        hasher.update(len(part).to_bytes(8, "big"))
-        hasher.update(part)
-    return hasher.hexdigest()[:12]
 
 
 def _check_training_set(dataset: Dataset, name: str) -> Dataset:
@@ -216,3 +222,50 @@ class SplitData:
     def digits(self) -> bool:
         """True for MNIST-like data: the ten digits, so MNIST's real test set applies."""
         return tuple(self.class_names) == DIGIT_CLASS_NAMES
+
+
+# -- data shared by the sessions -----------------------------------------------------------
+
+
+class SharedSplits(SharedDatasets):
+    """A bounded, thread-safe store of :class:`SplitData` (read-only arrays, see
+    :func:`make_split`) shared by every session: ``get_or_load(key, split)`` with keys such as
+    (content digest, validation share, seed)."""
+
+    def size_of(self, split: SplitData) -> int:
+        arrays = [split.train_images, split.train_labels, split.validation_images, split.validation_labels]
+        return sum(a.nbytes for a in arrays + list(split.test[:2] if split.test else ()))
+
+    def freeze(self, split: SplitData) -> None:
+        pass  # make_split's arrays are read-only already
+
+
+def shared_split(key: Hashable, name: str, split: Callable[[], SplitData], splits: SharedSplits) -> SplitData:
+    """The SplitData ``split()`` makes, made once per ``key`` for the whole server
+    (``splits``), seen as ``name`` by this session (the arrays are the shared ones)."""
+    return dataclasses.replace(splits.get_or_load(key, split), name=name)
+
+
+def split_upload(kind: str, label: str, parts: tuple[bytes, ...], fraction: float, parse: Callable[[], Dataset], *,
+                 datasets: SharedDatasets, splits: SharedSplits, seed: int = 0,
+                 parse_test: Callable[[], Dataset] | None = None) -> SplitData:
+    """An upload (its bytes ``parts``, read by ``parse``; ``parse_test``: its test part) split
+    into training and validation: parsed once per content and ``kind`` (e.g. "csv") for the
+    whole server (``datasets``), split once per (content, ``fraction``, ``seed``) (``splits``).
+    The shared data is named by ``label`` (what it is, e.g. "EMNIST letters": its test part is
+    "EMNIST letters test") and never by a file name: the caller names the result for its
+    session (:func:`shared_split`'s ``name``). May raise DataError (the loaders' messages)."""
+    digest = content_digest(*parts, kind=kind)
+
+    def parsed(part: str, read: Callable[[], Dataset]) -> Dataset:
+        def load() -> Dataset:
+            dataset = read()
+            return Dataset(dataset.images, dataset.labels, class_names=dataset.class_names, name=f"{label} {part}")
+        return datasets.get_or_load((digest, part), load)
+
+    def split() -> SplitData:
+        test = parsed("test", parse_test) if parse_test is not None else None
+        return make_split(parsed("train", parse), fraction, key=f"{kind}:{digest[:12]}@{fraction:g}", seed=seed,
+                          test=test)
+
+    return shared_split((digest, fraction, seed), label, split, splits)

@@ -17,13 +17,19 @@ FINISHED_LABELS = {COMPLETED: "Done", STOPPED: "Stopped", DIVERGED: "Diverged", 
 # Every character Streamlit's Markdown gives a meaning to (emphasis, code, links, HTML,
 # headings, tables, strikethrough, LaTeX) and the backslash that escapes them.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$])")
+# What GitHub-flavoured Markdown turns into a live link even when every special character is
+# escaped (a bare http://, https://, www. or e-mail address): a zero-width space breaks it.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
+ZERO_WIDTH_SPACE = "\u200b"
 
 
 def escape_markdown(text) -> str:
     """``text`` shown literally by Streamlit's Markdown: user input (a file name, a loader's
-    message quoting one) keeps its ``_`` and ``$`` instead of turning into italics or LaTeX;
-    line breaks stay line breaks."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
+    message quoting one, a link's parameter) keeps its ``_`` and ``$`` instead of turning into
+    italics or LaTeX, an image or a link in it stays text (no remote image is fetched, no link
+    is live: a zero-width space breaks what would be an automatic link); line breaks stay."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
+    return _AUTOLINK.sub(ZERO_WIDTH_SPACE, escaped)
 
 
 def percent(value: float | None, missing: str = NO_VALUE) -> str:

@@ -135,6 +135,13 @@ class JobScheduler:
         with self._condition:
             return len(self._running), len(self._waiting)
 
+    def jobs(self) -> list[TrainingJob]:
+        """Every job training now, then every job waiting, in the queue's order (the
+        facilitator's view of the server: it holds no user data, only the jobs)."""
+        with self._condition:
+            running, waiting = list(self._running), list(self._waiting)
+        return [*sorted(running, key=lambda job: job.started_at or 0.0), *waiting]
+
 
 @dataclass(frozen=True)
 class Curves:
@@ -145,8 +152,9 @@ class Curves:
     validation_loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
     validation_accuracy: list[float] = field(default_factory=list)
-    step_loss: list[float] = field(default_factory=list)
+    step_loss: list[float] = field(default_factory=list)  # one point per steps_per_point steps
     steps_per_epoch: int = 1
+    steps_per_point: int = 1
 
     @classmethod
     def from_history(cls, history: History, steps_per_epoch: int = 1) -> Curves:
@@ -159,6 +167,7 @@ class Curves:
             validation_accuracy=list(history.validation_accuracy[:n]),
             step_loss=list(history.step_loss),
             steps_per_epoch=steps_per_epoch,
+            steps_per_point=history.step_loss_every,
         )
 
 
@@ -195,6 +204,13 @@ class JobSnapshot:
         return self.status in FINISHED_STATUSES
 
 
+def wall_time_message(max_seconds: float) -> str:
+    """Why a job stopped at the server's limit on training time."""
+    minutes = f"{max_seconds / 60:g} min" if max_seconds >= 120 else f"{max_seconds:g} s"
+    return (f"Stopped after {minutes} of training, the most a run may train on this server "
+            f"(`{config.MAX_RUN_SECONDS}`).")
+
+
 def _last_finite(values) -> float | None:
     for value in reversed(values):
         if value is not None and math.isfinite(value):
@@ -227,8 +243,11 @@ class TrainingJob:
         name: str = "",
         number: int | None = None,
         note: str = "",
+        max_seconds: float | None = None,
     ):
         self.config = config
+        # Training stops by itself after this many seconds (None: never); queueing does not count.
+        self.max_seconds = max_seconds
         self.name = name
         self.number = number  # the run's number in its lab (None outside a lab)
         self.note = note  # added to the final message (e.g. which run this one continues)
@@ -290,6 +309,12 @@ class TrainingJob:
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def started_at(self) -> float | None:
+        """When training started (``time.perf_counter()``), None while queued."""
+        with self._lock:
+            return self._started_at
 
     @property
     def done(self) -> bool:
@@ -372,6 +397,23 @@ class TrainingJob:
 
     # -- the worker thread -------------------------------------------------------
 
+    def _stop_check(self, started: float):
+        """What the trainer checks every step: the stop flag, and (with ``max_seconds``)
+        whether training has lasted its allowed time, which stops the job with a reason."""
+        if self.max_seconds is None:
+            return self._stop
+        deadline = started + self.max_seconds
+
+        def should_stop() -> bool:
+            if self._stop.is_set():
+                return True
+            if time.perf_counter() < deadline:
+                return False
+            self.stop(reason=wall_time_message(self.max_seconds))
+            return True
+
+        return should_stop
+
     def _set(self, **changes) -> None:
         with self._lock:
             for key, value in changes.items():
@@ -389,7 +431,7 @@ class TrainingJob:
     def _final_message(self, status: str, message: str) -> str:
         reason = self._stop_reason
         if status == STOPPED and reason:
-            trained = len(self._history.step_loss)
+            trained = self._history.n_steps
             message = (f"{reason} ({trained:,} steps had been trained.)" if trained
                        else f"{reason} Nothing had been trained yet.")
         return f"{message} {self.note}" if self.note else message
@@ -407,14 +449,15 @@ class TrainingJob:
                 self._set(status=STOPPED, message=self._final_message(
                     STOPPED, "Stopped before it started; nothing was trained."))
                 return
-            self._set(status=RUNNING, message="Training.", started_at=time.perf_counter())
+            started = time.perf_counter()
+            self._set(status=RUNNING, message="Training.", started_at=started)
             network = self._network if self._network is not None else \
                 build_network(self.config, n_classes=self._n_classes)
             self._training_network = network
             result = train(
                 network, self._images, self._labels, self.config,
                 validation=self._validation, progress=self._on_progress,
-                progress_interval=self._progress_interval, stop=self._stop, history=self._history,
+                progress_interval=self._progress_interval, stop=self._stop_check(started), history=self._history,
             )
             if self._test is not None and result.history.epoch:
                 self.test_loss, self.test_accuracy = evaluate(network, *self._test)

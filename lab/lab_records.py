@@ -4,9 +4,11 @@
   SHA-256 only (:func:`lab_key`);
 - settings and the training config: JSON;
 - curves (:class:`nn.training.History`'s lists): JSON, each list at most
-  :data:`MAX_STORED_POINTS` long (longer ones are sampled evenly, the last point kept), so a
-  stored run costs the same after 10 steps or 10 million; the weight snapshots and the
-  last gradients are not stored (they stay in the server's memory while it runs);
+  :data:`MAX_STORED_POINTS` long (the step losses are kept that short by the History
+  itself, each point the mean of ``step_loss_every`` steps; a longer list is sampled evenly,
+  the last point kept), so a stored run costs the same after 10 steps or 10 million; the
+  weight snapshots and the last gradients are not stored (they stay in the server's memory
+  while it runs);
 - weights: the ``.npz`` bytes of :mod:`nn.model_io` (plain arrays, read back with
   ``allow_pickle=False`` and checked), never a pickle;
 - the dataset: a reference (its key, name, sizes and class names), never the images;
@@ -38,6 +40,8 @@ MAX_STORED_POINTS = 10_000
 EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "validation_loss", "validation_accuracy",
                 "epoch_seconds", "learning_rate")
 NOT_STORED = ("snapshots", "last_grad_weights")
+# The step losses and what their points stand for (steps per point, steps trained).
+STEP_FIELDS = ("step_loss", "step_loss_every", "steps")
 SHARED_DATASET = "bundled"  # the bundled split every session shares
 
 
@@ -107,9 +111,12 @@ def history_json(history: History, epochs_only: bool = False) -> str:
     the same indices, so the per-epoch (and per-stats-record) lists stay aligned."""
     stored: dict[str, list] = {}
     for name in (f.name for f in dataclasses.fields(history)):
-        if name in NOT_STORED or (epochs_only and name not in EPOCH_FIELDS and name != "step_loss"):
+        if name in NOT_STORED or (epochs_only and name not in EPOCH_FIELDS and name not in STEP_FIELDS):
             continue
         values = getattr(history, name)
+        if not isinstance(values, list):  # a count (step_loss_every, steps)
+            stored[name] = values
+            continue
         keep = sample_indices(len(values))
         stored[name] = _clean(values if keep is None else [values[i] for i in keep])
     return json.dumps(stored, separators=(",", ":"))
@@ -119,10 +126,15 @@ def history_from_json(text: str) -> History:
     """A History with the stored curves (lists the History does not have are ignored)."""
     history = History()
     known = {f.name for f in dataclasses.fields(history)} - set(NOT_STORED)
-    for name, values in json.loads(text or "{}").items():
+    stored = json.loads(text or "{}")
+    for name, values in stored.items():
         if name in known and isinstance(values, list):
             setattr(history, name, [int(v) for v in values] if name in ("epoch", "stats_step")
                     else _restore(values))
+    every, steps = stored.get("step_loss_every"), stored.get("steps")
+    if (isinstance(every, int) and isinstance(steps, int) and every >= 1
+            and len(history.step_loss) == -(-steps // every)):  # what the points stand for
+        history.step_loss_every, history.steps = every, steps
     return history
 
 

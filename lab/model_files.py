@@ -19,6 +19,9 @@ from nn.training import History, TrainConfig, evaluate, predict_proba
 from .data import N_CLASSES, N_INPUTS, display_name
 
 MAX_CURVE_POINTS = 10_000  # epochs read back from a model file's metadata
+# Weights and biases an uploaded model may have: above every network the Train page builds
+# (784-512-512-512-512-10: 1,195,018), far below what its pages could not draw.
+MAX_UPLOAD_PARAMETERS = 2_000_000
 
 
 UPLOADED = "uploaded"  # the status of a Run that came from a model file
@@ -68,11 +71,12 @@ def class_names_from_metadata(meta: dict, n_outputs: int, default=None) -> tuple
 def model_from_upload(raw: bytes, name: str | None, n_classes: int = N_CLASSES,
                       class_names=None) -> tuple[Network, dict]:
     """(network, metadata) of an uploaded ``.npz``; ModelFileError for anything unusable
-    here (corrupt, pickled, wrong shapes, or not 784 inputs and one output per class of the
-    data in use: ``n_classes``, named ``class_names``)."""
+    here (corrupt, pickled, wrong shapes, more than MAX_UPLOAD_PARAMETERS parameters (told by
+    the file's headers, before any array is read), or not 784 inputs and one output per class
+    of the data in use: ``n_classes``, named ``class_names``)."""
     label = display_name(name, "model file")
     try:
-        network, meta = load_model(bytes(raw))
+        network, meta = load_model(bytes(raw), max_parameters=MAX_UPLOAD_PARAMETERS)
     except ModelFileError as error:
         raise ModelFileError(str(error).replace("model file:", f"{label}:", 1)) from None
     sizes = network.layer_sizes

@@ -16,7 +16,11 @@ layer), ``conv_layers`` (filters, kernel, padding, pool of each) and ``image_sha
 dense networks are still written as version 1, readable by older programs.
 
 Files are read with ``allow_pickle=False`` and checked before anything is built:
-names, shapes, dtypes and finite values must all agree with the metadata.
+names, shapes, dtypes and finite values must all agree with the metadata. Before any array
+is read, the archive's member headers are (:func:`archive_headers`: each ``.npy`` header
+gives its shape and dtype in a few hundred bytes), so a file that would unpack to more than
+``MAX_UNPACKED_BYTES`` or (``max_parameters``) hold too many parameters is refused at once,
+however well its zeros compress (465 KB can hold a 784-80000-10 network).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ FORMAT_VERSION = 2  # the newest this program reads (and writes, for conv networ
 DENSE_FORMAT_VERSION = 1  # dense networks: unchanged since version 1
 # Refuse archives that would unpack to more than this (a hostile "zip bomb").
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_METADATA_BYTES = 1_000_000  # the JSON metadata (a real file's: a few KB)
+MAX_HEADER_BYTES = 10_000  # one .npy header (numpy's own default limit)
 
 
 class ModelFileError(DataError):
@@ -98,8 +104,64 @@ def save_model(path, network: Network, **extra) -> Path:
     return path
 
 
-def load_model(source) -> tuple[Network, dict]:
+def archive_headers(archive: zipfile.ZipFile, label: str = "model file") -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """{array name: (shape, dtype)} of every member of an ``.npz``, read from the ``.npy``
+    headers only (a few hundred bytes each, whatever the arrays hold); ModelFileError for a
+    member that is not a plain ``.npy`` array."""
+    headers = {}
+    for info in archive.infolist():
+        name = info.filename.removesuffix(".npy")
+        try:
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member, max_header_size=MAX_HEADER_BYTES)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member, max_header_size=MAX_HEADER_BYTES)
+                else:
+                    raise ValueError(f"unsupported .npy format version {version}")
+        except ModelFileError:
+            raise
+        except Exception as error:  # ValueError, zlib.error, BadZipFile, EOFError, ...
+            raise ModelFileError(f"{label}: entry {name!r} is not a plain array ({type(error).__name__}: "
+                                 f"{error})") from None
+        if dtype.hasobject:
+            raise ModelFileError(f"{label}: contains pickled Python objects; such files are never loaded "
+                                 "because unpickling can run arbitrary code")
+        headers[name] = (tuple(int(n) for n in shape), dtype)
+    return headers
+
+
+def _check_headers(headers: dict, label: str, max_parameters: int | None) -> None:
+    """Refuse, from the headers alone, an archive whose arrays are too large or hold more
+    than ``max_parameters`` weights and biases."""
+    declared = sum(math.prod(shape) * dtype.itemsize for shape, dtype in headers.values())
+    if declared > MAX_UNPACKED_BYTES:
+        raise ModelFileError(f"{label}: its arrays hold {declared / 2**20:,.0f} MiB, more than a model can be "
+                             f"({MAX_UNPACKED_BYTES / 2**20:.0f} MiB)")
+    metadata = headers.get("metadata")
+    if metadata is not None and math.prod(metadata[0]) > MAX_METADATA_BYTES:
+        raise ModelFileError(f"{label}: its metadata is {math.prod(metadata[0]):,} bytes, more than "
+                             f"{MAX_METADATA_BYTES:,}")
+    if max_parameters is None:
+        return
+    weights = {name: shape for name, (shape, _) in headers.items() if name[:1] in "Wb" and name[1:].isdigit()}
+    parameters = sum(math.prod(shape) for shape in weights.values())
+    if parameters > max_parameters:
+        layers = sorted((int(name[1:]), shape) for name, shape in weights.items() if name[0] == "W")
+        dense = all(len(shape) == 2 for _, shape in layers) and layers
+        what = ("a " + "-".join(str(n) for n in [layers[0][1][0], *(shape[1] for _, shape in layers)]) + " network, "
+                if dense else "")
+        raise ModelFileError(f"{label}: {what}{parameters:,} parameters; a model here may have at most "
+                             f"{max_parameters:,}")
+
+
+def load_model(source, max_parameters: int | None = None) -> tuple[Network, dict]:
     """(network, metadata) from a path, bytes or a binary file-like object.
+
+    ``max_parameters``: refuse a network with more weights and biases than this (read from
+    the archive's headers, before any array is built); None: no limit (the command line's
+    own files).
 
     Raises ModelFileError saying what is wrong for anything but a valid model file.
     """
@@ -124,9 +186,10 @@ def load_model(source) -> tuple[Network, dict]:
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > MAX_UNPACKED_BYTES:
-            raise ModelFileError(f"{label}: unpacks to {unpacked / 2**20:.0f} MiB, more than a "
-                                 f"model can be ({MAX_UNPACKED_BYTES / 2**20:.0f} MiB)")
+            if unpacked > MAX_UNPACKED_BYTES:
+                raise ModelFileError(f"{label}: unpacks to {unpacked / 2**20:.0f} MiB, more than a "
+                                     f"model can be ({MAX_UNPACKED_BYTES / 2**20:.0f} MiB)")
+            _check_headers(archive_headers(archive, label), label, max_parameters)
         with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except ModelFileError:

@@ -4,10 +4,14 @@ upload (Kaggle CSV, MNIST or EMNIST IDX files) or a download (full MNIST, EMNIST
 
 Uploads are parsed from their bytes; a malformed file shows the loader's message with
 ``st.error`` and changes nothing (dataset, model and run history stay as they were).
+An upload's bytes are let go as soon as they are read (``ui/uploads.py``), whatever the
+outcome, and identical data is parsed and split once for the whole server, shared
+read-only (``lab.data.split_upload``; downloads and the bundled subset too).
 Widgets: ``use_data_tab``, ``use_source``, ``use_split``, ``use_emnist_split``, the
-uploaders ``use_<name>_<version>`` (a new version after each change empties them).
+uploaders ``use_<name>_<version>`` (a new version after each load empties them).
 """
 
+import dataclasses
 import time
 
 import numpy as np
@@ -17,7 +21,7 @@ from lab import data as lab_data
 from lab.display_text import escape_markdown
 from lab.settings import VALIDATION_FRACTION
 from nn.errors import DataError
-from ui import entry_script, state
+from ui import entry_script, resources, state, uploads
 from ui.action_buttons import action_button
 from ui.figures import data as data_figures
 from ui.widgets import STATIC_CHART, UPLOAD_LIMIT_MB, cached_per_key, chart, lazy_tabs, set_message, show_message
@@ -89,9 +93,19 @@ def look_tab(data) -> None:
                "the hidden units of the Weights page look for parts of them.")
 
 
+def refusal(error: Exception, data, uploaded: bool = False) -> str:
+    """Why a load was refused, as plain text (``data``: the data still in use)."""
+    again = " The file was let go: upload it again once it is fixed." if uploaded else ""
+    return f"{error}\n\nNothing was changed: still using {data.name}.{again}"
+
+
 def refused(error: Exception, data) -> None:
-    st.error(f"{escape_markdown(error)}\n\nNothing was changed: still using {escape_markdown(data.name)}.",
-             icon=":material/error:")
+    st.error(escape_markdown(refusal(error, data)), icon=":material/error:")
+
+
+def empty_uploaders() -> None:
+    """New, empty uploaders from the next run on (the old ones' files are let go)."""
+    st.session_state[UPLOADS] = st.session_state.get(UPLOADS, 0) + 1
 
 
 def change_dataset(split, message: str) -> None:
@@ -101,20 +115,36 @@ def change_dataset(split, message: str) -> None:
                                               "stop it) before changing the data.")
     else:
         set_message("success", message)
-        # New, empty uploaders: Streamlit then lets go of the uploaded file (up to 200 MB).
-        st.session_state[UPLOADS] = st.session_state.get(UPLOADS, 0) + 1
+        empty_uploaders()
     st.rerun()
 
 
-def switch_to(data, load) -> None:
+def switch_to(data, load, *files) -> None:
     """Use the split ``load()`` returns (with its message); on a DataError say why and change
-    nothing (``data``: the data in use)."""
+    nothing (``data``: the data in use). ``files``: the uploads ``load`` reads: let go at
+    once, whatever the outcome (their uploaders are emptied)."""
+    if files:
+        empty_uploaders()
     try:
         split, message = load()
     except DataError as error:
+        if files:  # shown above the new, empty uploaders
+            set_message("error", refusal(error, data, uploaded=True))
+            st.rerun()
         refused(error, data)
         return
     change_dataset(split, message)
+
+
+def shared(kind: str, label: str, raws: tuple[bytes, ...], fraction: float, parse, parse_test=None):
+    """``lab.data.split_upload`` with the server's shared data."""
+    return lab_data.split_upload(kind, label, raws, fraction, parse, parse_test=parse_test,
+                                 datasets=resources.shared_datasets(), splits=resources.shared_splits())
+
+
+def named(split, name: str):
+    """``split`` as this session sees it: named after its own file."""
+    return dataclasses.replace(split, name=name)
 
 
 def uploader_key(name: str) -> str:
@@ -138,7 +168,8 @@ def bundled_split(fraction: float):
         return None  # the server-wide cached split
     from datasets import load_bundled
 
-    return lab_data.make_split(load_bundled(), fraction, key=f"bundled@{fraction:g}")
+    key = f"bundled@{fraction:g}"
+    return resources.shared_splits().get_or_load(key, lambda: lab_data.make_split(load_bundled(), fraction, key=key))
 
 
 def load_tab(data) -> None:
@@ -173,14 +204,15 @@ def csv_source(data, fraction: float, pending: bool) -> None:
     upload = st.file_uploader("train.csv", key=uploader_key("train_csv"), max_upload_size=UPLOAD_LIMIT_MB)
     if action_button("Load this file", "load_csv", type="primary",
                      disabled=pending or upload is None) and upload is not None:
-        raw = upload.getvalue()
+        raw, name = uploads.take(upload)
 
         def load():
-            dataset = lab_data.training_set_from_csv(raw, upload.name)
-            return (lab_data.make_split(dataset, fraction, key=f"csv:{lab_data.digest(raw)}@{fraction:g}"),
-                    f"Now using {dataset.name}, {fraction:.0%} for validation.")
+            split = shared("csv", "Kaggle CSV", (raw,), fraction, lambda: lab_data.training_set_from_csv(raw, name))
+            split = named(split, f"{lab_data.display_name(name)} ({split.n_train + split.n_validation:,} images, "
+                                 "Kaggle CSV)")
+            return split, f"Now using {split.name}, {fraction:.0%} for validation."
 
-        switch_to(data, load)
+        switch_to(data, load, upload)
 
 
 def idx_source(data, fraction: float, pending: bool) -> None:
@@ -192,15 +224,16 @@ def idx_source(data, fraction: float, pending: bool) -> None:
     if action_button("Load these files", "load_idx", type="primary",
                      disabled=pending or images is None or labels is None) \
             and images is not None and labels is not None:
-        images_raw, labels_raw = images.getvalue(), labels.getvalue()
+        (images_raw, images_name), (labels_raw, labels_name) = uploads.take(images), uploads.take(labels)
 
         def load():
-            dataset = lab_data.training_set_from_idx(images_raw, images.name, labels_raw, labels.name)
-            key = f"idx:{lab_data.digest(images_raw, labels_raw)}@{fraction:g}"
-            return (lab_data.make_split(dataset, fraction, key=key),
-                    f"Now using {dataset.name}, {fraction:.0%} for validation.")
+            split = shared("idx", "MNIST IDX", (images_raw, labels_raw), fraction,
+                           lambda: lab_data.training_set_from_idx(images_raw, images_name, labels_raw, labels_name))
+            split = named(split, f"{lab_data.display_name(images_name)} ({split.n_train + split.n_validation:,} "
+                                 "images, IDX)")
+            return split, f"Now using {split.name}, {fraction:.0%} for validation."
 
-        switch_to(data, load)
+        switch_to(data, load, images, labels)
 
 
 def download_source(data, fraction: float, pending: bool) -> None:
@@ -240,7 +273,10 @@ def emnist_source(data, fraction: float, pending: bool) -> None:
     if action_button(f"Load EMNIST {split}", "load_emnist", type="primary",
                      disabled=pending or images is None or labels is None) \
             and images is not None and labels is not None:
-        switch_to(data, lambda: emnist_from_uploads(split, fraction, (images, labels), (test_images, test_labels)))
+        files = [images, labels, *([test_images, test_labels] if None not in (test_images, test_labels) else [])]
+        raws = [uploads.take(file) for file in files]
+        uploads.release(test_images, test_labels)  # one of the two alone is not read
+        switch_to(data, lambda: emnist_from_uploads(split, fraction, raws), *files)
     st.markdown(f"**Or download** it: NIST's archive of every split (about {EMNIST_ZIP_MEGABYTES} MB, "
                 "kept on the server for next time), of which only this split is unpacked.")
     if action_button(f"Download EMNIST {split}", "download_emnist", icon=":material/download:",
@@ -248,23 +284,25 @@ def emnist_source(data, fraction: float, pending: bool) -> None:
         download_emnist(split, fraction)
 
 
-def emnist_from_uploads(split: str, fraction: float, train_files, test_files):
-    """(the split data, a message) from the uploaded EMNIST IDX files (images, labels) of the
-    training part and, when both are there, of the test part. May raise DataError."""
-    images, labels = train_files
-    raws = [images.getvalue(), labels.getvalue()]
-    train = lab_data.emnist_set_from_idx(raws[0], images.name, raws[1], labels.name, split)
-    test = None
-    if None not in test_files:
-        test_images, test_labels = test_files
-        raws += [test_images.getvalue(), test_labels.getvalue()]
-        test = lab_data.emnist_set_from_idx(raws[2], test_images.name, raws[3], test_labels.name,
+def emnist_from_uploads(split: str, fraction: float, files):
+    """(the split data, a message) from the uploaded EMNIST IDX files' (bytes, name): images and
+    labels of the training part and, when there are four, of the test part. May raise DataError."""
+    (images_raw, images_name), (labels_raw, labels_name) = files[:2]
+    test = files[2:]
+
+    def parse_test():
+        (test_images_raw, test_images_name), (test_labels_raw, test_labels_name) = test
+        return lab_data.emnist_set_from_idx(test_images_raw, test_images_name, test_labels_raw, test_labels_name,
                                             split, part="test")
-    key = f"emnist-{split}:{lab_data.digest(*raws)}@{fraction:g}"
-    with_test = f" and its {test.n_samples:,} test images" if test is not None else \
+
+    data = shared(f"emnist-{split}", f"EMNIST {split}", tuple(raw for raw, _ in files), fraction,
+                  lambda: lab_data.emnist_set_from_idx(images_raw, images_name, labels_raw, labels_name, split),
+                  parse_test if test else None)
+    data = named(data, f"EMNIST {split} train ({data.n_train + data.n_validation:,} images, "
+                       f"{lab_data.display_name(images_name)})")
+    with_test = f" and its {len(data.test[1]):,} test images" if data.test is not None else \
         " (no test part: the Evaluate page shows the validation images)"
-    return (lab_data.make_split(train, fraction, key=key, test=test),
-            f"Now using {train.name}{with_test}, {fraction:.0%} for validation.")
+    return data, f"Now using {data.name}{with_test}, {fraction:.0%} for validation."
 
 
 def throttled(show, seconds: float = 0.15):
@@ -299,8 +337,10 @@ def download_emnist(split: str, fraction: float) -> None:
         bar.empty()
         st.error(f"The download failed. {escape_markdown(error)}\n\nNothing was changed.", icon=":material/error:")
         return
+    key = f"emnist-{split}@{fraction:g}"
     try:
-        split_data = lab_data.make_split(train, fraction, key=f"emnist-{split}@{fraction:g}", test=test)
+        split_data = resources.shared_splits().get_or_load(
+            key, lambda: lab_data.make_split(train, fraction, key=key, test=test))
     except DataError as error:
         bar.empty()
         refused(error, state.dataset())
@@ -327,7 +367,8 @@ def download_mnist(fraction: float) -> None:
 
     try:
         train, _ = mnist.download_mnist(progress=progress)
-        split = lab_data.make_split(train, fraction, key=f"mnist@{fraction:g}")
+        key = f"mnist@{fraction:g}"
+        split = resources.shared_splits().get_or_load(key, lambda: lab_data.make_split(train, fraction, key=key))
     except DataError as error:
         bar.empty()
         st.error(f"The download failed. {escape_markdown(error)}\n\nNothing was changed.",

@@ -1,6 +1,7 @@
 """Leaderboard: submit the current model's run, see what worked in the room (the room map:
 every run as a point, every run's settings as a line; refreshed while the page is open) and
-the best runs, and (facilitator) clear the board, download and clear the room's handwriting.
+the best runs, and (facilitator) clear the board, download and clear the room's handwriting,
+see and stop any run of the server (``ui/facilitator_jobs.py``).
 
 Storage and checks are in ``lab/leaderboard.py`` (shared by every session of the
 server). Names are shown only inside a dataframe, which renders its cells as text, never
@@ -22,7 +23,7 @@ from lab.display_text import network_text, percent
 from lab.leaderboard import LeaderboardError
 from lab.room import COLOUR_BY, what_worked
 from lab.settings import OPTIMIZER_LABELS
-from ui import entry_script, resources, state, workshop_challenges, workshop_room
+from ui import entry_script, facilitator_jobs, resources, state, workshop_challenges, workshop_room
 from ui.widgets import CHART_CONFIG, chart, projector, set_message, show_message
 
 entry_script.require()
@@ -57,13 +58,12 @@ def submit() -> None:
     challenge = workshop_challenges.active_challenge()
     settings = settings_of(run.config)
     ident, note = "", ""
-    if challenge is not None:
-        if run.number < st.session_state.get(workshop_challenges.CHALLENGE_SINCE, 1) or \
-                challenge.violations(settings):
-            note = (f" It is listed as free training: it was not trained within the rules of "
-                    f"“{challenge.title}”.")
-        else:
+    if challenge is not None:  # the Train page's verdict decides: the same check
+        passed, reasons = challenge.entry_verdict(run, st.session_state.get(workshop_challenges.CHALLENGE_SINCE, 1))
+        if passed:
             ident = challenge.id
+        else:
+            note = f" It is listed as free training, not under “{challenge.title}”: {'; '.join(reasons)}."
     room = workshop_room.evaluation(run)
     try:
         resources.leaderboard().submit(run_id(run), st.session_state.get(NAME, ""),
@@ -220,3 +220,7 @@ with st.expander("Facilitator: clear the board, download or clear the room's han
                  expanded=any(key in st.session_state for key in (CLEAR_MESSAGE, workshop_room.FACILITATOR_MESSAGE,
                                                                    workshop_room.CSV))):
     facilitator_form()
+
+with st.expander("Facilitator: the server's runs (see and stop any of them)", icon=":material/monitoring:",
+                 expanded=facilitator_jobs.unlocked() or facilitator_jobs.MESSAGE in st.session_state):
+    facilitator_jobs.panel()

@@ -2,9 +2,13 @@
 look inside it), and compare this session's runs side by side.
 
 An uploaded file is parsed from its bytes, never unpickled (``lab/model_files.py``); a
-malformed one shows the loader's message and changes nothing. Widgets: ``use_models_tab``,
-``use_model_upload``, ``use_install``, ``use_compare``. Session state: ``"use_installed"``,
-{upload file id: run number} of the uploaded models in use.
+malformed one shows the loader's message and changes nothing. It is read once, as soon as it
+arrives, and let go (``ui/uploads.py``): the page keeps the parsed model (at most
+``lab.model_files.MAX_UPLOAD_PARAMETERS`` parameters), never the file's bytes. Widgets:
+``use_models_tab``, the uploader ``use_model_upload`` (``_<version>`` after the first file),
+``use_install``, ``use_forget_upload``, ``use_compare``. Session state: ``"use_uploaded_model"``
+(the last upload, parsed), ``"use_installed"``, {upload number: run number} of the uploaded
+models in use.
 """
 
 import streamlit as st
@@ -17,7 +21,7 @@ from lab.inspection import model_metadata_rows, run_curves
 from lab.runs import STATUS_LABELS, architecture_of, run_key, runs_table
 from nn import analysis
 from nn.errors import DataError
-from ui import entry_script, state
+from ui import entry_script, state, uploads
 from ui.current_model import offer_training, test_set_or_warning
 from ui.figures import models as model_figures
 from ui.widgets import STATIC_CHART, cached_per_key, chart, lazy_tabs, set_message, show_message
@@ -26,6 +30,7 @@ entry_script.require()
 
 TABS = ("Save and load", "Compare runs")
 INSTALLED = "use_installed"
+UPLOADED, UPLOADER = "use_uploaded_model", "use_model_uploader"
 MODEL_LIMIT_MB = 50
 
 
@@ -39,31 +44,40 @@ def model_file_name(run) -> str:
     return f"digit-lab-run-{run.number}.npz"
 
 
-def uploaded_model(upload):
-    """("ok", network, metadata) or ("error", message), cached per upload and the data's
-    classes (a model must give one score per class of the data in use)."""
+def uploader_key() -> str:
+    version = st.session_state.get(UPLOADER, 0)
+    return "use_model_upload" if version == 0 else f"use_model_upload_{version}"
+
+
+def read_upload(upload) -> None:
+    """Parse an uploaded model against the data in use (a model must give one score per
+    class of it), keep the result, and let the file go (a new, empty uploader follows)."""
+    raw, name = uploads.take(upload)
     names = state.class_names()
+    try:
+        result = ("ok", *model_files.model_from_upload(raw, name, len(names), names))
+    except DataError as error:
+        result = ("error", str(error))
+    serial = st.session_state.get(UPLOADED, {}).get("serial", 0) + 1
+    st.session_state[UPLOADED] = {"serial": serial, "name": name, "names": names, "result": result}
+    st.session_state[UPLOADER] = st.session_state.get(UPLOADER, 0) + 1
 
-    def build():
-        try:
-            return ("ok", *model_files.model_from_upload(upload.getvalue(), upload.name, len(names), names))
-        except DataError as error:
-            return ("error", str(error))
 
-    return cached_per_key("uploaded_model", (upload.file_id, names), build)
+def forget_upload() -> None:
+    st.session_state.pop(UPLOADED, None)
 
 
-def install(upload) -> None:
-    result = uploaded_model(upload)
-    if result[0] != "ok":
+def install() -> None:
+    uploaded = st.session_state.get(UPLOADED)
+    if uploaded is None or uploaded["result"][0] != "ok":
         return
-    _, network, meta = result
+    _, network, meta = uploaded["result"]
     test = test_set_or_warning()
     run = model_files.run_from_model(network.copy(), meta, st.session_state.get(state.NEXT_RUN, 1),
-                               name=upload.name, test=test[:2] if test is not None else None,
+                               name=uploaded["name"], test=test[:2] if test is not None else None,
                                default_names=state.class_names())
     if state.install_model(run):
-        st.session_state.setdefault(INSTALLED, {})[upload.file_id] = run.number
+        st.session_state.setdefault(INSTALLED, {})[uploaded["serial"]] = run.number
         set_message("success", f"The uploaded model is now the current model "
                                                 f"(run {run.number}).")
     else:
@@ -93,24 +107,33 @@ def save_load_tab() -> None:
     with right:
         st.subheader("Upload a model")
         show_message()
-        upload = st.file_uploader("A Digit Lab model (.npz)", key="use_model_upload",
+        upload = st.file_uploader("A Digit Lab model (.npz)", key=uploader_key(),
                                   max_upload_size=MODEL_LIMIT_MB)
         if upload is not None:
-            result = uploaded_model(upload)
-            if result[0] == "error":
-                st.error(escape_markdown(result[1]) + "\n\nNothing was changed.", icon=":material/error:")
-            else:
-                inspect_upload(upload, *result[1:])
+            read_upload(upload)
+            st.rerun()
+        uploaded = st.session_state.get(UPLOADED)
+        if uploaded is None:
+            return
+        result = uploaded["result"]
+        if result[0] == "error":
+            st.error(escape_markdown(result[1]) + "\n\nNothing was changed.", icon=":material/error:")
+        elif uploaded["names"] != state.class_names():
+            st.warning("The data in use changed since this model was uploaded: upload it again to check it "
+                       "against the new data.", icon=":material/sync_problem:")
+        else:
+            inspect_upload(uploaded, *result[1:])
 
 
-def inspect_upload(upload, network, meta) -> None:
+def inspect_upload(uploaded: dict, network, meta) -> None:
     sizes = architecture_of(network)
     names = model_files.class_names_from_metadata(meta, network.layer_sizes[-1])
-    st.markdown(f"**{escape_markdown(lab_data.display_name(upload.name))}**: a {sizes} network, "
+    serial = uploaded["serial"]
+    st.markdown(f"**{escape_markdown(lab_data.display_name(uploaded['name']))}**: a {sizes} network, "
                 f"{network.activation}, {network.n_parameters:,} parameters, reading "
                 f"{escape_markdown(state.classes_text(names))}.")
     data = state.dataset()
-    accuracy = cached_per_key("uploaded_accuracy", (upload.file_id, data.key),
+    accuracy = cached_per_key("uploaded_accuracy", (serial, data.key),
                       lambda: evaluate_set(network, data.validation_images, data.validation_labels,
                                                  "validation", data.n_classes).accuracy)
     st.caption(f"Accuracy now on this session's {data.n_validation:,} validation images: "
@@ -121,19 +144,21 @@ def inspect_upload(upload, network, meta) -> None:
         st.dataframe(rows, hide_index=True, key="use_upload_meta", height=35 * len(rows) + 38)
     pending = state.job_pending()
     current = state.model()
-    in_use = st.session_state.get(INSTALLED, {}).get(upload.file_id)
+    in_use = st.session_state.get(INSTALLED, {}).get(serial)
+    use, forget = st.columns(2)
     if current is not None and in_use == current.number:
-        st.caption(f"This file is the current model (run {in_use}).")
+        use.caption(f"This file is the current model (run {in_use}).")
     else:
-        st.button("Use it as the current model", type="primary", icon=":material/upload:",
-                  on_click=install, args=(upload,), disabled=pending, key="use_install",
-                  help="Then draw, evaluate and look inside it like a model trained here; it "
-                       "joins the run history.")
+        use.button("Use it as the current model", type="primary", icon=":material/upload:",
+                   on_click=install, disabled=pending, key="use_install",
+                   help="Then draw, evaluate and look inside it like a model trained here; it "
+                        "joins the run history.")
+    forget.button("Forget this file", icon=":material/close:", on_click=forget_upload, key="use_forget_upload")
     if pending:
         st.caption("A run is training: the model can be changed once it is finished.")
     with st.expander("Its first-layer filters" if analysis.n_conv_layers(network)
                      else "Its first-layer weights"):
-        chart(first_layer_grid(f"upload:{upload.file_id}", network, 560), "use_upload_grid")
+        chart(first_layer_grid(f"upload:{serial}", network, 560), "use_upload_grid")
 
 
 def compare_tab() -> None:

@@ -54,7 +54,7 @@ def progress_and_curves(snapshot: JobSnapshot) -> None:
     left, right = (st.container(), st.container()) if big else st.columns(2)  # projector: full width each
     left.plotly_chart(
         loss_figure(curves.epoch, curves.train_loss, curves.validation_loss, curves.step_loss,
-                    curves.steps_per_epoch, projector=big),
+                    curves.steps_per_epoch, steps_per_point=curves.steps_per_point, projector=big),
         key="loss_chart", config=STATIC_CHART)
     left.caption("Look for the loss falling, fast at first. Validation above training is normal; validation "
                  "turning up while training keeps falling is overfitting. A loss that jumps up: the learning "

@@ -27,12 +27,27 @@ if not any(os.environ.get(name) for name in ("DIGIT_LAB_DATABASE_URL", "DIGIT_LA
     atexit.register(shutil.rmtree, _database_dir, ignore_errors=True)
     os.environ["DIGIT_LAB_LEADERBOARD_DB"] = str(Path(_database_dir) / "tests.sqlite3")
 
+# Many tests start long runs only to stop them (or to outlast a check): over the server's
+# default caps per run (cost and expected training time). The suite lifts them (its servers
+# inherit this); the caps' own tests (tests/lab/test_run_cost.py,
+# tests/pages/test_bounds_app.py) set the defaults back.
+os.environ.setdefault("DIGIT_LAB_MAX_RUN_COST", "1000000")
+os.environ.setdefault("DIGIT_LAB_MAX_RUN_SECONDS", "86400")
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # so plain `pytest` finds the `nn` package too
     sys.path.insert(0, str(REPO_ROOT))
 
 
 from pg_support import pg_admin_url  # noqa: E402, F401 (a fixture: one PostgreSQL cluster for the session)
+
+
+@pytest.fixture(autouse=True)
+def _no_wrong_facilitator_tokens():
+    """Each test starts with no wrong facilitator tokens counted (the limit is per process)."""
+    from lab import facilitator
+
+    facilitator.default_attempts().reset()
 
 
 @pytest.fixture(scope="session")

@@ -26,11 +26,12 @@ def latest_run_snapshot() -> JobSnapshot | None:
 def run_snapshot(run: Run) -> JobSnapshot:
     """A finished run seen as the snapshot of the job that made it."""
     history, epochs = run.history, run.epochs_done
-    steps = len(history.step_loss)
+    steps = history.n_steps
     curves = Curves(epoch=list(history.epoch), train_loss=list(history.train_loss),
                     validation_loss=list(history.validation_loss), train_accuracy=list(history.train_accuracy),
                     validation_accuracy=list(history.validation_accuracy), step_loss=list(history.step_loss),
-                    steps_per_epoch=max(1, round(steps / epochs)) if epochs else 1)
+                    steps_per_epoch=max(1, round(steps / epochs)) if epochs else 1,
+                    steps_per_point=history.step_loss_every)
     loss = history.train_loss[-1] if history.train_loss else None
     return JobSnapshot(status=run.status, message=run.message, queue_position=0, epoch=float(epochs),
                        epochs=run.config.epochs, step=steps, total_steps=max(steps, 1),

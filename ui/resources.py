@@ -1,8 +1,9 @@
 """Process-wide resources (``st.cache_resource``, shared by *every* user, so read-only or
 user-free): the BLAS thread limit, the job scheduler, the split bundled dataset, the real
-MNIST test set, the server's challenges, the leaderboard handle. Also the per-session
-job registry (``scope="session"``), which Streamlit releases when the session ends (its
-WebSocket closed: a reload, a closed tab, or a network blip).
+MNIST test set, the data sessions share (uploads and downloads by content, read-only), the
+server's challenges, the leaderboard handle. Also the per-session job registry
+(``scope="session"``), which Streamlit releases when the session ends (its WebSocket
+closed: a reload, a closed tab, or a network blip).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import threading
 import numpy as np
 import streamlit as st
 
-from datasets import load_bundled, load_mnist_test_set
+from datasets import SharedDatasets, load_bundled, load_mnist_test_set
 from lab import challenges
 from lab import settings as settings_module
-from lab.data import DATASETS, SplitData, make_split, read_only
+from lab.data import DATASETS, SharedSplits, SplitData, make_split, read_only
 from lab.jobs import JobScheduler, limit_blas_threads
 from lab.leaderboard import URL_ENV, Leaderboard, default_path, open_leaderboard
 from lab.session_jobs import SessionJobs
@@ -45,6 +46,25 @@ def split_data(key: str) -> SplitData:
     if key != "bundled":
         raise ValueError(f"unknown dataset {key!r}; available: {', '.join(DATASETS)}")
     return make_split(load_bundled(), settings_module.VALIDATION_FRACTION, key)
+
+
+# What the shared data may hold (the least recently used leaves first; a session using it
+# keeps it alive): parsed uploads, and their splits (one per content, share and seed).
+SHARED_DATASETS_BYTES, SHARED_SPLITS_BYTES = 250_000_000, 250_000_000
+
+
+@st.cache_resource(show_spinner=False)
+def shared_datasets() -> SharedDatasets:
+    """Parsed uploads, by the SHA-256 of their bytes: ten people uploading one train.csv cost
+    one parse and one copy of its pixels (read-only arrays)."""
+    return SharedDatasets(max_entries=8, max_bytes=SHARED_DATASETS_BYTES)
+
+
+@st.cache_resource(show_spinner=False)
+def shared_splits() -> SharedSplits:
+    """Training / validation splits of uploads and downloads, by (content, validation share,
+    seed), shared read-only by the sessions that use the same data."""
+    return SharedSplits(max_entries=16, max_bytes=SHARED_SPLITS_BYTES)
 
 
 @st.cache_resource(show_spinner=False)

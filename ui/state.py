@@ -30,7 +30,7 @@ import logging
 import streamlit as st
 
 from datasets import class_noun, class_ranges
-from lab import lab_records, lab_store
+from lab import lab_records, lab_store, run_cost
 from lab import settings as settings_module
 from lab.data import DATASETS, DatasetInfo, SplitData
 from lab.jobs import COMPLETED, INTERRUPTED, STOPPED, TrainingJob
@@ -317,11 +317,16 @@ def start_training(continues: Run | None = None) -> None:
     if full_batch:
         # (A conv network keeps its mini-batches, at most 1,024: the trainer takes min(batch, n).)
         config = dataclasses.replace(config, batch_size=None)
+    problem = run_cost.run_cost_problem(config, data.n_train, data.n_validation, data.n_classes)
+    if problem:  # checked here too, not only by the disabled button: every start comes through
+        state[NOTICE] = f"Cannot start: {problem}"
+        return
     job = TrainingJob(
         config, data.train_images, data.train_labels,
         validation=(data.validation_images, data.validation_labels),
         test=test[:2] if test is not None else None, network=network,
         scheduler=scheduler(), n_classes=data.n_classes, class_names=data.class_names, note=note,
+        max_seconds=run_cost.max_run_seconds(),
     )
     number = _number_run(job)
     job.name = f"run {number}"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from lab import settings
+from lab import run_cost, settings
 from lab.exercise_lock import CONTROLS
 from ui import state
 
@@ -226,14 +226,29 @@ def settings_problem() -> str | None:
 
 
 def run_size_problem() -> str | None:
-    """Why the current settings ask for more work than the server allows, else None
-    (a convolutional network's images count several times, see ``lab.settings.relative_cost``)."""
+    """Why the current settings ask for more work than the server allows, else None: more
+    sample passes than its cap (a convolutional network's images count several times, see
+    ``lab.run_cost.relative_cost``), or a run the cost model prices over its caps in default
+    runs and training time (``lab.run_cost.run_cost_problem``)."""
     chosen = st.session_state[state.SETTINGS]
     try:
-        cost = settings.relative_cost(settings.to_config(chosen))
+        config = settings.to_config(chosen)
     except ValueError:
-        cost = 1.0
-    return settings.run_size_problem(chosen["epochs"], _n_train(), cost=cost)
+        return settings.run_size_problem(chosen["epochs"], _n_train())
+    info = state.dataset_info()
+    return (settings.run_size_problem(chosen["epochs"], _n_train(), cost=settings.relative_cost(config))
+            or run_cost.run_cost_problem(config, _n_train(), info.n_validation, len(info.class_names)))
+
+
+def cost_text() -> str:
+    """What the current settings' run costs, and the server's caps (for a run within them)."""
+    config = settings.to_config(st.session_state[state.SETTINGS])
+    info = state.dataset_info()
+    seconds = run_cost.run_seconds(config, _n_train(), info.n_validation, len(info.class_names))
+    return (f"This run costs about {seconds / run_cost.default_run_seconds():,.1f} default runs "
+            f"(~{run_cost.time_text(seconds)} on a free core); this server allows "
+            f"{run_cost.max_run_cost():g} per run and stops a run after "
+            f"{run_cost.time_text(run_cost.max_run_seconds())} of training.")
 
 
 def start_training() -> None:
@@ -262,6 +277,8 @@ def buttons() -> None:
                  help="Forget the current model; the run history stays.")
     st.caption("Changed settings apply to the next run: a run in progress keeps the settings it "
                "started with, and keeps training while you change them or visit other pages.")
+    if not (invalid or too_big):
+        st.caption(cost_text())
     notice = st.session_state.get(state.NOTICE)
     if invalid:
         st.warning(f"Cannot start: {invalid[0].upper()}{invalid[1:]}.", icon=":material/block:")

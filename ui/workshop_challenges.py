@@ -95,9 +95,10 @@ def challenge_result() -> None:
     if challenge is None or not runs or state.job_pending():
         return
     run = runs[-1]
-    if run.number < st.session_state.get(CHALLENGE_SINCE, 1):
+    since = st.session_state.get(CHALLENGE_SINCE, 1)
+    if run.number < since:
         return
-    passed, reasons = challenge.judge(run)
+    passed, reasons = challenge.entry_verdict(run, since)  # what the Leaderboard's submit asks too
     text = "; ".join(reasons)
     if passed:
         st.success(f"Challenge passed with run {run.number}: {text}.", icon=":material/emoji_events:")

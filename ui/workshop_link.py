@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import streamlit as st
 
 from lab import url_settings
+from lab.display_text import escape_markdown
 from ui import lesson_panel, state, workshop_lock
 from ui.workshop_challenges import CHALLENGE_NOTES, activate, active_challenge, challenge_by_id
 
@@ -90,9 +91,9 @@ def url_notes() -> None:
     from_link = st.session_state.pop(FROM_LINK, False)
     if from_link and not notes:
         st.info("Settings loaded from the link.", icon=":material/link:")
-    if notes:
+    if notes:  # they quote the link's values: plain text, whatever the link holds
         st.warning("Settings from the link were adjusted:\n\n" +
-                   "\n".join(f"- {note}" for note in notes), icon=":material/tune:")
+                   "\n".join(f"- {escape_markdown(note)}" for note in notes), icon=":material/tune:")
 
 
 def share_panel() -> None:

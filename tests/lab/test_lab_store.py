@@ -124,7 +124,9 @@ def test_a_lab_comes_back_in_another_process_with_its_runs_model_and_settings(da
         assert run.history.epoch == job.history.epoch
         np.testing.assert_allclose(run.history.validation_accuracy, job.history.validation_accuracy)
         np.testing.assert_allclose(run.history.step_loss, job.history.step_loss)
-        np.testing.assert_allclose(run.history.layer_grad_norm, job.history.layer_grad_norm)
+    # The current model keeps its per-layer statistics; an older run only what a history draws.
+    np.testing.assert_allclose(restored["model"].history.layer_grad_norm, job2.history.layer_grad_norm)
+    assert restored["runs"][0].history.layer_grad_norm == []
     # only the hash of the id is stored, nowhere the id itself
     everything = repr(rows(database_url, *labs.c)) + repr(rows(database_url, *lab_runs.c))
     assert lab not in everything and lab_records.lab_key(lab) in everything

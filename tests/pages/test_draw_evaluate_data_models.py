@@ -417,7 +417,7 @@ def test_malformed_model_files_show_a_message_and_change_nothing(run):
     at = open_page("models", run)
     before = snapshot(at)
     for name, raw, expected in malformed_models():
-        at.file_uploader(key="use_model_upload").set_value((name, raw, "application/octet-stream"))
+        uploader(at, "A Digit Lab model (.npz)").set_value((name, raw, "application/octet-stream"))
         rerun(at)
         assert at.error, f"{name}: no error"
         assert name in shown(at.error[0]) and expected in shown(at.error[0]), shown(at.error[0])

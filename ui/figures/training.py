@@ -90,17 +90,23 @@ def loss_figure(
     step_loss=None,
     steps_per_epoch: int = 1,
     *,
+    steps_per_point: int = 1,
     max_step_points: int = MAX_STEP_POINTS,
     height: int = 300,
     projector: bool = False,
 ) -> go.Figure:
-    """Cross-entropy loss: per step (faint), per epoch on training and validation data."""
+    """Cross-entropy loss: per step (faint), per epoch on training and validation data.
+
+    ``step_loss[i]`` is the mean loss of ``steps_per_point`` steps (a long run's history
+    keeps one point per so many steps, see ``nn.training.History.add_step_loss``): it is
+    drawn at the middle of its steps."""
     train_colour, validation_colour, step_colour = COLOURS[projector]
     figure = go.Figure()
     if step_loss is not None and len(step_loss):
         positions, values = downsample(step_loss, max_step_points)
+        steps = (positions - 0.5) * max(steps_per_point, 1) + 0.5  # point p covers steps (p-1)k+1 ... pk
         figure.add_trace(go.Scatter(
-            x=positions / max(steps_per_epoch, 1), y=values, name="train, per step",
+            x=steps / max(steps_per_epoch, 1), y=values, name="train, per step",
             mode="lines", line=dict(color=step_colour, width=2 if projector else 1), hoverinfo="skip",
         ))
     epochs = np.asarray(epochs, dtype=float)
