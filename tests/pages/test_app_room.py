@@ -210,23 +210,22 @@ def test_a_goal_with_limits_counts_only_runs_within_them():
     assert "So far: run 1: test accuracy" in info and "is below the goal 90.0%" in info
 
 
-def test_lesson_steps_whose_page_is_missing_are_marked_and_skipped():
+def test_lesson_steps_open_the_hidden_space_and_probe_pages_in_turn():
     at = open_app("draw.py", lesson="what-a-network-sees", step="3")
-    assert "step 3 of 4" in texts(at.sidebar.caption)  # 7 steps, 3 of them on pages to come
-    lines = step_lines(at)
-    assert "- ~~4. The hidden space~~ *(the Hidden space page is not in this app yet: skipped)*" in lines
-    assert "- ~~5. Dream a digit~~ *(the Probe page is not in this app yet: skipped)*" in lines
-    at.sidebar.button(key="lesson_next").click().run()
-    assert [t.value for t in at.title] == ["Weights"] and qp(at, "lesson_step") == "7"
+    assert "step 3 of 7" in texts(at.sidebar.caption)  # every page the lesson names is in the app
+    assert "skipped" not in step_lines(at)
+    for step, title in ((4, "Hidden space"), (5, "Probe"), (6, "Probe"), (7, "Weights")):
+        at.sidebar.button(key="lesson_next").click().run()
+        assert [t.value for t in at.title] == [title] and qp(at, "lesson_step") == str(step)
     assert at.sidebar.button(key="lesson_next").disabled
     at.sidebar.button(key="lesson_back").click().run()
-    assert [t.value for t in at.title] == ["Draw"] and qp(at, "lesson_step") == "3"
+    assert [t.value for t in at.title] == ["Probe"] and qp(at, "lesson_step") == "6"
 
 
 def test_a_lesson_inside_a_locked_exercise_skips_the_pages_it_hides():
-    at = open_app("draw.py", lesson="what-a-network-sees", step="3", **locked_link(pages=["weights"]))
+    at = open_app("probe.py", lesson="what-a-network-sees", step="6", **locked_link(pages=["weights"]))
     assert "- ~~7. What each unit looks for~~ *(its page is hidden in this exercise: skipped)*" in step_lines(at)
-    assert at.sidebar.button(key="lesson_next").disabled
+    assert at.sidebar.button(key="lesson_next").disabled  # step 7 is the last, and skipped
 
 
 # -- the room's handwriting, the leaderboard, the room map -----------------------------------------
