@@ -16,9 +16,9 @@ Modules, in reading order:
 This package never imports Streamlit or Plotly.
 """
 
-from .conv import ConvNetwork, ConvSpec
+from .conv import ConvSpec
 from .errors import DataError
-from .network import Network
+from .network import ConvNetwork, Network
 from .training import History, TrainConfig, TrainResult, build_network, evaluate, train
 
 __all__ = ["ConvNetwork", "ConvSpec", "DataError", "History", "Network", "TrainConfig", "TrainResult",

@@ -1,5 +1,5 @@
-"""Convolutional layers, from scratch in NumPy: Conv2D and MaxPool2D (and ConvNetwork,
-a Network that starts with them).
+"""Convolutional layers, from scratch in NumPy: Conv2D and MaxPool2D (``nn.network.ConvNetwork``
+builds a Network that starts with them).
 
 A dense layer gives every hidden unit its own weight for every pixel. A convolutional
 layer instead slides one small ``k x k`` filter over the whole image: the same few
@@ -43,7 +43,7 @@ that largest input influenced the output, so its gradient is the pooled gradient
 the other three inputs get 0: backprop *routes* the gradient to the argmax.
 
 A convolutional network is a ``Network`` of these layers, a ``Flatten`` and dense
-layers: ``ConvNetwork`` below builds one.
+layers: ``nn.network.ConvNetwork`` builds one.
 """
 
 from __future__ import annotations
@@ -276,23 +276,6 @@ class MaxPool2D(Layer):
 
 
 # -- the network -----------------------------------------------------------------------
-def ConvNetwork(conv_layers: Sequence[ConvSpec], hidden_sizes=(), n_classes: int = 10, image_shape=(28, 28),
-                activation: str = "relu", *, init: str | None = None, seed: int | None = 0, dtype=np.float32):
-    """A ``Network`` of conv blocks (conv -> activation -> optional 2x2 max pool), a
-    flatten, dense hidden layers and the softmax output (see ``Network.convolutional``).
-
-    >>> net = ConvNetwork([ConvSpec(8, 5)], seed=0)
-    >>> net.describe()
-    '28×28 → conv 8@5×5 relu → max-pool 2×2 → 10 softmax'
-    >>> [w.shape for w in net.weights]
-    [(5, 5, 1, 8), (1152, 10)]
-    """
-    from .network import Network
-
-    return Network.convolutional(conv_layers, hidden_sizes, n_classes, image_shape, activation,
-                                 init=init, seed=seed, dtype=dtype)
-
-
 def conv_block_layers(specs: Sequence[ConvSpec], activation: str, in_channels: int = 1) -> list[Layer]:
     """The layers of conv blocks: Conv2D, its activation, then (``spec.pool``) a MaxPool2D."""
     layers = []

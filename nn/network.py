@@ -460,3 +460,18 @@ def _conv_layers(specs, image_shape, activation: str, dense_sizes) -> list[Layer
     shapes = conv_shapes(specs, _image_shape(image_shape))  # raises when a kernel does not fit
     n_features = math.prod(shapes[-1][1])
     return [*conv_block_layers(specs, activation), Flatten(), *dense_layers((n_features, *dense_sizes), activation)]
+
+
+def ConvNetwork(conv_layers: Sequence[ConvSpec], hidden_sizes=(), n_classes: int = 10, image_shape=(28, 28),
+                activation: str = "relu", *, init: str | None = None, seed: int | None = 0, dtype=np.float32):
+    """A ``Network`` of conv blocks (conv -> activation -> optional 2x2 max pool), a
+    flatten, dense hidden layers and the softmax output (see ``Network.convolutional``).
+
+    >>> net = ConvNetwork([ConvSpec(8, 5)], seed=0)
+    >>> net.describe()
+    '28×28 → conv 8@5×5 relu → max-pool 2×2 → 10 softmax'
+    >>> [w.shape for w in net.weights]
+    [(5, 5, 1, 8), (1152, 10)]
+    """
+    return Network.convolutional(conv_layers, hidden_sizes, n_classes, image_shape, activation,
+                                 init=init, seed=seed, dtype=dtype)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .memory import NO_BUFFERS, Scratch, ones
+from .memory import NO_BUFFERS, KeptColumnsArrays, Scratch, ones
 
 
 def add_bias(z: np.ndarray, b: np.ndarray) -> None:
@@ -102,17 +102,6 @@ def used_columns(column_max: np.ndarray) -> np.ndarray | None:
     or None when too few are zero for leaving them out to pay (it costs two gathers)."""
     used = np.flatnonzero(column_max)
     return used if len(used) <= len(column_max) - len(column_max) // 8 else None
-
-
-class KeptColumnsArrays:
-    """The arrays ``KeptInputColumns`` reuses: the kept rows of W[1], their gradient after
-    a row of zeros, the row of each input in that gradient, and 1 .. n_inputs."""
-
-    def __init__(self, n_inputs: int, n_units: int, dtype) -> None:
-        self.rows = np.empty((n_inputs, n_units), dtype)
-        self.gradient = np.zeros((n_inputs + 1, n_units), dtype)
-        self.row_of_input = np.empty(n_inputs, np.intp)
-        self.counting = np.arange(1, n_inputs + 1, dtype=np.intp)
 
 
 class KeptInputColumns:

@@ -146,8 +146,17 @@ class Workspace:
     def kept_columns(self):
         """The arrays of ``KeptInputColumns`` (made on first use, then reused)."""
         if self._kept_columns is None:
-            from .dense import KeptColumnsArrays
-
             n_inputs, n_units = self.network.weights[0].shape
             self._kept_columns = KeptColumnsArrays(n_inputs, n_units, self.network.dtype)
         return self._kept_columns
+
+
+class KeptColumnsArrays:
+    """The arrays ``KeptInputColumns`` reuses: the kept rows of W[1], their gradient after
+    a row of zeros, the row of each input in that gradient, and 1 .. n_inputs."""
+
+    def __init__(self, n_inputs: int, n_units: int, dtype) -> None:
+        self.rows = np.empty((n_inputs, n_units), dtype)
+        self.gradient = np.zeros((n_inputs + 1, n_units), dtype)
+        self.row_of_input = np.empty(n_inputs, np.intp)
+        self.counting = np.arange(1, n_inputs + 1, dtype=np.intp)

@@ -14,14 +14,13 @@ from datasets import load_bundled
 from nn.conv import (
     RECOMMENDED_CONV_CONFIG,
     Conv2D,
-    ConvNetwork,
     ConvSpec,
     MaxPool2D,
     conv_shapes,
 )
 from nn.gradcheck import gradient_check
 from nn.layers import Flatten
-from nn.network import Network
+from nn.network import ConvNetwork, Network
 from nn.optimizers import make_optimizer
 from nn.training import TrainConfig, build_network, evaluate, train
 

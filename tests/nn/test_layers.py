@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from nn.activations import ACTIVATIONS
-from nn.conv import ConvNetwork, ConvSpec
+from nn.conv import ConvSpec
 from nn.layers import Activation, Dense, Flatten
-from nn.network import Network
+from nn.network import ConvNetwork, Network
 from nn.speed import backward_order, softmax
 
 EPSILON = 1e-6

@@ -34,8 +34,9 @@ from lab.inspection import run_gradient_check
 from lab.presets import BY_ID
 from lab.runs import Run
 from nn import analysis
-from nn.conv import ConvNetwork, ConvSpec
+from nn.conv import ConvSpec
 from nn.gradcheck import gradient_check
+from nn.network import ConvNetwork
 from nn.training import TrainConfig, build_network, train
 from ui.figures import conv as conv_figures
 from ui.figures import style, tiles
