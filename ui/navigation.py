@@ -44,6 +44,7 @@ def shown_pages(hidden=()) -> list[str]:
 
 def navigation(hidden=()):
     """``st.navigation`` over :func:`shown_pages`: a hidden page is not in it at all, so
-    its address opens the Home page instead."""
+    its address opens the Home page instead. Expanded: with more than 10 pages Streamlit
+    would fold the last ones behind "View more", and a learner would not see them."""
     return st.navigation([st.Page(path(name), title=PAGES[name][0], icon=PAGES[name][1], default=name == DEFAULT)
-                          for name in shown_pages(hidden)])
+                          for name in shown_pages(hidden)], expanded=True)
