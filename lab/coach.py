@@ -132,7 +132,7 @@ def _overfitting(history) -> Diagnosis | None:
                      f"Since epoch {epoch} the training loss kept falling but the validation loss rose "
                      f"{validation[-1] / validation[best] - 1:.0%}: the network memorises its training images "
                      "(L2 weight decay or more data also help).", "train",
-                     f"Stop at epoch {epoch}", {"epochs": epoch})
+                     f"Train {epoch} epochs", {"epochs": epoch})
 
 
 def _dead_relus(history, config) -> Diagnosis | None:

@@ -136,7 +136,7 @@ def test_training_runs_on_while_switching_pages(app):
     set_slider(page, "Hidden width", "120")
     text = wait_for_progress(page, "Epoch", "left")
     assert page.get_by_role("button", name="Start").is_disabled()
-    page.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Stop", exact=True).click()
     wait_for_progress(page, "Stopped")
     page.get_by_text("The model trained so far is kept").wait_for()
     assert page.get_by_role("button", name="Start").is_enabled()

@@ -168,7 +168,7 @@ def test_browser_a_network_blip_leaves_the_run_training_and_the_page_shows_it_li
             # and it keeps moving: waited for, not timed, so a busy machine's slow poll still passes
             wait_for_epoch_above(page, epoch(main_progress(page).inner_text()))
             assert "Stopped" not in main_progress(page).inner_text()
-            page.get_by_role("button", name="Stop").click()
+            page.get_by_role("button", name="Stop", exact=True).click()
             wait_for_progress(page, "Stopped")
         finally:
             proxy.close()
