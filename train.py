@@ -311,6 +311,7 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
+    """Load the data (and a model), train, print the accuracies, then save and predict."""
     say = (lambda *a, **k: None) if args.quiet else print
     dataset = load_training_data(args.data, args.quiet)
     if dataset.labels is None:
@@ -319,24 +320,75 @@ def run(args) -> int:
     if test_set is not None and test_set.class_names != dataset.class_names:
         raise DataError(f"{args.test}: its classes ({', '.join(test_set.class_names[:12])}...) are not "
                         f"the training data's ({', '.join(dataset.class_names[:12])}...)")
-
-    metadata = {}
+    network, metadata = None, {}
     if args.load:
         network, metadata = load_model(args.load)
-        epochs = args.epochs if args.epochs is not None else 0
         say(f"loaded {args.load}: {network.describe()}")
+        check_model_fits(args.load, network, dataset)
+    config = make_config(args, network)
+    network = network or build_network(config, n_classes=dataset.n_classes)
+    if config.conv_layers:
+        # A conv network's matrix products are long and thin (k*k*C_in x m*Ho*Wo times F): BLAS
+        # threads only add synchronisation there (several times slower with 2 on 2 busy cores).
+        threadpool_limits(1, user_api="blas")
+
+    train_idx, val_idx = stratified_split(dataset.labels, config.validation_fraction, config.seed)
+    train_images, train_labels = dataset.images[train_idx], dataset.labels[train_idx]
+    validation = dataset.images[val_idx], dataset.labels[val_idx]
+    batch = "full batch" if config.batch_size is None else f"batch {config.batch_size}"
+    say(f"data: {dataset.name}: {len(train_idx)} training, {len(val_idx)} validation images")
+    say(f"model: {network.describe()}, {config.optimizer} lr={config.learning_rate:g}, {batch}, "
+        f"{config.epochs} epochs" + (f", augmented (shifts up to {config.augment_shift:g} px, rotations up to "
+                                     f"{config.augment_degrees:g}°)" if config.augment else ""))
+
+    started = time.perf_counter()
+    result = train_until_done_or_interrupted(network, train_images, train_labels, config, validation, say)
+    seconds = time.perf_counter() - started
+    if result.status != "completed":
+        print(f"train.py: {result.status}: {result.message}", file=sys.stderr)
+    say()
+    test_summary = print_accuracies(network, (train_images, train_labels), validation, test_set)
+    if result.history.epoch_seconds:
+        per_epoch = float(np.median(result.history.epoch_seconds))
+        print(f"time per epoch      {per_epoch * 1000:.1f} ms (median of {len(result.history.epoch_seconds)}; "
+              f"{seconds:.2f} s in all)")
+
+    if args.save:
+        save_model(args.save, network, config=config.to_dict(), status=result.status,
+                   history=result.history.summary(), test=test_summary,
+                   data={"name": dataset.name, "n_samples": dataset.n_samples,
+                         "class_names": list(dataset.class_names)},
+                   trained_before=metadata.get("history"))
+        say(f"saved {args.save}")
+    if args.predict:
+        write_predictions(args, network, dataset.class_names, say)
+    return 0 if result.status != "diverged" else 1
+
+
+def check_model_fits(path, network, dataset) -> None:
+    """DataError unless the loaded ``network`` takes the data's images and gives its classes."""
+    if network.layer_sizes[0] != dataset.images.shape[1]:
+        raise DataError(f"{path}: model expects {network.layer_sizes[0]} inputs")
+    if network.layer_sizes[-1] != dataset.n_classes:
+        raise DataError(f"{path}: model gives {network.layer_sizes[-1]} scores, but "
+                        f"{dataset.name} has {dataset.n_classes} classes")
+
+
+def make_config(args, network) -> TrainConfig:
+    """The TrainConfig of the options; a loaded ``network`` fixes its own layers (and its
+    conv layers' settings: full batch is not offered for those). DataError if one is wrong."""
+    if network is not None:
+        epochs = args.epochs if args.epochs is not None else 0
     else:
         epochs = args.epochs if args.epochs is not None else DEFAULTS.epochs
-        network = None
-    convolutional = network is not None and bool(network.conv_specs)
-    if convolutional:  # the loaded model's conv layers; full batch is not offered for them
+    if network is not None and network.conv_specs:
         conv = [(spec.filters, spec.kernel) for spec in network.conv_specs]
         padding, pool = network.conv_specs[0].padding, network.conv_specs[0].pool
         batch = args.batch_size if args.batch_size is not None else CONV_PRESET["batch_size"]
     else:
         conv, padding, pool, batch = args.conv, args.padding, not args.no_pool, args.batch_size
     try:
-        config = TrainConfig(
+        return TrainConfig(
             hidden_sizes=network.hidden_sizes if network else args.hidden,
             activation=network.activation if network else args.activation,
             optimizer=args.optimizer,
@@ -351,26 +403,11 @@ def run(args) -> int:
         )
     except ValueError as error:
         raise DataError(str(error)) from None
-    if network is not None and network.layer_sizes[0] != dataset.images.shape[1]:
-        raise DataError(f"{args.load}: model expects {network.layer_sizes[0]} inputs")
-    if network is not None and network.layer_sizes[-1] != dataset.n_classes:
-        raise DataError(f"{args.load}: model gives {network.layer_sizes[-1]} scores, but "
-                        f"{dataset.name} has {dataset.n_classes} classes")
-    network = network or build_network(config, n_classes=dataset.n_classes)
-    if config.conv_layers:
-        # A conv network's matrix products are long and thin (k*k*C_in x m*Ho*Wo times F): BLAS
-        # threads only add synchronisation there (several times slower with 2 on 2 busy cores).
-        threadpool_limits(1, user_api="blas")
 
-    train_idx, val_idx = stratified_split(dataset.labels, config.validation_fraction, config.seed)
-    train_images, train_labels = dataset.images[train_idx], dataset.labels[train_idx]
-    val_images, val_labels = dataset.images[val_idx], dataset.labels[val_idx]
-    batch = "full batch" if config.batch_size is None else f"batch {config.batch_size}"
-    say(f"data: {dataset.name}: {len(train_idx)} training, {len(val_idx)} validation images")
-    say(f"model: {network.describe()}, {config.optimizer} lr={config.learning_rate:g}, {batch}, "
-        f"{config.epochs} epochs" + (f", augmented (shifts up to {config.augment_shift:g} px, rotations up to "
-                                     f"{config.augment_degrees:g}°)" if config.augment else ""))
 
+def train_until_done_or_interrupted(network, images, labels, config, validation, say):
+    """``train`` with a progress line about 20 times per run; Ctrl-C stops it after the
+    current step (the run keeps what it learned)."""
     stop = threading.Event()
     previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.set())
     every = max(1, config.epochs // 20)
@@ -386,53 +423,39 @@ def run(args) -> int:
                 f"train acc {progress.accuracy:.4f}  val acc {val:.4f}  "
                 f"[{progress.elapsed:.1f} s, ~{progress.eta or 0:.1f} s left]")
 
-    started = time.perf_counter()
     try:
-        result = train(network, train_images, train_labels, config,
-                       validation=(val_images, val_labels), progress=show, stop=stop)
+        return train(network, images, labels, config, validation=validation, progress=show, stop=stop)
     finally:
         signal.signal(signal.SIGINT, previous_handler)
-    seconds = time.perf_counter() - started
-    history = result.history
-    if result.status != "completed":
-        print(f"train.py: {result.status}: {result.message}", file=sys.stderr)
 
-    train_loss, train_acc = evaluate(network, train_images, train_labels)
-    say()
-    print(f"train accuracy      {train_acc:.4f}  (loss {train_loss:.4f}, {len(train_labels)} images)")
-    if len(val_labels):
-        val_loss, val_acc = evaluate(network, val_images, val_labels)
-        print(f"validation accuracy {val_acc:.4f}  (loss {val_loss:.4f}, {len(val_labels)} images)")
-    test_summary = None
-    if test_set is not None:
-        test_loss, test_acc = evaluate(network, test_set.images, test_set.labels)
-        test_summary = {"test_accuracy": test_acc, "test_loss": test_loss, "test_set": test_set.name}
-        print(f"test accuracy       {test_acc:.4f}  (loss {test_loss:.4f}, {test_set.name})")
-    if history.epoch_seconds:
-        per_epoch = float(np.median(history.epoch_seconds))
-        print(f"time per epoch      {per_epoch * 1000:.1f} ms (median of {len(history.epoch_seconds)}; "
-              f"{seconds:.2f} s in all)")
 
-    if args.save:
-        save_model(args.save, network, config=config.to_dict(), status=result.status,
-                   history=history.summary(), test=test_summary,
-                   data={"name": dataset.name, "n_samples": dataset.n_samples,
-                         "class_names": list(dataset.class_names)},
-                   trained_before=metadata.get("history"))
-        say(f"saved {args.save}")
-    if args.predict:
-        unlabelled = load_kaggle_csv(args.predict)
-        # Class names, not numbers: "7" for digits (as Kaggle expects), "A" for EMNIST letters.
-        predictions = np.asarray(dataset.class_names)[predict_proba(network, unlabelled.images).argmax(axis=1)]
-        if args.submission:
-            write_submission(args.submission, predictions)
-            say(f"wrote {len(predictions)} predictions to {args.submission}")
-        else:
-            print("ImageId,Label")
-            for image_id, label in enumerate(predictions.tolist(), start=1):
-                print(f"{image_id},{label}")
-    return 0 if result.status != "diverged" else 1
+def print_accuracies(network, training, validation, test_set) -> dict | None:
+    """Print the accuracy on the training, validation and test images; the test's summary
+    for the model file (None without a test set)."""
+    train_loss, train_acc = evaluate(network, *training)
+    print(f"train accuracy      {train_acc:.4f}  (loss {train_loss:.4f}, {len(training[1])} images)")
+    if len(validation[1]):
+        val_loss, val_acc = evaluate(network, *validation)
+        print(f"validation accuracy {val_acc:.4f}  (loss {val_loss:.4f}, {len(validation[1])} images)")
+    if test_set is None:
+        return None
+    test_loss, test_acc = evaluate(network, test_set.images, test_set.labels)
+    print(f"test accuracy       {test_acc:.4f}  (loss {test_loss:.4f}, {test_set.name})")
+    return {"test_accuracy": test_acc, "test_loss": test_loss, "test_set": test_set.name}
 
+
+def write_predictions(args, network, class_names, say) -> None:
+    """Predict ``args.predict`` (a Kaggle test.csv) into ``args.submission``, or print them."""
+    unlabelled = load_kaggle_csv(args.predict)
+    # Class names, not numbers: "7" for digits (as Kaggle expects), "A" for EMNIST letters.
+    predictions = np.asarray(class_names)[predict_proba(network, unlabelled.images).argmax(axis=1)]
+    if args.submission:
+        write_submission(args.submission, predictions)
+        say(f"wrote {len(predictions)} predictions to {args.submission}")
+    else:
+        print("ImageId,Label")
+        for image_id, label in enumerate(predictions.tolist(), start=1):
+            print(f"{image_id},{label}")
 
 if __name__ == "__main__":
     sys.exit(main())

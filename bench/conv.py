@@ -194,6 +194,8 @@ def describe_config(c: dict) -> str:
 
 # -- the report ---------------------------------------------------------------------------------
 def main(argv=None) -> int:
+    """A benchmark's main: its options, the runs in the order they are timed, then the printed
+    tables; one piece so that it reads top to bottom like the report it prints."""
     args = parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 5)
     epochs = 2 if args.quick else 4

@@ -200,7 +200,10 @@ def _judge(person: Participant, victim: bool, saved_epochs: int | None) -> dict:
 def run_kill_test(processes: int = 1, sessions: int = 20, database_url: str | None = None,
                   seconds_limit: float = 240, log=print) -> dict:
     """Start the server(s), let ``sessions`` sessions train, SIGKILL one app process mid-run,
-    reconnect every session; returns the report (see :func:`format_kill_report`)."""
+    reconnect every session; returns the report (see :func:`format_kill_report`).
+
+    (One piece: the kill test's steps in the order they happen, start to report.)
+    """
     from deploy.serve import Room, free_port
     from lab import storage
 

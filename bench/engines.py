@@ -81,6 +81,8 @@ def time_matmuls(images, labels, layer_sizes, optimizer, batch_size, epochs):
     not blank in every image of it; every column when too few are blank), with the
     same shapes and memory layouts; which columns are used is found before the clock
     starts. The optimiser is irrelevant here.
+
+    (Its length is the products of one step written out, layer by layer, as ``train`` does them.)
     """
     rng = np.random.default_rng(0)
     weights = [(rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32)

@@ -195,6 +195,8 @@ def ratio(a, b):
 
 
 def main(argv=None) -> int:
+    """A benchmark's main: its options, the engines alternated round by round, then the printed
+    tables and goals; one piece so that it reads top to bottom like the report it prints."""
     args = parse_args(argv)
     plan = QUICK if args.quick else FULL
     rounds = args.rounds or plan.rounds

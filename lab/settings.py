@@ -167,19 +167,27 @@ def to_config(settings: dict, n_train: int | None = None,
         raise ValueError(f"missing setting {missing}") from None
     except (TypeError, ValueError) as error:
         raise ValueError(f"invalid settings: {error}") from None
-    if not 1 <= epochs <= MAX_EPOCHS:
-        raise ValueError(f"epochs must be between 1 and {MAX_EPOCHS}, got {epochs}")
-    if not 1 <= width <= MAX_WIDTH:
-        raise ValueError(f"hidden width must be between 1 and {MAX_WIDTH}, got {width}")
-    lowest = 0 if n_conv else 1
-    if not lowest <= layers <= MAX_LAYERS:
-        raise ValueError(f"hidden layers must be between {lowest} and {MAX_LAYERS}"
-                         + ("" if n_conv else " (0 needs a convolution layer)") + f", got {layers}")
+    problem = range_problem(epochs, width, layers, n_conv)
+    if problem:
+        raise ValueError(problem)
     if n_train is not None:
         problem = run_size_problem(epochs, n_train, max_sample_epochs, relative_cost(config))
         if problem:
             raise ValueError(problem)
     return config
+
+
+def range_problem(epochs: int, width: int, layers: int, n_conv: int) -> str | None:
+    """What is out of the Train page's ranges in these settings, or None."""
+    if not 1 <= epochs <= MAX_EPOCHS:
+        return f"epochs must be between 1 and {MAX_EPOCHS}, got {epochs}"
+    if not 1 <= width <= MAX_WIDTH:
+        return f"hidden width must be between 1 and {MAX_WIDTH}, got {width}"
+    lowest = 0 if n_conv else 1
+    if not lowest <= layers <= MAX_LAYERS:
+        return (f"hidden layers must be between {lowest} and {MAX_LAYERS}"
+                + ("" if n_conv else " (0 needs a convolution layer)") + f", got {layers}")
+    return None
 
 
 def conv_problem(n_conv: int, conv_layers, padding: str, pool, batch_size: int | None) -> str | None:

@@ -110,57 +110,11 @@ def from_params(params, base: dict | None = None) -> tuple[dict, list[str]]:
     settings = dict(DEFAULT_SETTINGS if base is None else base)
     notes: list[str] = []
     for name, short in SHORT.items():
-        if short not in params:
-            continue
-        text = str(first_value(params[short])).strip()
-        if len(text) > MAX_PARAM_LENGTH:
-            text = text[:MAX_PARAM_LENGTH] + "…"
-        default = ALL_DEFAULTS[name]
-        if name in ("conv_padding", "conv_pool", "augment"):
-            value = text.lower()
-            if name == "conv_padding" and value in CONV_PADDINGS:
-                settings[name] = value
-            elif name in ("conv_pool", "augment") and value in _TRUE + _FALSE:
-                settings[name] = value in _TRUE
-            else:
-                settings[name] = default
-                choices = ", ".join(CONV_PADDINGS) if name == "conv_padding" else "1 or 0"
-                notes.append(f"{short}={text!r} is not one of {choices}; using {default!r}.")
-            continue
-        if name == "batch_size" and text.lower() == FULL:
-            settings["batch_mode"] = BATCH_FULL
-            continue
-        if name in ("activation", "optimizer"):
-            value = text.lower()
-            allowed = ACTIVATION_CHOICES if name == "activation" else OPTIMIZERS
-            if value in allowed:
-                settings[name] = value
-            else:
-                settings[name] = default
-                notes.append(f"{short}={text!r}: unknown {name}, using {default!r} "
-                             f"(choices: {', '.join(allowed)}).")
-            continue
-        try:
-            number = float(text)
-            if not math.isfinite(number):
-                raise ValueError
-        except ValueError:
-            settings[name] = default
-            if name == "batch_size":
-                settings["batch_mode"] = DEFAULT_SETTINGS["batch_mode"]
-            notes.append(f"{short}={text!r} is not a number; using {default:g}.")
-            continue
-        if name in _INTEGERS:
-            whole = round(number) if abs(number) < 1e15 else int(math.copysign(1e15, number))
-            if not number.is_integer():
-                notes.append(f"{short}={text}: a whole number is needed; using {whole}.")
-            number = whole
-        value, note = clamp_setting(name, number)
-        settings[name] = value
-        if name == "batch_size":
-            settings["batch_mode"] = BATCH_MINI
-        if note:
-            notes.append(f"{short}={text}: {note}")
+        if short in params:
+            text = str(first_value(params[short])).strip()
+            if len(text) > MAX_PARAM_LENGTH:
+                text = text[:MAX_PARAM_LENGTH] + "…"
+            notes += _apply_param(settings, name, short, text)
     if "cl" not in params and has_settings(params) and setting(settings, "conv_layers"):
         settings["conv_layers"] = 0  # a link without cl describes a dense network
     if "aug" not in params and has_settings(params) and setting(settings, "augment"):
@@ -169,6 +123,56 @@ def from_params(params, base: dict | None = None) -> tuple[dict, list[str]]:
         settings["layers"] = 1
         notes.append("hl=0: a network without convolution layers needs at least one hidden layer; using 1.")
     return settings, notes
+
+
+def _apply_param(settings: dict, name: str, short: str, text: str) -> list[str]:
+    """Put the address's ``text`` for setting ``name`` (parameter ``short``) into
+    ``settings``, or its default when it is not allowed; the notes that explain it."""
+    default = ALL_DEFAULTS[name]
+    if name in ("conv_padding", "conv_pool", "augment"):
+        value = text.lower()
+        if name == "conv_padding" and value in CONV_PADDINGS:
+            settings[name] = value
+        elif name in ("conv_pool", "augment") and value in _TRUE + _FALSE:
+            settings[name] = value in _TRUE
+        else:
+            settings[name] = default
+            choices = ", ".join(CONV_PADDINGS) if name == "conv_padding" else "1 or 0"
+            return [f"{short}={text!r} is not one of {choices}; using {default!r}."]
+        return []
+    if name == "batch_size" and text.lower() == FULL:
+        settings["batch_mode"] = BATCH_FULL
+        return []
+    if name in ("activation", "optimizer"):
+        value = text.lower()
+        allowed = ACTIVATION_CHOICES if name == "activation" else OPTIMIZERS
+        if value in allowed:
+            settings[name] = value
+            return []
+        settings[name] = default
+        return [f"{short}={text!r}: unknown {name}, using {default!r} (choices: {', '.join(allowed)})."]
+    try:
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError
+    except ValueError:
+        settings[name] = default
+        if name == "batch_size":
+            settings["batch_mode"] = DEFAULT_SETTINGS["batch_mode"]
+        return [f"{short}={text!r} is not a number; using {default:g}."]
+    notes = []
+    if name in _INTEGERS:
+        whole = round(number) if abs(number) < 1e15 else int(math.copysign(1e15, number))
+        if not number.is_integer():
+            notes.append(f"{short}={text}: a whole number is needed; using {whole}.")
+        number = whole
+    value, note = clamp_setting(name, number)
+    settings[name] = value
+    if name == "batch_size":
+        settings["batch_mode"] = BATCH_MINI
+    if note:
+        notes.append(f"{short}={text}: {note}")
+    return notes
 
 
 def query_string(settings: dict, extra: dict | None = None) -> str:
