@@ -8,7 +8,8 @@ import numpy as np
 
 from lab import lab_records
 from lab.jobs import COMPLETED, TrainingJob
-from nn.training import MAX_STEP_LOSS_POINTS, History, TrainConfig
+from nn.history import MAX_STEP_LOSS_POINTS, History
+from nn.training import TrainConfig
 from ui.figures.training import loss_figure
 
 TIMEOUT = 60

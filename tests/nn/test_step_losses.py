@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from datasets import load_bundled
-from nn import training
-from nn.training import MAX_STEP_LOSS_POINTS, History, TrainConfig, build_network, train
+from nn import history as history_module
+from nn.history import MAX_STEP_LOSS_POINTS, History
+from nn.training import TrainConfig, build_network, train
 
 
 def reference_means(losses, every: int) -> np.ndarray:
@@ -48,7 +49,7 @@ def test_a_long_batch_1_run_keeps_the_means_of_every_step(monkeypatch):
     config = TrainConfig(hidden_sizes=(4,), optimizer="sgd", learning_rate=0.01, batch_size=1, epochs=300,
                          snapshot_every=0, stats_every=1000)
     bounded = train(build_network(config), images, labels, config)
-    monkeypatch.setattr(training, "MAX_STEP_LOSS_POINTS", 10**9)
+    monkeypatch.setattr(history_module, "MAX_STEP_LOSS_POINTS", 10**9)
     every_step = train(build_network(config), images, labels, config)
     steps = 40 * 300
     assert len(every_step.history.step_loss) == steps  # the old behaviour: one per step
