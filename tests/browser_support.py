@@ -220,3 +220,26 @@ def draw_seven(page) -> None:
     for t in range(1, 31):
         page.mouse.move(x + 210 - 3 * t, y + 60 + 5.7 * t)
     page.mouse.up()
+
+
+WIDE = 1400  # px: the width every figure must read well at
+
+
+def main_column_screenshot(page, path: Path, max_height: int = 6000) -> Path:
+    """The whole main column at 1,400 px: the window made as tall as the content (Streamlit
+    scrolls inside its own container, which a full-page shot would cut), then put back."""
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": WIDE, "height": min(max(int(height) + 40, 900), max_height)})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": WIDE, "height": 1100})
+    return path
+
+
+def set_projector(page, on: bool) -> None:
+    """Turn the sidebar's Projector view toggle on or off (no-op when it already is)."""
+    toggle = page.locator('[data-testid="stSidebar"]').get_by_role("switch", name="Projector view")
+    if toggle.is_checked() != on:
+        page.locator('[data-testid="stSidebar"]').get_by_text("Projector view").click()
+        wait_until_idle(page)
+        page.wait_for_timeout(800)

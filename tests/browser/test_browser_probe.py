@@ -14,9 +14,18 @@ import re
 import time
 
 import pytest
-from browser_support import SCREENSHOTS, TIMEOUT_MS, open_tab, recorder, serve, settle, wait_until_idle
+from browser_support import (
+    SCREENSHOTS,
+    TIMEOUT_MS,
+    WIDE,
+    main_column_screenshot,
+    open_tab,
+    recorder,
+    serve,
+    settle,
+    wait_until_idle,
+)
 
-WIDE = 1400
 _record = recorder("timings_probe.json")
 
 
@@ -27,12 +36,7 @@ def server():
 
 
 def screenshot(page, name: str) -> None:
-    """The whole main column at 1,400 px wide (the window made as tall as the content)."""
-    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": WIDE, "height": min(max(int(height) + 40, 900), 6000)})
-    page.wait_for_timeout(800)
-    page.screenshot(path=str(SCREENSHOTS / f"probe_{name}.png"))
-    page.set_viewport_size({"width": WIDE, "height": 1100})
+    main_column_screenshot(page, SCREENSHOTS / f"probe_{name}.png")
 
 
 def metric_value(page, label: str) -> str:

@@ -10,13 +10,23 @@ import re
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from browser_support import SCREENSHOTS, TIMEOUT_MS, draw_seven, serve, settle, wait_until_idle
+from browser_support import (
+    SCREENSHOTS,
+    TIMEOUT_MS,
+    WIDE,
+    draw_seven,
+    main_column_screenshot,
+    serve,
+    set_projector,
+    settle,
+    wait_until_idle,
+)
 
 from lab import exercise_lock, handwriting
 from lab.leaderboard import Leaderboard
 from lab.settings import ACTIVATION_CHOICES, BATCH_FULL, BATCH_MINI, DEFAULT_SETTINGS, GOOD_DEFAULT, OPTIMIZERS
 
-WIDE, TOKEN, RUNS = 1400, "s3cret", 200
+TOKEN, RUNS = "s3cret", 200
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +61,11 @@ def open_at(browser, address: str, heading: str):
 
 
 def screenshot(page, name: str) -> None:
-    """The whole page at 1,400 px wide (made as tall as the main column)."""
-    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": WIDE, "height": min(max(int(height) + 40, 900), 5000)})
-    page.wait_for_timeout(800)
-    page.screenshot(path=str(SCREENSHOTS / f"room_{name}.png"))
-    page.set_viewport_size({"width": WIDE, "height": 1100})
+    main_column_screenshot(page, SCREENSHOTS / f"room_{name}.png", max_height=5000)
 
 
 def projector_on(page) -> None:
-    page.locator('[data-testid="stSidebar"]').get_by_text("Projector view").click()
-    wait_until_idle(page)
-    page.wait_for_timeout(800)
+    set_projector(page, True)
 
 
 def in_both_views(page, name: str, charts: int = 0) -> None:

@@ -12,9 +12,18 @@ import re
 import time
 
 import pytest
-from browser_support import SCREENSHOTS, TIMEOUT_MS, recorder, serve, settle, wait_until_idle
+from browser_support import (
+    SCREENSHOTS,
+    TIMEOUT_MS,
+    WIDE,
+    main_column_screenshot,
+    recorder,
+    serve,
+    set_projector,
+    settle,
+    wait_until_idle,
+)
 
-WIDE = 1400
 _record = recorder("timings_seeit.json")
 
 
@@ -25,20 +34,7 @@ def server():
 
 
 def screenshot(page, name: str) -> None:
-    """The whole main column at 1,400 px (the window grown to the content)."""
-    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": WIDE, "height": min(max(int(height) + 40, 900), 9000)})
-    page.wait_for_timeout(800)
-    page.screenshot(path=str(SCREENSHOTS / f"seeit_{name}.png"))
-    page.set_viewport_size({"width": WIDE, "height": 1100})
-
-
-def projector(page, on: bool) -> None:
-    toggle = page.locator('[data-testid="stSidebar"]').get_by_role("switch", name="Projector view")
-    if toggle.is_checked() != on:
-        page.locator('[data-testid="stSidebar"]').get_by_text("Projector view").click()
-        wait_until_idle(page)
-        page.wait_for_timeout(800)
+    main_column_screenshot(page, SCREENSHOTS / f"seeit_{name}.png", max_height=9000)
 
 
 def main_text(page) -> str:
@@ -77,10 +73,10 @@ def test_step_by_step(server, browser):
     paused = step_count(page)
     page.wait_for_timeout(2000)
     assert step_count(page) == paused >= 14
-    projector(page, True)
+    set_projector(page, True)
     settle(page, 10)
     screenshot(page, "step_projector")
-    projector(page, False)
+    set_projector(page, False)
 
 
 def test_weights_change_and_the_hidden_space(server, browser):
@@ -104,10 +100,10 @@ def test_weights_change_and_the_hidden_space(server, browser):
     page.get_by_text("Read as").wait_for(timeout=TIMEOUT_MS)
     settle(page, 2)
     screenshot(page, "hidden_space_map")
-    projector(page, True)
+    set_projector(page, True)
     settle(page, 2)
     screenshot(page, "hidden_space_projector")
-    projector(page, False)
+    set_projector(page, False)
     start = time.perf_counter()
     page.get_by_role("tab", name="Through training").click()
     page.get_by_text("Classes apart at epoch 15").wait_for(timeout=TIMEOUT_MS)
@@ -128,9 +124,9 @@ def test_the_coach_after_a_diverging_run(server, browser):
     page.get_by_text("The run diverged.").wait_for(timeout=60_000)
     settle(page)
     screenshot(page, "coach")
-    projector(page, True)
+    set_projector(page, True)
     screenshot(page, "coach_projector")
-    projector(page, False)
+    set_projector(page, False)
     page.get_by_role("button", name="Learning rate 1", exact=True).click()
     page.get_by_text("Press Start to try it").wait_for(timeout=TIMEOUT_MS)
     slider = page.get_by_role("slider", name="Learning rate")
