@@ -48,10 +48,7 @@ def _memory_bytes(field: str) -> int:
 
 def memory_child(csv_path: str) -> None:
     """Run in a fresh process: load the CSV, train one epoch as ``train.py`` does, and
-    print peak RSS above the state after imports (pandas included), and the process's
-    absolute peak (JSON)."""
-    import pandas  # noqa: F401  (load_kaggle_csv imports it; its ~70 MB is not data)
-
+    print peak RSS above the state after imports, and the process's absolute peak (JSON)."""
     from datasets import load_kaggle_csv, stratified_split
     from nn.training import TrainConfig, build_network, evaluate, train
 
