@@ -1,7 +1,7 @@
 """Hostile inputs through the app: the issue's hostile uploads sent to a `streamlit run app.py`
 server the way a browser sends them, and a hostile session against the server's memory.
 
-``python -m bench.hostile_app [--cases NAME ...] [--runs 200] [--seconds-limit 600]``
+``python -m bench.hostile_app [--cases NAME ...] [--runs 200] [--data digits|letters] [--seconds-limit 600]``
 
 A raw WebSocket client (``bench.load.Session``, speaking Streamlit's protocol) opens the Data
 page's "Load data" tab (or the Models page), asks the server for upload URLs, PUTs each file
@@ -19,10 +19,11 @@ holds afterwards, and the page's message. Cases (``bench.hostile_inputs``):
                    what the server keeps of them
 =================  =====================================================================
 
-``--runs N`` then plays a hostile session: every case above, then a small legitimate CSV as
-its data and N one-epoch runs of the widest network (784-512-512-512-512-10) trained on it,
-one after the other as fast as the page allows; it reports the server's resident memory
-after each tenth run and its peak. ``hostile_session`` is what ``tests/deploy`` runs.
+``--runs N`` then plays a hostile session: every case above, then a small legitimate data set
+(``--data``: a 100-image CSV of digits, or a 260-image EMNIST letters upload) and N one-epoch
+runs of the widest network (784-512-512-512-512-10) trained on it, one after the other as
+fast as the page allows; it reports the server's resident memory after each tenth run and
+its peak. ``hostile_session`` is what ``tests/deploy/test_hostile_session.py`` runs.
 
 The server runs on loopback with XSRF protection off (this client sends no XSRF cookie).
 """
