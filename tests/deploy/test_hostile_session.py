@@ -8,9 +8,9 @@ runs of the widest network (784-512-512-512-512-26) one after the other, as fast
 lets it. Letters, not digits: for digits the app also scores every run on the 10,000 real
 MNIST test images, which with this network is most of a run's time (200 runs took about
 200 s on a busy 2-core machine) and holds nothing afterwards; `python -m bench.hostile_app
---runs 200` plays the digits session. The server's
-resident memory must stay within +1 GB of its state before, at its peak; every upload must be
-refused with its message, and all 200 runs must have been trained.
+--runs 200` plays the digits session. The server's resident memory must stay within +1 GB
+of its state before, at its peak; every upload must be refused with its message, and all
+200 runs must have been trained.
 
 Skips without the WebSocket client or psutil.
 """
