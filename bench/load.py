@@ -50,6 +50,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 FINAL_PREFIXES = ("Done", "Stopped", "Diverged", "Failed")
 QUEUE_RE = re.compile(r"number (\d+) in the queue")
+DATABASE_VARIABLES = ("DIGIT_LAB_DATABASE_URL", "DIGIT_LAB_LEADERBOARD_URL", "DIGIT_LAB_LEADERBOARD_DB")
 
 
 def _free_port() -> int:
@@ -87,6 +88,7 @@ class Server:
         self.peak_rss = 0
         self._sampling = False
         self._sampler: threading.Thread | None = None
+        self._database_dir: tempfile.TemporaryDirectory | None = None
 
     def log_tail(self, characters: int = 2000) -> str:
         """The end of the server's log (its stderr)."""
@@ -97,6 +99,11 @@ class Server:
     def __enter__(self) -> Server:
         # A file, not a pipe: a server that logs a lot must never block on a full pipe.
         self.log = tempfile.TemporaryFile("w+")
+        if not any(self.env.get(name) for name in DATABASE_VARIABLES):
+            # A database of its own: a benchmark never writes into the user's labs, and a
+            # database an older or newer checkout migrated would fail its writes.
+            self._database_dir = tempfile.TemporaryDirectory(prefix="digit-lab-bench-")
+            self.env["DIGIT_LAB_DATABASE_URL"] = str(Path(self._database_dir.name) / "bench.sqlite3")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(self.port),
@@ -131,6 +138,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self._database_dir is not None:
+            self._database_dir.cleanup()
 
     @property
     def url(self) -> str:

@@ -326,6 +326,7 @@ class LabStore(LabLoading):
                 entry.runs[number] = (revision, run.for_history())
                 if current:
                     entry.model = (number, revision, run)
+                self._bound_cached(entry)
         except Exception:  # the run stays in the session; a message in the log
             logger.exception("saving run %s of a lab failed", number)
         finally:
@@ -350,7 +351,17 @@ class LabStore(LabLoading):
             entry.runs[run.number] = (1, run.for_history())
             if current:
                 entry.model = (run.number, 1, run)
+            self._bound_cached(entry)
         return run.number
+
+    def _bound_cached(self, entry: CachedLab) -> None:
+        """The lab's bounds on the runs it keeps decoded (as :meth:`_apply_bounds` in the
+        database): the most recent lab never leaves the cache, so without them a session
+        that starts run after run would keep a network per run in memory."""
+        current = entry.model[0] if entry.model is not None else None
+        ended = [run for _, run in entry.runs.values() if run.status not in ACTIVE_STATUSES]
+        for run in lab_records.bound_runs(ended, current, self.keep_runs, self.max_bytes):
+            entry.runs[run.number] = (entry.runs[run.number][0], run)
 
     def _apply_bounds(self, connection, key: str) -> None:
         """Drop the weights of the runs beyond the lab's bounds (never the current model's

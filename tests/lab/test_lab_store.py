@@ -317,6 +317,21 @@ def test_bounds_in_memory_match_the_database():
     assert lab_records.weights_to_keep({1: 30}, 1, 5, 25) == {1}  # the current model, whatever its size
 
 
+def test_one_lab_in_the_cache_keeps_the_same_bounds_as_the_database(database_url, data):
+    """The most recent lab never leaves the cache, so its cached runs must drop their
+    networks too: else a scripted session grows the process by a network per run."""
+    store, lab = LabStore(url=database_url, keep_runs=2), new_lab_id()
+    for number in range(1, 5):
+        store.add_run(lab, uploaded(number), current=number == 1)
+    for _ in range(3):
+        trained(store, lab, data, epochs=1)
+    entry = store._cache[lab_records.lab_key(lab)]
+    cached = {number: run.network is not None for number, (_, run) in sorted(entry.runs.items())}
+    # run 7 is the current model (a completed run becomes it), 5 and 6 the last two others
+    assert cached == {1: False, 2: False, 3: False, 4: False, 5: True, 6: True, 7: True}
+    assert [r.network is not None for r in elsewhere(database_url).load(lab)["runs"]] == list(cached.values())
+
+
 def test_leaving_the_memory_cache_never_loses_a_lab(database_url):
     store = LabStore(url=database_url, max_labs=2)
     labs_ = [new_lab_id() for _ in range(6)]
