@@ -6,7 +6,7 @@ WebSocket drops (loopback only, bounded in time, stops everything it starts).
 
 Kill test: ``--processes 1`` runs one ``streamlit run app.py``; ``--processes 2`` runs
 deploy/serve.py's room (two app processes behind nginx, sticky by cookie). Each session is a
-raw WebSocket client (bench.load's): it opens the Train page, trains a short run to the end
+raw WebSocket client (bench.streamlit_client's): it opens the Train page, trains a short run to the end
 (run 1, its current model), starts a long one (run 2) and polls it. Once every run 2 has saved
 a checkpoint (read from the database), one app process gets SIGKILL: the only one (it is then
 started again on its port) or one of the two behind nginx (serve.py restarts it; nginx sends
@@ -39,7 +39,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.load import Server, Session, clients_available
+from bench.streamlit_client import Server, Session, clients_available
 
 SHORT_EPOCHS, LONG_EPOCHS, WIDTH = 2, 500, 16
 EPOCH_RE = re.compile(r"Epoch (\d+(?:\.\d+)?)/(\d+)")

@@ -3,7 +3,7 @@ server the way a browser sends them, and a hostile session against the server's 
 
 ``python -m bench.hostile_app [--cases NAME ...] [--runs 200] [--data digits|letters] [--seconds-limit 600]``
 
-A raw WebSocket client (``bench.load.Session``, speaking Streamlit's protocol) opens the Data
+A raw WebSocket client (``bench.streamlit_client.Session``, speaking Streamlit's protocol) opens the Data
 page's "Load data" tab (or the Models page), asks the server for upload URLs, PUTs each file
 as the browser does, sets the uploader and clicks its Load button. For each case it reports
 the seconds from the click to the page's answer, the server's peak resident memory above
@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import hostile_inputs
-from bench.load import REPO, Server, Session
+from bench.streamlit_client import REPO, Server, Session
 
 MB = 10**6
 CASES = ("csv_rows", "idx_images", "csv_blank", "model_80000", "eight_50mb")

@@ -12,7 +12,7 @@ import time
 
 from browser_support import SCREENSHOTS, main_progress, serve, set_slider, wait_for_progress
 
-from bench.load import Server
+from bench.streamlit_client import Server
 
 # -- a real browser reload ---------------------------------------------------------------
 

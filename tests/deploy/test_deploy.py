@@ -92,10 +92,10 @@ def _new_browser(room) -> tuple[str, str]:
 
 
 def _session(room, cookie: str):
-    """A Streamlit session (bench.load's protocol client) on the Train page, over nginx."""
+    """A Streamlit session (bench.streamlit_client's protocol client) on the Train page, over nginx."""
     import websocket
 
-    from bench.load import Session
+    from bench.streamlit_client import Session
 
     session = Session(0, room["ws"], seed=1, epochs=None, deadline=time.monotonic() + 90)
     session.ws = websocket.create_connection(room["ws"], subprotocols=["streamlit"], timeout=60,

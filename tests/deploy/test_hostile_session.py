@@ -30,7 +30,7 @@ GB = 1000  # in the bench's MB (10**6 bytes)
 
 def test_a_hostile_session_stays_within_one_gigabyte(tmp_path):
     from bench import hostile_app
-    from bench.load import Server, clients_available
+    from bench.streamlit_client import Server, clients_available
 
     missing = clients_available()
     if missing:

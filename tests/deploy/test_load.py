@@ -15,9 +15,9 @@ from lab import jobs, run_cost, settings
 
 
 def test_quick_load_test_runs_isolated_sessions_through_the_queue():
-    from bench import load
+    from bench import load, streamlit_client
 
-    missing = load.clients_available()
+    missing = streamlit_client.clients_available()
     if missing:
         pytest.skip(f"load test skipped: {missing}")
     report = load.run_load(3, seconds_limit=50, epochs=3, max_jobs=1)

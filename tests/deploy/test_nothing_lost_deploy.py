@@ -25,7 +25,7 @@ SESSIONS = 20
 @pytest.fixture(params=["sqlite", "postgresql"])
 def app_database(request, tmp_path):
     """A fresh database for the app processes: a SQLite file, or a PostgreSQL database."""
-    from bench.load import clients_available
+    from bench.streamlit_client import clients_available
 
     missing = clients_available()
     if missing:
@@ -70,7 +70,7 @@ def test_killing_one_of_two_processes_behind_nginx_loses_nothing(app_database):
 
 def test_a_websocket_closed_for_30_seconds_mid_run_finds_its_job_live_and_finished():
     from bench.durability import format_blip_report, run_blip_test
-    from bench.load import clients_available
+    from bench.streamlit_client import clients_available
 
     missing = clients_available()
     if missing:
