@@ -18,11 +18,10 @@ The payload sizes are also asserted by ``tests/ui/test_network_figures.py``; tim
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
+from bench.timing import median_seconds
 from nn.analysis import unit_order
 from nn.network import Network
 from ui.figures.weights import payload_budget, weight_grid_figure
@@ -43,23 +42,14 @@ def _weights(n_units: int, trained: bool) -> list[np.ndarray]:
     return train(build_network(config), data.images, data.labels, config).network.weights
 
 
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def measure(n_units: int, trained: bool = False, repeats: int = 5) -> dict:
     """Timings and sizes of the weight grid for a ``784 -> n_units -> 10`` network."""
     weights = _weights(n_units, trained)
     order = unit_order(weights, "norm")
     weight_grid_figure(weights[0], order)  # warm-up: Plotly's validators load lazily
-    build = _median_time(lambda: weight_grid_figure(weights[0], order), repeats)
+    build = median_seconds(lambda: weight_grid_figure(weights[0], order), repeats)
     fig = weight_grid_figure(weights[0], order)
-    to_json = _median_time(fig.to_json, repeats)
+    to_json = median_seconds(fig.to_json, repeats)
     meta = fig.layout.meta["grid"]
     exact = weight_grid_figure(weights[0], order, mode="heatmap")
     return {

@@ -21,22 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from bench.timing import median_seconds
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _median_ms(function, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - began)
-    return 1000 * statistics.median(times)
 
 
 def child(code: str, steps: int, repeat: int) -> None:
@@ -75,11 +67,11 @@ def child(code: str, steps: int, repeat: int) -> None:
         "steps": steps,
         "points": len(history.step_loss),
         "record_us_per_step": 1e6 * fill / steps,
-        "curves_ms": _median_ms(lambda: Curves.from_history(history, 4500), repeat),
-        "chart_ms": _median_ms(chart, repeat),
-        "json_ms": _median_ms(figure.to_json, repeat),
+        "curves_ms": 1000 * median_seconds(lambda: Curves.from_history(history, 4500), repeat),
+        "chart_ms": 1000 * median_seconds(chart, repeat),
+        "json_ms": 1000 * median_seconds(figure.to_json, repeat),
         "json_kb": len(text) / 1000,
-        "checkpoint_ms": _median_ms(lambda: lab_records.history_json(history, epochs_only=True), repeat),
+        "checkpoint_ms": 1000 * median_seconds(lambda: lab_records.history_json(history, epochs_only=True), repeat),
     }
     print(json.dumps(result), flush=True)
 

@@ -17,12 +17,12 @@ Times depend on the machine (none is asserted by the tests; the payloads are).
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from bench.timing import median_seconds
 from datasets import load_bundled, load_mnist_test_set
 from lab import hidden_space, settings, step_run, weight_views
 from lab.data import make_split
@@ -32,15 +32,6 @@ from ui.figures import hidden_space as space_figures
 from ui.figures import step as step_figures
 
 KIB = 1024
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def trained(split, chosen: dict):
@@ -66,17 +57,17 @@ def space_report(network, history, held_out, label: str, repeats: int) -> None:
             space_map = hidden_space.layer_map(network, held_out, layer)
             return space_figures.hidden_space_figure(space_map.coordinates, held_out.labels, space_map.predictions)
 
-        seconds = median_time(build, repeats)
+        seconds = median_seconds(build, repeats)
         payload = len(build().to_json())
         separation = hidden_space.layer_map(network, held_out, layer).separation
         print(f"  {label}, {name}: build {seconds * 1000:.0f} ms, payload {payload / KIB:.0f} KiB, "
               f"classes apart {separation:.0%}")
     outputs = layer_outputs(network, held_out.images)
     print(f"  {label}: forward pass of 1,000 images "
-          f"{median_time(lambda: layer_outputs(network, held_out.images), repeats) * 1000:.0f} ms, PCA of the "
-          f"widest hidden layer {median_time(lambda: pca(outputs[-2]), repeats) * 1000:.0f} ms")
+          f"{median_seconds(lambda: layer_outputs(network, held_out.images), repeats) * 1000:.0f} ms, PCA of the "
+          f"widest hidden layer {median_seconds(lambda: pca(outputs[-2]), repeats) * 1000:.0f} ms")
     if history is not None:
-        seconds = median_time(lambda: hidden_space.replay(network, history.snapshots, held_out, len(names) - 2), 1)
+        seconds = median_seconds(lambda: hidden_space.replay(network, history.snapshots, held_out, len(names) - 2), 1)
         frames = hidden_space.replay(network, history.snapshots, held_out, len(names) - 2)
         print(f"  {label}: replay of {len(frames.epochs)} snapshots {seconds:.2f} s; classes apart by epoch "
               + " ".join(f"{s:.0%}" for s in frames.separation))
@@ -91,7 +82,7 @@ def step_report(split, repeats: int) -> None:
             steps = training_steps(build_network(config), split.train_images, split.train_labels, config,
                                    watch=watch)
             next(steps)  # set-up and the first step
-            timings[watch] = median_time(lambda: next(steps), max(repeats, 20))
+            timings[watch] = median_seconds(lambda: next(steps), max(repeats, 20))
         run = step_run.StepRun(config, split.train_images, split.train_labels)
         run.step(1)
         u = step_run.unit_step(run.last, 0, 0, config.activation)
