@@ -50,8 +50,10 @@ def take_steps(n: int) -> None:
         run.step(n)
 
 
-def toggle_running() -> None:
-    st.session_state[RUNNING] = not st.session_state.get(RUNNING, False)
+def set_running(on: bool) -> None:
+    """Run or pause. Set, never toggled: a click that reaches the callback twice (a rerun
+    interrupted while the ticks keep coming replays its trigger) must not undo itself."""
+    st.session_state[RUNNING] = on
 
 
 def controls(run) -> None:
@@ -67,7 +69,8 @@ def controls(run) -> None:
                icon=":material/skip_next:", width="stretch", type="primary")
     ten.button("Step ×10", key="step_ten", on_click=take_steps, args=(10,), disabled=ended or running,
                icon=":material/fast_forward:", width="stretch")
-    play.button("Pause" if running else "Run", key="step_play", on_click=toggle_running, disabled=ended or busy,
+    play.button("Pause" if running else "Run", key="step_play", on_click=set_running, args=(not running,),
+                disabled=ended or busy,
                 icon=":material/pause:" if running else ":material/play_arrow:", width="stretch",
                 help="Runs once the training in progress is done." if busy else "One step every "
                                                                                   f"{RUN_SECONDS:g} s.")

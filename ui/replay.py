@@ -28,9 +28,10 @@ def stop(name: str) -> None:
     choices()[playing_flag(name)] = False
 
 
-def _toggle(name: str, last: int) -> None:
-    playing = not choices().get(playing_flag(name), False)
-    if playing:
+def _set_playing(name: str, last: int, playing: bool) -> None:
+    """Play or pause. Set, never toggled: a click whose callback runs twice (its trigger
+    replayed after a rerun the ticks interrupted) must not undo itself."""
+    if playing and not choices().get(playing_flag(name), False):
         if choices().get(name, last) >= last:
             choose(name, 0)  # play again from the start
         choices()[f"{name}_hold"] = True  # show the current frame first, then advance
@@ -52,7 +53,7 @@ def player(name: str, n_frames: int, draw: Callable[[int], None], *, format_func
         stop(name)
     playing = bool(choices().get(playing_flag(name), False))
     st.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-              key=button_key, on_click=_toggle, args=(name, last), disabled=busy,
+              key=button_key, on_click=_set_playing, args=(name, last, not playing), disabled=busy,
               help="Plays once a running training is done." if busy else None)
 
     @st.fragment(run_every=seconds if playing else None)
