@@ -400,11 +400,6 @@ def n_conv_layers(network) -> int:
     return len(network.conv_specs)
 
 
-def is_convolutional(network) -> bool:
-    """``n_conv_layers(network) > 0``; kept for callers written before ``n_conv_layers``."""
-    return n_conv_layers(network) > 0
-
-
 def conv_layer_name(number: int, spec) -> str:
     """E.g. ``"conv1 (8@5×5)"``: conv layer ``number`` (1-based) with its filters and kernel."""
     return f"conv{number} ({spec.filters}@{spec.kernel}×{spec.kernel})"

@@ -299,11 +299,6 @@ class Network:
         return tuple(pooled for _, pooled in conv_shapes(self.conv_specs, self.image_shape or ()))
 
     @property
-    def is_convolutional(self) -> bool:
-        """Kept for callers written before ``conv_specs``: ``bool(network.conv_specs)``."""
-        return bool(self.conv_specs)
-
-    @property
     def evaluation_batch_size(self) -> int | None:
         """The most images ``predict_proba`` pushes at once (None: no limit)."""
         return CONV_EVALUATION_BATCH if self.conv_specs else None
