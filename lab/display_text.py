@@ -39,6 +39,11 @@ def percent(value: float | None, missing: str = NO_VALUE) -> str:
     return f"{100 * value:.1f}%"
 
 
+def plain_number(value: float) -> str:
+    """100, 1,000,000, 2.5: a number as a person writes it (never 1e+06)."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
+
+
 def duration(seconds: float | None) -> str:
     """"4.2 s", "42 s", "1 min 05 s"; "estimating time left" when unknown."""
     if seconds is None:

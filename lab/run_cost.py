@@ -207,8 +207,10 @@ def max_run_seconds(environ=None) -> float:
 
 
 def time_text(seconds: float) -> str:
-    """"45 s", "4 min", "2 h 05 min": a duration as a person reads an estimate."""
+    """"under 1 s", "45 s", "4 min", "2 h 05 min": a duration as a person reads an estimate."""
     seconds = max(0.0, float(seconds))
+    if seconds < 0.5:
+        return "under 1 s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     minutes = round(seconds / 60)

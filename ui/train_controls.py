@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from lab import run_cost, settings
+from lab import display_text, run_cost, settings
 from lab.exercise_lock import CONTROLS
 from ui import state
 
@@ -246,8 +246,8 @@ def cost_text() -> str:
     info = state.dataset_info()
     seconds = run_cost.run_seconds(config, _n_train(), info.n_validation, len(info.class_names))
     return (f"This run costs about {seconds / run_cost.default_run_seconds():,.1f} default runs "
-            f"(~{run_cost.time_text(seconds)} on a free core); this server allows "
-            f"{run_cost.max_run_cost():g} per run and stops a run after "
+            f"({run_cost.time_text(seconds)} on a free core); this server allows "
+            f"{display_text.plain_number(run_cost.max_run_cost())} per run and stops a run after "
             f"{run_cost.time_text(run_cost.max_run_seconds())} of training.")
 
 

@@ -2,7 +2,8 @@
 
 import math
 
-from lab.display_text import escape_markdown, percent
+from lab.display_text import escape_markdown, percent, plain_number
+from lab.run_cost import time_text
 from lab.runs import Run, run_key
 from nn.network import Network
 from nn.training import History, TrainConfig
@@ -33,3 +34,8 @@ def test_run_key_changes_with_the_run_and_with_its_network():
     assert run_key(first) == run_key(_run(1, network))
     assert run_key(first) != run_key(_run(2, network))
     assert run_key(first) != run_key(_run(1, network.copy()))  # an upload or Reset: another model
+
+
+def test_numbers_and_estimates_read_as_a_person_writes_them():
+    assert [plain_number(v) for v in (100.0, 1e6, 2.5, 0.25)] == ["100", "1,000,000", "2.5", "0.25"]
+    assert [time_text(s) for s in (0.2, 0.6, 45, 300, 7500)] == ["under 1 s", "1 s", "45 s", "5 min", "2 h 05 min"]
