@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gradient_support import numeric_gradient, relative_error
 
 from datasets import load_bundled
 from nn.conv import (
@@ -26,35 +27,12 @@ from nn.training import TrainConfig, build_network, evaluate, train
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "rmsprop": 1e-3, "adam": 1e-3}
-EPSILON = 1e-6
 
 
 @pytest.fixture(scope="module")
 def bundled():
     data = load_bundled()
     return data.images, data.labels.astype(np.intp)
-
-
-def relative_error(a, b) -> float:
-    a, b = np.ravel(a), np.ravel(b)
-    return float(np.linalg.norm(a - b) / (np.linalg.norm(a) + np.linalg.norm(b)))
-
-
-def numeric_gradient(f, array, picks=None) -> np.ndarray:
-    """Central differences of the scalar f() with respect to the entries of ``array``
-    (all of them, or the flat indices ``picks``), nudged in place."""
-    flat = array.reshape(-1)
-    picks = range(flat.size) if picks is None else picks
-    out = []
-    for index in picks:
-        original = flat[index]
-        flat[index] = original + EPSILON
-        plus = f()
-        flat[index] = original - EPSILON
-        minus = f()
-        flat[index] = original
-        out.append((plus - minus) / (2 * EPSILON))
-    return np.array(out)
 
 
 def naive_convolution(x, w, b, pad):

@@ -2,33 +2,13 @@
 
 import numpy as np
 import pytest
+from gradient_support import numeric_gradient, relative_error
 
 from nn.activations import ACTIVATIONS
 from nn.conv import ConvSpec
 from nn.layers import Activation, Dense, Flatten
 from nn.network import ConvNetwork, Network
 from nn.speed import backward_order, softmax
-
-EPSILON = 1e-6
-
-
-def relative_error(a, b) -> float:
-    a, b = np.ravel(a), np.ravel(b)
-    return float(np.linalg.norm(a - b) / (np.linalg.norm(a) + np.linalg.norm(b)))
-
-
-def numeric_gradient(f, array) -> np.ndarray:
-    flat = array.reshape(-1)
-    out = np.empty(flat.size)
-    for index in range(flat.size):
-        original = flat[index]
-        flat[index] = original + EPSILON
-        plus = f()
-        flat[index] = original - EPSILON
-        minus = f()
-        flat[index] = original
-        out[index] = (plus - minus) / (2 * EPSILON)
-    return out.reshape(array.shape)
 
 
 def test_dense_layer_gradients_match_finite_differences():
